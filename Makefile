@@ -1,0 +1,35 @@
+# Two commands matter: `make demo` runs openlfr with its embedded defaults, `make test` runs every test.
+# Each bootstraps .venv (and, for tests, the system packages they need) and is safe to repeat.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test bench lint lfw clean
+
+demo: $(STAMP)
+	$(BIN)/openlfr demo
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+lfw: $(STAMP)
+	$(BIN)/openlfr eval lfw
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache openlfr-demo

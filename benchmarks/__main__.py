@@ -1,0 +1,21 @@
+"""Run every benchmark: `python -m benchmarks [NAME ...]`."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import vision
+
+SUITES = {"vision": vision.run}
+
+
+def main(names: list[str]) -> None:
+    unknown = [name for name in names if name not in SUITES]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {sorted(SUITES)}")
+    for name in names or list(SUITES):
+        SUITES[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,121 @@
+"""Recognition core: our pipeline against the bare ONNX Runtime forward passes, in the same run.
+
+The ratio column shows what our pre- and post-processing (letterbox, decode, NMS,
+alignment, normalisation) add on top of the networks themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.common import hardware, median_ms, save
+from openlfr.models import sample_image_paths
+from openlfr.settings import load_settings
+from openlfr.vision import FaceAnalyzer, load_image
+
+
+def frame_720p() -> np.ndarray:
+    """The team photo fitted into a 1280×720 frame: 16 usable faces plus small crowd faces."""
+    players = load_image(sample_image_paths()["players"])
+    scale = min(1280 / players.shape[1], 720 / players.shape[0])
+    resized = cv2.resize(players, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[: resized.shape[0], : resized.shape[1]] = resized
+    return frame
+
+
+def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
+    """All timings for one analyzer configuration."""
+    frame = frame_720p()
+    rows: dict[str, Any] = {}
+    for size in (320, 640):
+        sized = FaceAnalyzer(
+            analyzer.settings.model_copy(
+                update={
+                    "detector": analyzer.settings.detector.model_copy(update={"input_size": (size, size)})
+                }
+            )
+        )
+        detector = sized.detector
+        blob, _ = detector.preprocess([frame])
+        forward = median_ms(lambda d=detector, b=blob: d.forward(b), repeats)
+        full = median_ms(lambda d=detector: d.detect(frame), repeats)
+        rows[f"detector {size}×{size} (ms/frame)"] = (full, forward)
+
+    detections = analyzer.detect(frame)
+    crops = analyzer.align(frame, detections)
+    embedder = analyzer.embedder
+    for batch in (1, 8):
+        chunk = np.repeat(crops[:1], batch, axis=0) if len(crops) < batch else crops[:batch]
+        blob = embedder.blob(chunk)
+        forward = median_ms(lambda b=blob: embedder.forward(b), repeats) / batch
+        full = median_ms(lambda c=chunk: embedder.embed(c), repeats) / batch
+        rows[f"recognizer batch {batch} (ms/face)"] = (full, forward)
+
+    align_ms = median_ms(lambda: analyzer.align(frame, detections), repeats) / len(detections)
+    rows["alignment (ms/face)"] = (align_ms, None)
+
+    det_blob, _ = analyzer.detector.preprocess([frame])
+    rec_blob = embedder.blob(crops)
+
+    def bare() -> None:
+        analyzer.detector.forward(det_blob)
+        for start in range(0, len(rec_blob), embedder.batch_size):
+            embedder.forward(rec_blob[start : start + embedder.batch_size])
+
+    e2e = median_ms(lambda: analyzer.analyze(frame), max(5, repeats // 3))
+    e2e_bare = median_ms(bare, max(5, repeats // 3))
+    rows[f"end to end 1280×720, {len(detections)} faces (ms/frame)"] = (e2e, e2e_bare)
+    return {"faces_in_frame": len(detections), "rows": rows}
+
+
+def run(repeats: int = 30) -> dict[str, Any]:
+    console = Console()
+    info = hardware()
+    settings = load_settings()
+    console.print(f"[bold]hardware:[/] {info}")
+    results: dict[str, Any] = {"hardware": info, "configs": {}}
+    configs = {
+        "2 threads, no spinning (default)": settings.runtime.model_copy(
+            update={"intra_op_threads": 2, "allow_spinning": False}
+        ),
+        "2 threads, spinning": settings.runtime.model_copy(
+            update={"intra_op_threads": 2, "allow_spinning": True}
+        ),
+        "1 thread": settings.runtime.model_copy(update={"intra_op_threads": 1, "allow_spinning": False}),
+    }
+    for label, runtime in configs.items():
+        analyzer = FaceAnalyzer(settings.model_copy(update={"runtime": runtime}))
+        measured = measure(analyzer, repeats if "default" in label else max(5, repeats // 3))
+        table = Table(title=f"recognition core — {label}", title_justify="left")
+        table.add_column("stage")
+        table.add_column("ours (ms)", justify="right")
+        table.add_column("bare forward (ms)", justify="right")
+        table.add_column("ours / bare", justify="right")
+        for stage, (ours, forward) in measured["rows"].items():
+            ratio = f"{ours / forward:.2f}×" if forward else "–"
+            table.add_row(stage, f"{ours:.2f}", f"{forward:.2f}" if forward else "–", ratio)
+        console.print(table)
+        results["configs"][label] = {
+            stage: {"ours_ms": ours, "bare_ms": forward, "ratio": (ours / forward if forward else None)}
+            for stage, (ours, forward) in measured["rows"].items()
+        }
+    default = results["configs"]["2 threads, no spinning (default)"]
+    e2e_key = next(k for k in default if k.startswith("end to end"))
+    for label in configs:
+        ms = results["configs"][label][e2e_key]["ours_ms"]
+        console.print(
+            f"end-to-end {label}: {ms:.1f} ms/frame = {ms / default[e2e_key]['ours_ms']:.2f}× the default"
+        )
+    path = save("vision", results)
+    console.print(f"saved {path}")
+    return results
+
+
+if __name__ == "__main__":
+    run()

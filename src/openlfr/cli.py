@@ -1,0 +1,311 @@
+"""The ``openlfr`` command: every subcommand is a thin wrapper over a library call.
+
+Errors a user can cause are printed as one line on stderr and end with the exit code of
+their type (see openlfr.errors); nothing a user does ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import cv2
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from openlfr import __version__
+from openlfr.errors import ImageError, OpenLFRError
+from openlfr.settings import get_settings
+
+app = typer.Typer(
+    name="openlfr",
+    help="Open, accountable live facial recognition.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def cli_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn our typed errors into one clear line and their exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except OpenLFRError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
+) -> None:
+    """Set up logging on stderr (stdout stays clean for --json)."""
+    try:
+        level = "DEBUG" if verbose else get_settings().log_level
+    except OpenLFRError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+        force=True,
+    )
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+@app.command()
+@cli_errors
+def version() -> None:
+    """Print the openlfr version."""
+    out.print(__version__)
+
+
+@app.command()
+@cli_errors
+def models() -> None:
+    """Show the model pack in use, its files, checksums and licence."""
+    from openlfr.models import load_pack
+
+    pack = load_pack(get_settings().model_pack)
+    out.print(f"[bold]model pack:[/] {pack.name} ({pack.manifest.version}), checksums verified")
+    for role, entry in (("detector", pack.manifest.detector), ("recognizer", pack.manifest.recognizer)):
+        out.print(f"  {role}: {pack.folder / entry.file}", soft_wrap=True, highlight=False)
+        out.print(f"    sha256 {entry.sha256}", highlight=False)
+    out.print(f"[bold]source:[/] {pack.manifest.source}", soft_wrap=True)
+    out.print(f"[bold yellow]licence:[/] {pack.manifest.licence}")
+
+
+@app.command()
+@cli_errors
+def detect(
+    images: Annotated[list[Path], typer.Argument(help="Image files to analyse.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    annotate_to: Annotated[
+        Path | None,
+        typer.Option("--annotate", help="Write an annotated PNG (a folder when several images are given)."),
+    ] = None,
+) -> None:
+    """Detect faces: boxes, five keypoints and quality measures for every face."""
+    from openlfr.vision import FaceAnalyzer
+    from openlfr.vision.annotate import annotate
+
+    analyzer = FaceAnalyzer()
+    results: list[dict[str, object]] = []
+    first_error: OpenLFRError | None = None
+    for path in images:
+        try:
+            image = analyzer.load(path)
+            faces = analyzer.analyze(image, embed=False)
+        except ImageError as exc:
+            first_error = first_error or exc
+            results.append({"image": str(path), "error": str(exc), "exit_code": exc.exit_code})
+            if not as_json:
+                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            continue
+        passed = [analyzer.passes_gate(face) for face in faces]
+        results.append(
+            {
+                "image": str(path),
+                "width": image.shape[1],
+                "height": image.shape[0],
+                "faces": [
+                    face.to_dict() | {"passes_gate": ok} for face, ok in zip(faces, passed, strict=True)
+                ],
+            }
+        )
+        if annotate_to is not None:
+            target = annotate_to / f"{path.stem}.annotated.png" if len(images) > 1 else annotate_to
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(target), annotate(image, faces, passed)):
+                raise ImageError(f"{target}: could not write the annotated image")
+        if not as_json:
+            _print_faces(path, faces, passed)
+    if as_json:
+        out.print_json(json.dumps(results))
+    if first_error is not None:
+        raise typer.Exit(first_error.exit_code)
+
+
+def _print_faces(path: Path, faces: list, passed: list[bool]) -> None:
+    table = Table(title=f"{path}: {len(faces)} face(s)", title_justify="left")
+    for column in ("#", "box x1,y1,x2,y2", "det", "eyes px", "yaw/pitch/roll", "sharp", "light", "quality"):
+        table.add_column(column, justify="right")
+    for i, (face, ok) in enumerate(zip(faces, passed, strict=True)):
+        q = face.quality
+        table.add_row(
+            str(i),
+            ",".join(f"{v:.0f}" for v in face.box),
+            f"{face.score:.2f}",
+            f"{q.inter_eye:.0f}",
+            f"{q.yaw:+.0f}/{q.pitch:+.0f}/{q.roll:+.0f}",
+            f"{q.sharpness:.0f}",
+            f"{q.brightness:.0f}",
+            f"[{'green' if ok else 'red'}]{q.score:.2f}[/]",
+        )
+    out.print(table)
+
+
+@app.command()
+@cli_errors
+def compare(
+    first: Annotated[Path, typer.Argument(help="Image with one face.")],
+    second: Annotated[Path, typer.Argument(help="Image with one face.")],
+    largest: Annotated[bool, typer.Option(help="Use the largest face when an image has several.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Compare the faces in two images: cosine similarity, and same/different at the threshold."""
+    from openlfr.vision import FaceAnalyzer
+
+    analyzer = FaceAnalyzer()
+    face_a = analyzer.single_face(analyzer.load(first), label=str(first), largest=largest)
+    face_b = analyzer.single_face(analyzer.load(second), label=str(second), largest=largest)
+    similarity = analyzer.compare(face_a, face_b)
+    threshold = analyzer.settings.recognition.verify_threshold
+    same = similarity >= threshold
+    if as_json:
+        out.print_json(
+            json.dumps({"similarity": round(similarity, 4), "threshold": threshold, "same_person": same})
+        )
+        return
+    verdict = "[green]same person[/]" if same else "[red]different people[/]"
+    out.print(f"similarity {similarity:.4f}  threshold {threshold:.4f}  →  {verdict}")
+
+
+@app.command()
+@cli_errors
+def demo(
+    output: Annotated[Path, typer.Option(help="Folder for the demo's pictures.")] = Path("openlfr-demo"),
+) -> None:
+    """Find one person in a team photo, using only photos shipped with the model package."""
+    from openlfr.models import sample_image_paths
+    from openlfr.vision import FaceAnalyzer
+    from openlfr.vision.annotate import annotate
+
+    analyzer = FaceAnalyzer()
+    samples = sample_image_paths()
+    probe = analyzer.single_face(analyzer.load(samples["yaoming"]), label="yaoming.jpg")
+    team = analyzer.load(samples["players"])
+    faces = analyzer.analyze(team)
+    gated = [analyzer.passes_gate(face) for face in faces]
+    scores = [analyzer.compare(probe, face) for face in faces]
+    threshold = analyzer.settings.recognition.verify_threshold
+    output.mkdir(parents=True, exist_ok=True)
+    picture = annotate(team, faces, gated)
+    best = max(range(len(faces)), key=lambda i: scores[i])
+    x1, y1, x2, y2 = (int(v) for v in faces[best].box)
+    cv2.rectangle(picture, (x1 - 4, y1 - 4), (x2 + 4, y2 + 4), (0, 215, 255), 3)
+    cv2.imwrite(str(output / "players.annotated.png"), picture)
+    table = Table(title="yaoming.jpg against every face in players.jpg", title_justify="left")
+    for column in ("face", "quality", "similarity", f"≥ {threshold:.2f}?"):
+        table.add_column(column, justify="right")
+    for i in sorted(range(len(faces)), key=lambda i: -scores[i])[:5]:
+        table.add_row(
+            str(i),
+            f"{faces[i].quality.score:.2f}",
+            f"{scores[i]:.3f}",
+            "match" if scores[i] >= threshold else "",
+        )
+    out.print(f"{len(faces)} faces in players.jpg, {sum(gated)} pass the quality gate")
+    out.print(table)
+    out.print(f"annotated picture (best match ringed in yellow): {output / 'players.annotated.png'}")
+
+
+@eval_app.command("lfw")
+@cli_errors
+def eval_lfw(
+    data: Annotated[Path, typer.Option(help="LFW folder with pairs.txt and images/.")] = Path(
+        "../shared/data/lfw"
+    ),
+    pairs: Annotated[Path | None, typer.Option(help="Another pairs file in LFW's format.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """LFW 10-fold verification accuracy (mean ± sd), plain and with mirror fusion."""
+    from openlfr.evaluation.lfw import evaluate_lfw
+    from openlfr.vision import FaceAnalyzer
+
+    analyzer = FaceAnalyzer()
+    with progress_bar() as bar:
+        task = bar.add_task("embedding LFW", total=None)
+        result = evaluate_lfw(
+            analyzer,
+            data,
+            pairs,
+            progress=lambda n: bar.advance(task, n),
+            on_start=lambda total: bar.update(task, total=total),
+        )
+    summary = {
+        "pack": analyzer.pack.name,
+        "images": result.images,
+        "detector_retried_low_threshold": result.retried,
+        "no_face": result.missing,
+        "plain": {
+            "mean": result.plain.mean,
+            "std": result.plain.std,
+            "threshold": float(result.plain.thresholds.mean()),
+        },
+        "flip": {
+            "mean": result.flip.mean,
+            "std": result.flip.std,
+            "threshold": float(result.flip.thresholds.mean()),
+        },
+        "accuracy_at_configured_threshold": {"threshold": result.threshold, "accuracy": result.at_threshold},
+    }
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    out.print(
+        f"LFW 10-fold, pack {analyzer.pack.name}, {result.images} images "
+        f"({result.retried} needed a low detector threshold, {result.missing} without a face)"
+    )
+    for name, fold in (("plain", result.plain), ("mirror fusion", result.flip)):
+        out.print(
+            f"  {name:14s} accuracy {fold.mean * 100:.2f}% ± {fold.std * 100:.2f}  "
+            f"(mean threshold {fold.thresholds.mean():.3f})"
+        )
+    out.print(
+        f"  at the configured verify threshold {result.threshold:.2f}: "
+        f"accuracy {result.at_threshold * 100:.2f}%"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Typed errors a user can cause, each with its own CLI exit code.
+
+This module imports nothing, so every layer (vision, models, live, store...) can raise
+these without breaking the import rules. The CLI turns them into one clear line and the
+exit code below; nothing a user does should ever end in a traceback.
+"""
+
+from __future__ import annotations
+
+
+class OpenLFRError(Exception):
+    """Base class: a problem the user can fix, with a message that says how."""
+
+    exit_code = 1
+
+
+class ConfigError(OpenLFRError):
+    """A setting or a settings file is invalid."""
+
+    exit_code = 3
+
+
+class ModelPackError(OpenLFRError):
+    """A model pack is missing, incomplete, or fails its checksum."""
+
+    exit_code = 4
+
+
+class ProviderUnavailableError(OpenLFRError):
+    """The inference provider that was asked for cannot run here (no silent CPU fallback)."""
+
+    exit_code = 5
+
+
+class ImageError(OpenLFRError):
+    """Base class for images that cannot be used."""
+
+    exit_code = 10
+
+
+class ImageNotFoundError(ImageError):
+    """The path does not exist or is not a readable file."""
+
+    exit_code = 11
+
+
+class EmptyImageError(ImageError):
+    """The file has zero bytes."""
+
+    exit_code = 12
+
+
+class ImageDecodeError(ImageError):
+    """The bytes are not an image we can decode (wrong format, truncated, corrupt)."""
+
+    exit_code = 13
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels than allowed: refused before decoding (decompression bomb guard)."""
+
+    exit_code = 14
+
+
+class FaceError(OpenLFRError):
+    """Base class for images whose faces do not fit the request."""
+
+    exit_code = 20
+
+
+class NoFaceError(FaceError):
+    """No face passed detection (and the quality gate, where one applies)."""
+
+    exit_code = 21
+
+
+class MultipleFacesError(FaceError):
+    """More than one face where exactly one is needed."""
+
+    exit_code = 22
+
+
+class LowQualityFaceError(FaceError):
+    """A face was found but fails the quality gate."""
+
+    exit_code = 23
+
+
+class DatasetError(OpenLFRError):
+    """An evaluation dataset or protocol file is missing or malformed."""
+
+    exit_code = 30

@@ -1,0 +1,1 @@
+"""Accuracy and equity evaluation: datasets, protocols, metrics and reports."""

@@ -1,0 +1,148 @@
+"""The one place where openlfr's defaults live.
+
+Values come, in increasing priority, from these defaults, an optional TOML file (path in
+``OPENLFR_CONFIG``, else ``./openlfr.toml`` when present) and ``OPENLFR_*`` environment
+variables (nested fields use ``__``, e.g. ``OPENLFR_DETECTOR__SCORE_THRESHOLD=0.6``).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from openlfr.errors import ConfigError
+
+
+class RuntimeSettings(BaseModel):
+    """How ONNX Runtime runs the models."""
+
+    providers: str = Field(
+        "auto",
+        description="'auto' (best installed), or a comma list such as 'cuda,cpu' or 'cpu'. "
+        "An explicitly requested provider that is not installed is an error.",
+    )
+    intra_op_threads: int = Field(2, ge=1, le=256)
+    allow_spinning: bool = Field(
+        False, description="Spinning threads steal the core that decoding and Python need."
+    )
+
+
+class DetectorSettings(BaseModel):
+    """SCRFD face detection."""
+
+    input_size: tuple[int, int] = Field((640, 640), description="Network input (width, height).")
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    nms_threshold: float = Field(0.4, ge=0.0, le=1.0)
+    min_face_size: float = Field(16.0, ge=0.0, description="Smallest box side kept, in pixels.")
+    max_faces: int = Field(512, ge=1)
+
+    @field_validator("input_size")
+    @classmethod
+    def _multiple_of_32(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if any(v < 32 or v % 32 for v in value):
+            raise ValueError("detector input sides must be multiples of 32, at least 32")
+        return value
+
+
+class QualitySettings(BaseModel):
+    """The face quality gate (see openlfr.vision.quality for the formula)."""
+
+    min_quality: float = Field(0.35, ge=0.0, le=1.0)
+    min_inter_eye: float = Field(16.0, ge=0.0, description="Pixels between eye centres.")
+
+
+class RecognitionSettings(BaseModel):
+    """Embedding and 1:1 comparison."""
+
+    flip_fusion: bool = Field(
+        False, description="Add the embedding of the mirrored face before normalising (slower, +accuracy)."
+    )
+    batch_size: int = Field(16, ge=1)
+    verify_threshold: float = Field(
+        0.30,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity at or above which `compare` says 'same person'. LFW's "
+        "accuracy-maximising threshold for buffalo_s is about 0.22, but LFW is mostly white men and "
+        "East Asian impostor pairs score higher (see the README), so the default is stricter.",
+    )
+
+
+class ImageSettings(BaseModel):
+    """Limits on images we agree to decode."""
+
+    max_pixels: int = Field(64_000_000, ge=1, description="Refuse larger images before decoding.")
+    max_bytes: int = Field(100 * 1024 * 1024, ge=1)
+
+
+class Settings(BaseSettings):
+    """All openlfr settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OPENLFR_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    model_pack: str = Field(
+        "buffalo_s", description="'buffalo_s' (built in) or the path of a pack folder with manifest.toml."
+    )
+    data_dir: Path = Field(Path.home() / ".openlfr", description="Where openlfr keeps its state.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    runtime: RuntimeSettings = RuntimeSettings()
+    detector: DetectorSettings = DetectorSettings()
+    quality: QualitySettings = QualitySettings()
+    recognition: RecognitionSettings = RecognitionSettings()
+    images: ImageSettings = ImageSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = config_file_path()
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def config_file_path() -> Path | None:
+    """The TOML settings file in force, if any."""
+    explicit = os.environ.get("OPENLFR_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"OPENLFR_CONFIG points to {path}, which is not a file")
+        return path
+    local = Path("openlfr.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation problems into one readable ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None
+    except ValueError as exc:  # malformed TOML and similar
+        raise ConfigError(f"invalid settings file: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,119 @@
+"""The recognition core in one object: detect, assess quality, align and embed.
+
+Sessions are built once per analyzer and reused; the recognizer is only loaded when an
+embedding is first asked for, so detection-only users never pay for it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from openlfr.errors import MultipleFacesError, NoFaceError
+from openlfr.models import ModelPack, load_pack
+from openlfr.settings import Settings, get_settings
+from openlfr.vision.align import align_faces
+from openlfr.vision.detector import SCRFDDetector
+from openlfr.vision.embedder import ArcFaceEmbedder
+from openlfr.vision.images import load_image
+from openlfr.vision.quality import assess, passes_gate
+from openlfr.vision.runtime import create_session
+from openlfr.vision.types import Detections, Face
+
+
+class FaceAnalyzer:
+    """Detection, quality and embedding with one pack and one set of settings."""
+
+    def __init__(self, settings: Settings | None = None, pack: ModelPack | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.pack = pack or load_pack(self.settings.model_pack)
+
+    @cached_property
+    def detector(self) -> SCRFDDetector:
+        s, m = self.settings.detector, self.pack.manifest.detector
+        return SCRFDDetector(
+            create_session(self.pack.detector_path, self.settings.runtime),
+            input_size=s.input_size,
+            input_mean=m.input_mean,
+            input_std=m.input_std,
+            bgr_to_rgb=m.bgr_to_rgb,
+            score_threshold=s.score_threshold,
+            nms_threshold=s.nms_threshold,
+            min_face_size=s.min_face_size,
+            max_faces=s.max_faces,
+        )
+
+    @cached_property
+    def embedder(self) -> ArcFaceEmbedder:
+        m = self.pack.manifest.recognizer
+        return ArcFaceEmbedder(
+            create_session(self.pack.recognizer_path, self.settings.runtime),
+            input_mean=m.input_mean,
+            input_std=m.input_std,
+            bgr_to_rgb=m.bgr_to_rgb,
+            batch_size=self.settings.recognition.batch_size,
+            flip_fusion=self.settings.recognition.flip_fusion,
+        )
+
+    @property
+    def crop_size(self) -> int:
+        return self.pack.manifest.recognizer.input_size
+
+    def load(self, path: str | Path | bytes) -> np.ndarray:
+        """Decode an image with the size limits from settings."""
+        limits = self.settings.images
+        return load_image(path, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        return self.detector.detect(image)
+
+    def align(self, image: np.ndarray, detections: Detections) -> np.ndarray:
+        """Aligned crops for each detection (biometric: keep in memory only)."""
+        return align_faces(image, detections.landmarks, self.crop_size)
+
+    def analyze(
+        self, image: np.ndarray, *, embed: bool = True, detections: Detections | None = None
+    ) -> list[Face]:
+        """Every face in the image with its quality and, if asked, its template."""
+        detections = self.detect(image) if detections is None else detections
+        if len(detections) == 0:
+            return []
+        crops = self.align(image, detections)
+        qualities = assess(detections, crops)
+        embeddings = self.embedder.embed(crops) if embed else [None] * len(detections)
+        return [
+            Face(
+                box=detections.boxes[i],
+                score=float(detections.scores[i]),
+                landmarks=detections.landmarks[i],
+                quality=qualities[i],
+                embedding=embeddings[i],
+            )
+            for i in range(len(detections))
+        ]
+
+    def passes_gate(self, face: Face) -> bool:
+        q = self.settings.quality
+        return passes_gate(face.quality, q.min_quality, q.min_inter_eye)
+
+    def single_face(self, image: np.ndarray, *, label: str = "image", largest: bool = False) -> Face:
+        """The one face in an image, with its template; a typed error when there is none or several."""
+        detections = self.detect(image)
+        if len(detections) == 0:
+            raise NoFaceError(f"{label}: no face found")
+        if len(detections) > 1:
+            if not largest:
+                raise MultipleFacesError(
+                    f"{label}: {len(detections)} faces found where one is needed "
+                    "(use --largest to take the biggest)"
+                )
+            detections = detections.largest()
+        return self.analyze(image, detections=detections)[0]
+
+    def compare(self, a: Face, b: Face) -> float:
+        """Cosine similarity of two faces' templates."""
+        if a.embedding is None or b.embedding is None:
+            raise ValueError("both faces need embeddings to be compared")
+        return float(np.dot(a.embedding, b.embedding))

@@ -1,0 +1,136 @@
+"""SCRFD face detection with five keypoints: letterbox, one forward pass per batch, decode, NMS.
+
+SCRFD predicts, at strides 8, 16 and 32 with two anchors per cell, a face score, the four
+distances from the anchor centre to the box sides, and five keypoint offsets, all in units
+of the stride. Decoding is a handful of array operations on every anchor at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from openlfr.vision.types import Detections
+
+STRIDES = (8, 16, 32)
+ANCHORS_PER_CELL = 2
+
+
+class SCRFDDetector:
+    """Detect faces in BGR images of any size; the image is letterboxed into ``input_size``."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        *,
+        input_size: tuple[int, int] = (640, 640),
+        input_mean: float = 127.5,
+        input_std: float = 128.0,
+        bgr_to_rgb: bool = True,
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.4,
+        min_face_size: float = 0.0,
+        max_faces: int = 512,
+    ) -> None:
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.input_size = input_size
+        self.input_mean = input_mean
+        self.input_std = input_std
+        self.bgr_to_rgb = bgr_to_rgb
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.min_face_size = min_face_size
+        self.max_faces = max_faces
+        self._centres: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def detect(self, image: np.ndarray) -> Detections:
+        """Faces in one BGR image."""
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Faces in several images with one forward pass (images may differ in size)."""
+        if not images:
+            return []
+        blob, scales = self.preprocess(images)
+        outputs = self.forward(blob)
+        return [self.postprocess(outputs, i, scales[i], image.shape[:2]) for i, image in enumerate(images)]
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+        """Letterbox each image into the network input (top-left, zero padding) and normalise."""
+        width, height = self.input_size
+        canvas = np.zeros((len(images), height, width, 3), np.uint8)
+        scales = []
+        for i, image in enumerate(images):
+            h, w = image.shape[:2]
+            scale = min(width / w, height / h)
+            new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            canvas[i, :new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+            scales.append(scale)
+        blob = cv2.dnn.blobFromImages(
+            canvas, 1.0 / self.input_std, (width, height), (self.input_mean,) * 3, swapRB=self.bgr_to_rgb
+        )
+        return blob, scales
+
+    def forward(self, blob: np.ndarray) -> list[np.ndarray]:
+        """The bare network: (B, 3, H, W) float32 in, nine output arrays out."""
+        return self.session.run(None, {self.input_name: blob})
+
+    def _anchor_centres(self, rows: int, cols: int, stride: int) -> np.ndarray:
+        key = (rows, cols, stride)
+        if key not in self._centres:
+            ys, xs = np.mgrid[:rows, :cols]
+            centres = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float32) * stride
+            self._centres[key] = np.repeat(centres, ANCHORS_PER_CELL, axis=0)
+        return self._centres[key]
+
+    def postprocess(
+        self, outputs: list[np.ndarray], index: int, scale: float, image_hw: tuple[int, int]
+    ) -> Detections:
+        """Decode image ``index`` of a batch back to original image coordinates."""
+        width, height = self.input_size
+        boxes, scores, points = [], [], []
+        for level, stride in enumerate(STRIDES):
+            score = outputs[level][index, :, 0]
+            keep = np.flatnonzero(score >= self.score_threshold)
+            if keep.size == 0:
+                continue
+            centres = self._anchor_centres(height // stride, width // stride, stride)[keep]
+            distances = outputs[level + 3][index, keep] * stride
+            offsets = outputs[level + 6][index, keep].reshape(-1, 5, 2) * stride
+            boxes.append(np.concatenate([centres - distances[:, :2], centres + distances[:, 2:]], axis=1))
+            points.append(centres[:, None, :] + offsets)
+            scores.append(score[keep])
+        if not scores:
+            return Detections.empty()
+        all_boxes = np.concatenate(boxes) / scale
+        all_points = np.concatenate(points) / scale
+        all_scores = np.concatenate(scores)
+        h, w = image_hw
+        all_boxes[:, [0, 2]] = all_boxes[:, [0, 2]].clip(0, w)
+        all_boxes[:, [1, 3]] = all_boxes[:, [1, 3]].clip(0, h)
+        sides = np.minimum(all_boxes[:, 2] - all_boxes[:, 0], all_boxes[:, 3] - all_boxes[:, 1])
+        big_enough = sides >= max(self.min_face_size, 1.0)
+        all_boxes, all_points, all_scores = (
+            all_boxes[big_enough],
+            all_points[big_enough],
+            all_scores[big_enough],
+        )
+        keep = self._nms(all_boxes, all_scores)
+        return Detections(
+            all_boxes[keep].astype(np.float32),
+            all_scores[keep].astype(np.float32),
+            all_points[keep].astype(np.float32),
+        )
+
+    def _nms(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Indices kept by greedy non-maximum suppression, best first, capped at max_faces."""
+        if len(scores) == 0:
+            return np.zeros((0,), np.int64)
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), self.score_threshold, self.nms_threshold)
+        return np.asarray(keep, dtype=np.int64).reshape(-1)[: self.max_faces]

@@ -1,0 +1,64 @@
+"""ArcFace embeddings of aligned face crops: batched, L2-normalised, optionally flip-fused.
+
+Output vectors are biometric templates: keep them in memory or in the encrypted store only.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class ArcFaceEmbedder:
+    """Turn (N, S, S, 3) BGR uint8 aligned crops into (N, D) unit-length templates."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        *,
+        input_mean: float = 127.5,
+        input_std: float = 127.5,
+        bgr_to_rgb: bool = True,
+        batch_size: int = 16,
+        flip_fusion: bool = False,
+    ) -> None:
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.input_mean = input_mean
+        self.input_std = input_std
+        self.bgr_to_rgb = bgr_to_rgb
+        self.batch_size = batch_size
+        self.flip_fusion = flip_fusion
+        self.dimension = int(session.get_outputs()[0].shape[-1])
+
+    def blob(self, crops: np.ndarray) -> np.ndarray:
+        """Normalised NCHW float32 input for the network."""
+        size = crops.shape[1]
+        return cv2.dnn.blobFromImages(
+            list(crops), 1.0 / self.input_std, (size, size), (self.input_mean,) * 3, swapRB=self.bgr_to_rgb
+        )
+
+    def forward(self, blob: np.ndarray) -> np.ndarray:
+        """The bare network on a prepared batch: raw, unnormalised features."""
+        return self.session.run(None, {self.input_name: blob})[0]
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """Unit-length templates for aligned crops, run in batches of ``batch_size``."""
+        if len(crops) == 0:
+            return np.zeros((0, self.dimension), np.float32)
+        features = []
+        for start in range(0, len(crops), self.batch_size):
+            chunk = crops[start : start + self.batch_size]
+            if self.flip_fusion:
+                both = self.forward(self.blob(np.concatenate([chunk, chunk[:, :, ::-1]])))
+                features.append(both[: len(chunk)] + both[len(chunk) :])
+            else:
+                features.append(self.forward(self.blob(chunk)))
+        return l2_normalize(np.concatenate(features))

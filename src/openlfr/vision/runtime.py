@@ -1,0 +1,92 @@
+"""ONNX Runtime sessions: built once, tuned for small CPUs, and honest about where they run.
+
+On a 2-vCPU machine the settings matter (see DESIGN.md): full graph optimisation, two
+intra-op threads, and no thread spinning, because spinning threads steal the core that
+video decoding and Python need.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import onnxruntime as ort
+
+from openlfr.errors import ModelPackError, ProviderUnavailableError
+from openlfr.settings import RuntimeSettings
+
+log = logging.getLogger(__name__)
+
+PROVIDER_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+AUTO_ORDER = ("tensorrt", "cuda", "cpu")
+
+
+def resolve_providers(spec: str) -> list[str]:
+    """Turn 'auto' or a comma list ('cuda,cpu') into ONNX Runtime provider names.
+
+    'auto' picks every installed provider in the order TensorRT, CUDA, CPU. An explicitly
+    named provider that is not installed raises, instead of silently running on the CPU.
+    """
+    available = set(ort.get_available_providers())
+    if spec.strip().lower() == "auto":
+        return [PROVIDER_NAMES[k] for k in AUTO_ORDER if PROVIDER_NAMES[k] in available]
+    wanted = [part.strip().lower() for part in spec.split(",") if part.strip()]
+    unknown = [w for w in wanted if w not in PROVIDER_NAMES]
+    if unknown or not wanted:
+        raise ProviderUnavailableError(
+            f"unknown inference provider(s) {unknown or spec!r}; choose from auto, "
+            + ", ".join(PROVIDER_NAMES)
+        )
+    missing = [w for w in wanted if PROVIDER_NAMES[w] not in available]
+    if missing:
+        raise ProviderUnavailableError(
+            f"inference provider(s) {', '.join(missing)} requested but not installed here "
+            f"(installed: {', '.join(sorted(available))}); openlfr does not fall back silently"
+        )
+    return [PROVIDER_NAMES[w] for w in wanted]
+
+
+def session_options(settings: RuntimeSettings) -> ort.SessionOptions:
+    """Session options from settings; shared by all our sessions and the benchmarks."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = settings.intra_op_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # the recognizer declares batch 1 and warns on every batch otherwise
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if settings.allow_spinning else "0"
+    )
+    return options
+
+
+def create_session(model_path: Path, settings: RuntimeSettings) -> ort.InferenceSession:
+    """Build one inference session and log which provider actually runs it."""
+    providers = resolve_providers(settings.providers)
+    try:
+        session = ort.InferenceSession(
+            str(model_path), sess_options=session_options(settings), providers=providers
+        )
+    except Exception as exc:  # ONNX Runtime raises its own untyped errors for bad files
+        raise ModelPackError(f"cannot load model {model_path.name}: {exc}") from None
+    active = session.get_providers()
+    requested_accelerated = [p for p in providers if p != "CPUExecutionProvider"]
+    if requested_accelerated and active[0] not in requested_accelerated:
+        message = (
+            f"{model_path.name}: {requested_accelerated} installed but ONNX Runtime started only {active}"
+        )
+        if settings.providers.strip().lower() != "auto":
+            raise ProviderUnavailableError(message)
+        log.warning("%s; running on the CPU (set providers explicitly to make this an error)", message)
+    log.info(
+        "model %s runs on %s (%d intra-op threads, spinning %s)",
+        model_path.name,
+        active[0],
+        settings.intra_op_threads,
+        "on" if settings.allow_spinning else "off",
+    )
+    return session
