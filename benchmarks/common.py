@@ -49,6 +49,22 @@ def median_ms(function: Callable[[], object], repeats: int = 30, warmup: int = 3
     return statistics.median(samples)
 
 
+def paired_median_ms(
+    ours: Callable[[], object], baseline: Callable[[], object], repeats: int = 30, warmup: int = 3
+) -> tuple[float, float]:
+    """Median times of two calls measured alternately, so both see the same machine noise."""
+    for _ in range(warmup):
+        ours()
+        baseline()
+    ours_ms, base_ms = [], []
+    for _ in range(repeats):
+        for function, samples in ((ours, ours_ms), (baseline, base_ms)):
+            start = time.perf_counter()
+            function()
+            samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(ours_ms), statistics.median(base_ms)
+
+
 def save(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

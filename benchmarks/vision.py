@@ -13,7 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import hardware, median_ms, save
+from benchmarks.common import hardware, median_ms, paired_median_ms, save
 from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
 from openlfr.vision import FaceAnalyzer, load_image
@@ -43,9 +43,9 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
         )
         detector = sized.detector
         blob, _ = detector.preprocess([frame])
-        forward = median_ms(lambda d=detector, b=blob: d.forward(b), repeats)
-        full = median_ms(lambda d=detector: d.detect(frame), repeats)
-        rows[f"detector {size}×{size} (ms/frame)"] = (full, forward)
+        rows[f"detector {size}×{size} (ms/frame)"] = paired_median_ms(
+            lambda d=detector: d.detect(frame), lambda d=detector, b=blob: d.forward(b), repeats
+        )
 
     detections = analyzer.detect(frame)
     crops = analyzer.align(frame, detections)
@@ -53,9 +53,10 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
     for batch in (1, 8):
         chunk = np.repeat(crops[:1], batch, axis=0) if len(crops) < batch else crops[:batch]
         blob = embedder.blob(chunk)
-        forward = median_ms(lambda b=blob: embedder.forward(b), repeats) / batch
-        full = median_ms(lambda c=chunk: embedder.embed(c), repeats) / batch
-        rows[f"recognizer batch {batch} (ms/face)"] = (full, forward)
+        full, forward = paired_median_ms(
+            lambda c=chunk: embedder.embed(c), lambda b=blob: embedder.forward(b), repeats
+        )
+        rows[f"recognizer batch {batch} (ms/face)"] = (full / batch, forward / batch)
 
     align_ms = median_ms(lambda: analyzer.align(frame, detections), repeats) / len(detections)
     rows["alignment (ms/face)"] = (align_ms, None)
@@ -68,9 +69,9 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
         for start in range(0, len(rec_blob), embedder.batch_size):
             embedder.forward(rec_blob[start : start + embedder.batch_size])
 
-    e2e = median_ms(lambda: analyzer.analyze(frame), max(5, repeats // 3))
-    e2e_bare = median_ms(bare, max(5, repeats // 3))
-    rows[f"end to end 1280×720, {len(detections)} faces (ms/frame)"] = (e2e, e2e_bare)
+    rows[f"end to end 1280×720, {len(detections)} faces (ms/frame)"] = paired_median_ms(
+        lambda: analyzer.analyze(frame), bare, max(5, repeats // 3)
+    )
     return {"faces_in_frame": len(detections), "rows": rows}
 
 

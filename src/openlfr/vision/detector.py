@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from openlfr.vision.tensors import to_nchw
 from openlfr.vision.types import Detections
 
 STRIDES = (8, 16, 32)
@@ -71,10 +72,7 @@ class SCRFDDetector:
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             canvas[i, :new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
             scales.append(scale)
-        blob = cv2.dnn.blobFromImages(
-            canvas, 1.0 / self.input_std, (width, height), (self.input_mean,) * 3, swapRB=self.bgr_to_rgb
-        )
-        return blob, scales
+        return to_nchw(canvas, self.input_mean, self.input_std, self.bgr_to_rgb), scales
 
     def forward(self, blob: np.ndarray) -> list[np.ndarray]:
         """The bare network: (B, 3, H, W) float32 in, nine output arrays out."""

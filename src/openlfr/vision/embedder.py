@@ -5,9 +5,10 @@ Output vectors are biometric templates: keep them in memory or in the encrypted 
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import onnxruntime as ort
+
+from openlfr.vision.tensors import to_nchw
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -40,10 +41,7 @@ class ArcFaceEmbedder:
 
     def blob(self, crops: np.ndarray) -> np.ndarray:
         """Normalised NCHW float32 input for the network."""
-        size = crops.shape[1]
-        return cv2.dnn.blobFromImages(
-            list(crops), 1.0 / self.input_std, (size, size), (self.input_mean,) * 3, swapRB=self.bgr_to_rgb
-        )
+        return to_nchw(crops, self.input_mean, self.input_std, self.bgr_to_rgb)
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
         """The bare network on a prepared batch: raw, unnormalised features."""
