@@ -12,6 +12,7 @@ demo: $(STAMP)
 	$(BIN)/openlfr demo
 
 test: $(STAMP)
+	bash scripts/system-deps.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 

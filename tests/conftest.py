@@ -58,3 +58,24 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+@pytest.fixture(scope="session")
+def demo_material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The generated demo camera (video and JPEG sequence) and its watchlist folder."""
+    from openlfr.demo.synthetic import demo_frames, write_frames, write_video, write_watchlist
+
+    folder = tmp_path_factory.mktemp("demo")
+    write_video(folder / "demo.mp4", demo_frames())
+    write_frames(folder / "frames", demo_frames())
+    write_watchlist(folder / "watchlist")
+    return {"video": folder / "demo.mp4", "frames": folder / "frames", "watchlist": folder / "watchlist"}
+
+
+@pytest.fixture(scope="session")
+def demo_gallery(analyzer: FaceAnalyzer, demo_material: dict[str, Path]):
+    from openlfr.watchlist import load_watchlist_folder
+
+    gallery, report = load_watchlist_folder(demo_material["watchlist"], analyzer)
+    assert not report.rejected
+    return gallery

@@ -244,6 +244,145 @@ def demo(
     out.print(f"annotated picture (best match ringed in yellow): {output / 'players.annotated.png'}")
 
 
+@app.command()
+@cli_errors
+def run(
+    source: Annotated[
+        list[str], typer.Option("--source", "-s", help="Camera or recording URI (repeatable).")
+    ],
+    watchlist: Annotated[
+        Path, typer.Option(help="Folder with one sub-folder of reference photos per subject.")
+    ],
+    jsonl: Annotated[Path | None, typer.Option(help="Append alerts to this JSON-lines file.")] = None,
+    include_images: Annotated[
+        bool, typer.Option(help="Put probe and reference crops (base64 JPEG) in the JSON lines. Biometric.")
+    ] = False,
+    loop: Annotated[bool, typer.Option(help="Loop video files and image folders.")] = False,
+    realtime: Annotated[bool, typer.Option(help="Play files at their own pace, like a camera.")] = True,
+    frame_by_frame: Annotated[
+        bool, typer.Option(help="Process every frame of files (no dropping, no pacing).")
+    ] = False,
+    no_tracking: Annotated[
+        bool, typer.Option(help="Baseline: judge every face of every frame alone.")
+    ] = False,
+    threshold: Annotated[float | None, typer.Option(help="Override live.alert_threshold.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Live recognition on one or more cameras until stopped (Ctrl-C) or the files end."""
+    import time
+
+    from openlfr.live.alerts import FanOutSink, JsonLinesSink
+    from openlfr.live.runner import LiveRunner
+    from openlfr.video import parse_source
+    from openlfr.vision import FaceAnalyzer
+    from openlfr.watchlist import load_watchlist_folder
+
+    analyzer = FaceAnalyzer()
+    live = analyzer.settings.live
+    if threshold is not None:
+        live = live.model_copy(update={"alert_threshold": threshold})
+    gallery, report = load_watchlist_folder(watchlist, analyzer)
+    err.print(
+        f"watchlist: {len(gallery)} subjects, {gallery.template_count} templates; {len(report.rejected)} photos rejected"
+    )
+    for path, reason in report.rejected:
+        err.print(f"  rejected {path}: {reason}", highlight=False)
+    options = {
+        "loop": loop,
+        "realtime": realtime and not frame_by_frame,
+        "lossless": frame_by_frame,
+        "rtsp_transport": live.rtsp_transport,
+        "open_timeout": live.open_timeout,
+        "read_timeout": live.read_timeout,
+    }
+    sources = {f"cam{i + 1}": parse_source(uri, **options) for i, uri in enumerate(source)}
+    sinks: list = [ConsoleAlertSink(out)]
+    if jsonl is not None:
+        sinks.append(JsonLinesSink(jsonl, include_images=include_images))
+    sink = FanOutSink(*sinks)
+    runner = LiveRunner(sources, analyzer, gallery, sink, live, tracking=not no_tracking)
+    started = time.monotonic()
+    from rich.live import Live
+
+    try:
+        with Live(
+            status_table(runner.status()), console=err, refresh_per_second=2, transient=False
+        ) as screen:
+            runner.start()
+            while not runner.finished:
+                if duration is not None and time.monotonic() - started > duration:
+                    break
+                time.sleep(0.5)
+                screen.update(status_table(runner.status()))
+            runner.stop()
+            screen.update(status_table(runner.status()))
+    except KeyboardInterrupt:
+        err.print("stopping…")
+        runner.stop()
+    finally:
+        sink.close()
+    statuses = runner.status()
+    if statuses and all(s.state == "failed" for s in statuses):
+        from openlfr.errors import CameraError
+
+        raise CameraError("every camera failed: " + "; ".join(f"{s.name}: {s.last_error}" for s in statuses))
+
+
+class ConsoleAlertSink:
+    """Prints each alert as one line (no images on a terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def emit(self, alert) -> None:  # type: ignore[no-untyped-def]
+        others = ", ".join(f"{c.subject} {c.score:.2f}" for c in alert.candidates[1:3])
+        self.console.print(
+            f"[bold red]ALERT[/] {alert.camera} track {alert.track_id}: [bold]{alert.subject}[/] "
+            f"score {alert.score:.3f} ≥ {alert.threshold:.2f} from {alert.supporting_faces} faces "
+            f"(next: {others or '–'}) latency {alert.latency_ms:.0f} ms",
+            highlight=False,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def status_table(statuses: list) -> Table:
+    table = Table(title="cameras", title_justify="left")
+    for column in (
+        "camera",
+        "state",
+        "decode fps",
+        "fps",
+        "dropped",
+        "faces",
+        "tracks",
+        "alerts",
+        "p50/p95 ms",
+        "last error",
+    ):
+        table.add_column(
+            column, justify="right" if column not in ("camera", "state", "last error") else "left"
+        )
+    for s in statuses:
+        m = s.metrics
+        latency = f"{m['latency_ms_p50']}/{m['latency_ms_p95']}" if m["latency_ms_p50"] is not None else "–"
+        colour = {"live": "green", "failed": "red", "reconnecting": "yellow"}.get(s.state, "white")
+        table.add_row(
+            s.name,
+            f"[{colour}]{s.state}[/]",
+            f"{s.decode_fps:.1f}",
+            f"{m['processed_fps']:.1f}",
+            str(s.dropped),
+            str(m["faces"]),
+            str(m["tracks"]),
+            str(m["alerts"]),
+            latency,
+            (s.last_error or "")[:60],
+        )
+    return table
+
+
 @eval_app.command("lfw")
 @cli_errors
 def eval_lfw(

@@ -86,6 +86,12 @@ class LowQualityFaceError(FaceError):
     exit_code = 23
 
 
+class CameraError(OpenLFRError):
+    """No camera could run (every source failed)."""
+
+    exit_code = 40
+
+
 class DatasetError(OpenLFRError):
     """An evaluation dataset or protocol file is missing or malformed."""
 

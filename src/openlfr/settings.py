@@ -78,6 +78,35 @@ class RecognitionSettings(BaseModel):
     )
 
 
+class LiveSettings(BaseModel):
+    """The live engine: tracking, best shots, fusion and the open-set alert decision."""
+
+    alert_threshold: float = Field(
+        0.45, ge=-1.0, le=1.0, description="Fused cosine score at or above which a track raises an alert."
+    )
+    min_faces: int = Field(2, ge=1, description="Embedded shots a track needs before it may alert.")
+    max_embeddings_per_track: int = Field(5, ge=1, description="Cap on recognizer runs per track.")
+    best_shots: int = Field(3, ge=1, description="Best shots kept per track (for the alert's probe crop).")
+    embed_interval: float = Field(0.2, ge=0.0, description="Seconds between embeddings of one track.")
+    improvement: float = Field(
+        0.05,
+        ge=0.0,
+        description="After min_faces, embed a new shot only if its quality beats the best by this.",
+    )
+    top_k: int = Field(5, ge=1, description="Candidates reported with each alert.")
+    cooldown: float = Field(
+        60.0, ge=0.0, description="Seconds before the same subject alerts again on a camera."
+    )
+    track_max_age: float = Field(1.0, gt=0.0, description="Seconds a track survives without a detection.")
+    track_match_iou: float = Field(0.2, ge=0.0, le=1.0)
+    track_high_score: float = Field(0.6, ge=0.0, le=1.0)
+    backoff_initial: float = Field(0.5, gt=0.0)
+    backoff_max: float = Field(30.0, gt=0.0)
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout: float = Field(10.0, gt=0.0)
+    read_timeout: float = Field(5.0, gt=0.0, description="A stream silent this long counts as stalled.")
+
+
 class ImageSettings(BaseModel):
     """Limits on images we agree to decode."""
 
@@ -101,6 +130,7 @@ class Settings(BaseSettings):
     detector: DetectorSettings = DetectorSettings()
     quality: QualitySettings = QualitySettings()
     recognition: RecognitionSettings = RecognitionSettings()
+    live: LiveSettings = LiveSettings()
     images: ImageSettings = ImageSettings()
 
     @classmethod

@@ -1,0 +1,1 @@
+"""Demo material generated at run time from package-shipped photos."""

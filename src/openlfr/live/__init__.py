@@ -1,0 +1,1 @@
+"""The per-camera live engine: tracking, best shots, fusion, alerts, metrics."""

@@ -1,0 +1,77 @@
+"""Per-camera counters, rates, latency percentiles and stage timings. Numbers only, never faces."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STAGES = ("decode_wait", "detect", "track", "quality", "embed", "search")
+
+
+@dataclass
+class CameraMetrics:
+    """What a camera's engine has done, safe to publish."""
+
+    frames: int = 0
+    faces: int = 0
+    tracks: int = 0
+    tracks_ended_unmatched: int = 0
+    embeddings: int = 0
+    alerts: int = 0
+    suppressed_by_cooldown: int = 0
+    errors: int = 0
+    stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    _frame_times: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def frame_done(self) -> None:
+        with self._lock:
+            self.frames += 1
+            self._frame_times.append(time.monotonic())
+
+    def stage(self, name: str, seconds: float) -> None:
+        """Exponential moving average of each stage's time per frame, in ms."""
+        with self._lock:
+            self.stage_ms[name] = 0.9 * self.stage_ms[name] + 0.1 * seconds * 1000
+
+    def alert_latency(self, ms: float) -> None:
+        with self._lock:
+            self._latencies.append(ms)
+
+    def processed_fps(self, window: float = 3.0) -> float:
+        with self._lock:
+            now = time.monotonic()
+            recent = [t for t in self._frame_times if t >= now - window]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def latency_percentiles(self) -> tuple[float, float] | None:
+        with self._lock:
+            values = list(self._latencies)
+        if not values:
+            return None
+        p50, p95 = np.percentile(values, [50, 95])
+        return float(p50), float(p95)
+
+    def snapshot(self) -> dict[str, object]:
+        latency = self.latency_percentiles()
+        return {
+            "frames": self.frames,
+            "processed_fps": round(self.processed_fps(), 2),
+            "faces": self.faces,
+            "tracks": self.tracks,
+            "tracks_ended_unmatched": self.tracks_ended_unmatched,
+            "embeddings": self.embeddings,
+            "alerts": self.alerts,
+            "suppressed_by_cooldown": self.suppressed_by_cooldown,
+            "errors": self.errors,
+            "latency_ms_p50": round(latency[0], 1) if latency else None,
+            "latency_ms_p95": round(latency[1], 1) if latency else None,
+            "stage_ms": {k: round(v, 2) for k, v in self.stage_ms.items()},
+        }

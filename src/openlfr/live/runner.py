@@ -1,0 +1,162 @@
+"""Runs several cameras at once: a reader thread and an engine thread per camera.
+
+One camera failing, stalling or flapping never stops the others, and ``stop()`` returns
+promptly: every blocking call here has a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from openlfr.live.alerts import AlertSink
+from openlfr.live.engine import CameraEngine
+from openlfr.settings import LiveSettings
+from openlfr.video import CameraReader, CameraState, SourceSpec
+from openlfr.vision import FaceAnalyzer
+from openlfr.watchlist import Gallery
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """Everything a status line or the API shows for one camera."""
+
+    name: str
+    source: str
+    state: str
+    last_error: str | None
+    connects: int
+    decode_fps: float
+    decoded: int
+    dropped: int
+    metrics: dict[str, object]
+
+
+class CameraWorker:
+    """Pulls the newest frame from its reader and runs it through its engine."""
+
+    def __init__(self, name: str, spec: SourceSpec, engine: CameraEngine, settings: LiveSettings) -> None:
+        self.name = name
+        self.spec = spec
+        self.engine = engine
+        self.reader = CameraReader(
+            name, spec, backoff_initial=settings.backoff_initial, backoff_max=settings.backoff_max
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"engine-{name}", daemon=True)
+        self._last_position: float | None = None
+        self._last_connects = 0
+
+    def start(self) -> None:
+        self.reader.start()
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.reader.stop(timeout)
+        self._thread.join(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        use_media_clock = self.spec.lossless
+        try:
+            while not self._stop.is_set():
+                frame = self.reader.slot.get(timeout=0.25)
+                if frame is None:
+                    if self.reader.slot.closed:
+                        break
+                    continue
+                if self.reader.connects != self._last_connects or (
+                    self._last_position is not None and frame.position < self._last_position
+                ):
+                    self.engine.finish()  # a new connection or a loop back: old tracks cannot continue
+                self._last_connects = self.reader.connects
+                self._last_position = frame.position
+                try:
+                    self.engine.process(frame, frame.position if use_media_clock else frame.captured_at)
+                except Exception:
+                    self.engine.metrics.errors += 1
+                    log.exception("camera %s: frame %d could not be processed", self.name, frame.index)
+        finally:
+            self.engine.finish()
+
+    def status(self) -> CameraStatus:
+        reader = self.reader.status()
+        return CameraStatus(
+            name=self.name,
+            source=self.spec.display_uri,
+            state=reader.state.value,
+            last_error=reader.last_error,
+            connects=reader.connects,
+            decode_fps=round(reader.decode_fps, 2),
+            decoded=reader.decoded,
+            dropped=reader.dropped,
+            metrics=self.engine.metrics.snapshot(),
+        )
+
+
+class LiveRunner:
+    """All cameras of one run, sharing one analyzer (its sessions are thread-safe) and one gallery."""
+
+    def __init__(
+        self,
+        sources: dict[str, SourceSpec],
+        analyzer: FaceAnalyzer,
+        gallery: Gallery,
+        sink: AlertSink,
+        settings: LiveSettings | None = None,
+        *,
+        tracking: bool = True,
+    ) -> None:
+        self.settings = settings or analyzer.settings.live
+        self.sink = sink
+        self.workers = [
+            CameraWorker(
+                name,
+                spec,
+                CameraEngine(name, analyzer, gallery, sink, self.settings, tracking=tracking),
+                self.settings,
+            )
+            for name, spec in sources.items()
+        ]
+
+    def start(self) -> LiveRunner:
+        for worker in self.workers:
+            worker.start()
+        return self
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every camera has finished (files end; live cameras only on stop). True if all did."""
+        for worker in self.workers:
+            worker.join(timeout)
+        return all(worker.finished for worker in self.workers)
+
+    @property
+    def finished(self) -> bool:
+        return all(worker.finished for worker in self.workers)
+
+    def status(self) -> list[CameraStatus]:
+        return [worker.status() for worker in self.workers]
+
+    def __enter__(self) -> LiveRunner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def failed_cameras(statuses: list[CameraStatus]) -> list[CameraStatus]:
+    return [s for s in statuses if s.state == CameraState.FAILED.value]

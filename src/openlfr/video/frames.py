@@ -1,0 +1,63 @@
+"""A decoded frame, and the one-slot mailbox that keeps only the newest frame."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One decoded picture. Biometric: it may show faces, so it lives in memory only.
+
+    ``captured_at`` is the wall-clock time (time.time()) when the frame left the decoder;
+    latency to an alert is measured from it. ``position`` is the media time in seconds.
+    """
+
+    image: np.ndarray
+    index: int
+    position: float
+    captured_at: float
+
+
+class FrameSlot:
+    """Holds at most one frame. A live producer overwrites an unread frame and counts it as
+    dropped, so a slow consumer never builds up latency or memory; a ``lossless`` slot makes
+    the producer wait instead (for files processed frame by frame)."""
+
+    def __init__(self, lossless: bool = False) -> None:
+        self.lossless = lossless
+        self._frame: Frame | None = None
+        self._closed = False
+        self._condition = threading.Condition()
+        self.dropped = 0
+
+    def put(self, frame: Frame, stop: threading.Event | None = None) -> None:
+        with self._condition:
+            if self.lossless:
+                while self._frame is not None and not self._closed and not (stop and stop.is_set()):
+                    self._condition.wait(0.1)
+            elif self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._condition.notify_all()
+
+    def get(self, timeout: float | None = None) -> Frame | None:
+        """The newest frame, or None after ``timeout`` seconds or once closed and empty."""
+        with self._condition:
+            if self._frame is None and not self._closed:
+                self._condition.wait(timeout)
+            frame, self._frame = self._frame, None
+            self._condition.notify_all()
+            return frame
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

@@ -1,0 +1,222 @@
+"""Video sources: what a URI means, and one connection's worth of decoded frames.
+
+Files, RTSP, HTTP(S) streams (MJPEG, HLS, MPEG-TS) go through PyAV. V4L2 webcams go through
+OpenCV, because PyAV's wheels carry no V4L2 demuxer. Image folders are read in name order.
+
+``open_frames`` yields frames until the source ends or drops; it raises ``SourceError``
+with ``permanent=True`` for problems retrying cannot fix (no such file, not a video, no
+decoder) and ``permanent=False`` for those worth retrying (refused, timed out, 401 while a
+password is being fixed).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import av
+import av.error
+import cv2
+
+from openlfr.video.frames import Frame
+
+SourceKind = Literal["file", "rtsp", "http", "webcam", "folder"]
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class SourceError(Exception):
+    """A source could not be opened or read; ``permanent`` says whether retrying can help."""
+
+    def __init__(self, message: str, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A camera or recording and how to read it."""
+
+    uri: str
+    kind: SourceKind
+    loop: bool = False
+    realtime: bool = False
+    lossless: bool = False
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout: float = 10.0
+    read_timeout: float = 5.0
+    folder_fps: float = 10.0
+
+    @property
+    def is_live(self) -> bool:
+        """Network streams and webcams end only when something breaks."""
+        return self.kind in ("rtsp", "http", "webcam")
+
+    @property
+    def display_uri(self) -> str:
+        """The URI with any password replaced, safe for logs and status lines."""
+        return redact(self.uri)
+
+
+def redact(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def parse_source(uri: str, **options: object) -> SourceSpec:
+    """Work out the kind of source from its URI; options are SourceSpec fields."""
+    lowered = uri.lower()
+    kind: SourceKind
+    if lowered.startswith(("rtsp://", "rtsps://")):
+        kind = "rtsp"
+    elif lowered.startswith(("http://", "https://")):
+        kind = "http"
+    elif re.fullmatch(r"/dev/video\d+|webcam:\d+", lowered):
+        kind = "webcam"
+    else:
+        if lowered.startswith("file://"):
+            uri = uri[len("file://") :]
+        kind = "folder" if Path(uri).is_dir() else "file"
+    return SourceSpec(uri=uri, kind=kind, **options)  # type: ignore[arg-type]
+
+
+def open_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
+    """Frames from one connection to the source, until it ends, fails or ``stop`` is set."""
+    if spec.kind == "folder":
+        yield from _folder_frames(spec, stop)
+    elif spec.kind == "webcam":
+        yield from _webcam_frames(spec, stop)
+    else:
+        yield from _pyav_frames(spec, stop)
+
+
+def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
+    options = {}
+    if spec.kind == "rtsp":
+        options["rtsp_transport"] = spec.rtsp_transport
+    if spec.kind == "file" and not Path(spec.uri).is_file():
+        raise SourceError(f"{spec.uri}: no such file", permanent=True)
+    started = time.monotonic()
+    try:
+        container = av.open(spec.uri, options=options, timeout=(spec.open_timeout, spec.read_timeout))
+    except Exception as exc:
+        stalled = time.monotonic() - started >= 0.9 * spec.open_timeout
+        raise _classify(spec, exc, stalled) from None
+    try:
+        if not container.streams.video:
+            raise SourceError(f"{spec.display_uri}: has no video stream", permanent=True)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        pacer = _Pacer(spec.realtime)
+        index, last = 0, time.monotonic()
+        try:
+            for decoded in container.decode(stream):
+                last = time.monotonic()
+                if stop.is_set():
+                    return
+                position = float(decoded.time) if decoded.time is not None else index / 25.0
+                pacer.wait(position, stop)
+                yield Frame(decoded.to_ndarray(format="bgr24"), index, position, time.time())
+                index += 1
+        except Exception as exc:
+            raise _classify(spec, exc, time.monotonic() - last >= 0.9 * spec.read_timeout) from None
+        if index == 0 and not spec.is_live:
+            raise SourceError(f"{spec.display_uri}: no frame could be decoded", permanent=True)
+    finally:
+        container.close()
+
+
+def _classify(spec: SourceSpec, exc: Exception, stalled: bool = False) -> SourceError:
+    """Map PyAV's errors to a readable reason and whether to retry.
+
+    FFmpeg reports an interrupted read as whatever the half-read data looked like (often
+    'invalid data'), so a failure after waiting the whole timeout is called a time-out.
+    """
+    name = spec.display_uri
+    if isinstance(exc, SourceError):
+        return exc
+    if stalled and spec.is_live:
+        return SourceError(f"{name}: timed out (no data within the time limit)", permanent=False)
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in str(exc):
+        return SourceError(f"{name}: wrong or missing credentials (401 Unauthorized)", permanent=False)
+    if isinstance(exc, av.error.FileNotFoundError) and not spec.is_live:
+        return SourceError(f"{name}: no such file", permanent=True)
+    if isinstance(
+        exc, av.error.InvalidDataError | av.error.DecoderNotFoundError | av.error.PatchWelcomeError
+    ):
+        return SourceError(
+            f"{name}: not a video, or a codec openlfr cannot decode ({exc})", permanent=not spec.is_live
+        )
+    if isinstance(exc, av.error.ExitError | TimeoutError):
+        return SourceError(f"{name}: timed out (no data for {spec.read_timeout:g} s)", permanent=False)
+    if isinstance(exc, ConnectionRefusedError | av.error.ConnectionRefusedError):
+        return SourceError(f"{name}: connection refused", permanent=False)
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return SourceError(f"{name}: {reason.replace(spec.uri, name)}", permanent=not spec.is_live)
+
+
+class _Pacer:
+    """Sleeps so that frames come out at the media's own pace (a file playing as a camera)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.origin: tuple[float, float] | None = None
+
+    def wait(self, position: float, stop: threading.Event) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self.origin is None or position < self.origin[1]:
+            self.origin = (now, position)
+            return
+        delay = (self.origin[0] + position - self.origin[1]) - now
+        if delay > 0:
+            stop.wait(delay)
+
+
+def _folder_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
+    folder = Path(spec.uri)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SourceError(f"{folder}: no images in this folder", permanent=True)
+    pacer = _Pacer(spec.realtime)
+    yielded = 0
+    for index, path in enumerate(files):
+        if stop.is_set():
+            return
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            continue  # unreadable files are skipped; the count of frames shows it
+        position = index / spec.folder_fps
+        pacer.wait(position, stop)
+        yield Frame(image, index, position, time.time())
+        yielded += 1
+    if yielded == 0:
+        raise SourceError(f"{folder}: none of its images could be read", permanent=True)
+
+
+def _webcam_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
+    device = int(spec.uri.split(":")[1]) if spec.uri.startswith("webcam:") else spec.uri
+    if isinstance(device, str) and not Path(device).exists():
+        raise SourceError(f"{device}: no such camera device", permanent=False)
+    capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
+    try:
+        if not capture.isOpened():
+            raise SourceError(f"{spec.uri}: the camera could not be opened", permanent=False)
+        index, start = 0, time.monotonic()
+        while not stop.is_set():
+            ok, image = capture.read()
+            if not ok:
+                return
+            yield Frame(image, index, time.monotonic() - start, time.time())
+            index += 1
+    finally:
+        capture.release()

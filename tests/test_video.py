@@ -1,0 +1,235 @@
+"""Sources and readers: every kind of input, and every way it can fail, reported per camera."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import socketserver
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from openlfr.video import CameraReader, CameraState, Frame, FrameSlot, parse_source
+from openlfr.video.sources import redact
+
+
+def drain(reader: CameraReader, limit: float = 30.0) -> list[Frame]:
+    frames = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        frame = reader.slot.get(timeout=0.2)
+        if frame is not None:
+            frames.append(frame)
+        elif reader.slot.closed:
+            break
+    return frames
+
+
+def wait_for(condition, limit: float = 20.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_uri_kinds_and_password_redaction(tmp_path: Path) -> None:
+    assert parse_source("rtsp://cam/1").kind == "rtsp"
+    assert parse_source("https://host/live.m3u8").kind == "http"
+    assert parse_source("/dev/video0").kind == "webcam"
+    assert parse_source(str(tmp_path)).kind == "folder"
+    assert parse_source("file:///x/y.mp4").uri == "/x/y.mp4"
+    spec = parse_source("rtsp://admin:hunter2@10.0.0.5:554/stream")
+    assert "hunter2" not in spec.display_uri and "admin" in spec.display_uri
+    assert redact("rtsp://host/no-credentials") == "rtsp://host/no-credentials"
+
+
+def test_lossless_file_gives_every_frame_in_order(demo_material) -> None:
+    reader = CameraReader("file", parse_source(str(demo_material["video"]), lossless=True)).start()
+    frames = drain(reader)
+    reader.stop()
+    assert [f.index for f in frames] == list(range(60))
+    assert frames[0].image.shape == (360, 640, 3)
+    assert reader.state == CameraState.ENDED and reader.slot.dropped == 0
+    assert np.all(np.diff([f.position for f in frames]) > 0)
+
+
+def test_slow_consumer_gets_newest_frame_and_drops_are_counted() -> None:
+    slot = FrameSlot()
+    for i in range(5):
+        slot.put(Frame(np.zeros((2, 2, 3), np.uint8), i, i / 10, time.time()))
+    newest = slot.get(timeout=0.1)
+    assert newest is not None and newest.index == 4
+    assert slot.dropped == 4
+    assert slot.get(timeout=0.05) is None
+
+
+def test_realtime_pacing_plays_at_media_speed(demo_material) -> None:
+    reader = CameraReader("paced", parse_source(str(demo_material["video"]), realtime=True)).start()
+    started = time.monotonic()
+    drain(reader)
+    reader.stop()
+    assert time.monotonic() - started > 4.5  # 60 frames at 10 fps
+
+
+def test_looping_file_keeps_going(demo_material) -> None:
+    reader = CameraReader("loop", parse_source(str(demo_material["video"]), loop=True, lossless=True)).start()
+    frames = []
+    while len(frames) < 130:
+        frame = reader.slot.get(timeout=5)
+        assert frame is not None
+        frames.append(frame)
+    reader.stop()
+    assert [f.index for f in frames[58:63]] == [58, 59, 0, 1, 2]
+
+
+def test_image_folder_skips_unreadable_files(tmp_path: Path) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 30, 3), i * 50, np.uint8))
+    (tmp_path / "3.png").write_bytes(b"broken")
+    reader = CameraReader("folder", parse_source(str(tmp_path), lossless=True)).start()
+    frames = drain(reader)
+    assert len(frames) == 3 and reader.state == CameraState.ENDED
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "no such file"),
+        (b"", "not a video|no frame|Invalid"),
+        (b"plain text, not a video\n" * 50, "not a video"),
+    ],
+)
+def test_bad_files_fail_with_a_reason(tmp_path: Path, content: bytes | None, reason: str) -> None:
+    path = tmp_path / "clip.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    reader = CameraReader("bad", parse_source(str(path))).start()
+    assert wait_for(lambda: reader.state == CameraState.FAILED, 10)
+    reader.stop()
+    assert reader.last_error is not None
+    assert any(word in reader.last_error for word in reason.split("|"))
+
+
+def test_truncated_video_yields_what_it_has_then_ends(tmp_path: Path, demo_material) -> None:
+    data = demo_material["video"].read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    reader = CameraReader("cut", parse_source(str(cut), lossless=True)).start()
+    frames = drain(reader)
+    reader.stop()
+    # the moov atom sits at the end of this MP4, so a half file may hold no playable frame at all:
+    # either it fails with a reason or it ends after the frames it has; it never hangs.
+    assert reader.state in (CameraState.ENDED, CameraState.FAILED)
+    if reader.state == CameraState.FAILED:
+        assert reader.last_error and not frames
+    else:
+        assert 0 < len(frames) < 60
+
+
+def test_unreachable_camera_retries_with_growing_backoff() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    reader = CameraReader(
+        "gone",
+        parse_source(f"rtsp://user:pw@127.0.0.1:{port}/x", open_timeout=2),
+        backoff_initial=0.1,
+        backoff_max=0.4,
+    ).start()
+    assert wait_for(lambda: reader.state == CameraState.RECONNECTING)
+    time.sleep(1.5)
+    status = reader.status()
+    started = time.monotonic()
+    reader.stop()
+    assert time.monotonic() - started < 3
+    assert "connection refused" in (status.last_error or "")
+    assert "pw" not in (status.last_error or "")
+    assert status.connects == 0
+
+
+def test_stalled_stream_times_out_and_reconnects() -> None:
+    """A server that accepts the connection and then never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    reader = CameraReader(
+        "stalled",
+        parse_source(f"rtsp://127.0.0.1:{port}/x", open_timeout=1, read_timeout=1),
+        backoff_initial=0.1,
+    ).start()
+    try:
+        assert wait_for(lambda: reader.state == CameraState.RECONNECTING and len(held) >= 2, 15)
+        assert "timed out" in (reader.last_error or "")
+    finally:
+        started = time.monotonic()
+        reader.stop()
+        stop.set()
+        thread.join(2)
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert time.monotonic() - started < 4
+
+
+def test_missing_webcam_is_reported_and_retried() -> None:
+    reader = CameraReader("webcam", parse_source("/dev/video99"), backoff_initial=0.1).start()
+    assert wait_for(lambda: reader.state == CameraState.RECONNECTING)
+    reader.stop()
+    assert "no such camera device" in (reader.last_error or "")
+
+
+class _MjpegHandler(http.server.BaseHTTPRequestHandler):
+    frames: list[bytes] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        try:
+            for jpeg in self.frames:
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+                self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_http_mjpeg_stream(demo_material) -> None:
+    files = sorted(demo_material["frames"].glob("*.jpg"))[:20]
+    _MjpegHandler.frames = [f.read_bytes() for f in files]
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _MjpegHandler) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg"
+        reader = CameraReader("mjpeg", parse_source(url, lossless=True), backoff_initial=5).start()
+        frames = []
+        while len(frames) < 15:
+            frame = reader.slot.get(timeout=5)
+            assert frame is not None, reader.last_error
+            frames.append(frame)
+        reader.stop()
+        server.shutdown()
+    assert frames[0].image.shape == (360, 640, 3)
+    assert [f.index for f in frames] == list(range(15))
