@@ -8,6 +8,7 @@ import socketserver
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -199,9 +200,9 @@ def test_missing_webcam_is_reported_and_retried() -> None:
 
 
 class _MjpegHandler(http.server.BaseHTTPRequestHandler):
-    frames: list[bytes] = []
+    frames: ClassVar[list[bytes]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
         self.end_headers()

@@ -283,7 +283,8 @@ def run(
         live = live.model_copy(update={"alert_threshold": threshold})
     gallery, report = load_watchlist_folder(watchlist, analyzer)
     err.print(
-        f"watchlist: {len(gallery)} subjects, {gallery.template_count} templates; {len(report.rejected)} photos rejected"
+        f"watchlist: {len(gallery)} subjects, {gallery.template_count} templates; "
+        f"{len(report.rejected)} photos rejected"
     )
     for path, reason in report.rejected:
         err.print(f"  rejected {path}: {reason}", highlight=False)
