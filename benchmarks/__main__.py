@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import vision
+from benchmarks import live, vision
 
-SUITES = {"vision": vision.run}
+SUITES = {"vision": vision.run, "live": live.run}
 
 
 def main(names: list[str]) -> None:

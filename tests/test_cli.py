@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 from openlfr.cli import app
 from openlfr.errors import (
+    CameraError,
     ConfigError,
+    DatasetError,
     EmptyImageError,
     ImageDecodeError,
     ImageNotFoundError,
@@ -171,3 +173,22 @@ def test_demo_finds_yao_ming(tmp_path: Path) -> None:
     assert "21 faces" in stdout and "15 pass" in stdout
     assert (tmp_path / "players.annotated.png").is_file()
     assert sum(line.rstrip(" │").endswith("match") for line in stdout.splitlines()) == 1
+    alerts = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [a["subject"] for a in alerts] == ["yao_ming"]
+    assert "ALERT cam1" in stdout and "1 alert(s)" in stdout
+
+
+def test_run_writes_alerts_and_reports_failed_cameras(tmp_path: Path, demo_material) -> None:
+    jsonl = tmp_path / "alerts.jsonl"
+    args = ["run", "--source", str(demo_material["video"]), "--watchlist", str(demo_material["watchlist"])]
+    code, _, _ = run(*args, "--frame-by-frame", "--jsonl", str(jsonl))
+    assert code == 0
+    alerts = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [a["subject"] for a in alerts] == ["yao_ming"]
+    assert "probe_jpeg_base64" not in alerts[0] and alerts[0]["threshold"] == 0.45
+    code, _, stderr = run(
+        "run", "--source", str(tmp_path / "none.mp4"), "--watchlist", str(demo_material["watchlist"])
+    )
+    assert code == CameraError.exit_code and "no such file" in stderr
+    code, _, stderr = run("run", "--source", str(demo_material["video"]), "--watchlist", str(tmp_path))
+    assert code == DatasetError.exit_code and "no subject" in stderr

@@ -70,15 +70,22 @@ def test_any_input_size_finds_the_team(
     assert matched(found, big) >= len(big) - (3 if size == (320, 320) else 0)
 
 
-def test_batch_equals_one_by_one(
-    analyzer: FaceAnalyzer, players: np.ndarray, yaoming: np.ndarray, astronaut
-) -> None:
+def test_batch_equals_one_by_one(players: np.ndarray, yaoming: np.ndarray, astronaut) -> None:
+    square = FaceAnalyzer(load_settings(detector={"fit_aspect": False}))  # same network shape either way
     images = [players, yaoming, astronaut]
-    batched = analyzer.detector.detect_batch(images)
+    batched = square.detector.detect_batch(images)
     for image, result in zip(images, batched, strict=True):
-        single = analyzer.detect(image)
+        single = square.detect(image)
         assert len(single) == len(result)
         np.testing.assert_allclose(np.sort(single.boxes, axis=0), np.sort(result.boxes, axis=0), atol=1e-3)
+
+
+def test_fitting_the_aspect_ratio_finds_the_same_faces(analyzer: FaceAnalyzer, players: np.ndarray) -> None:
+    square = FaceAnalyzer(load_settings(detector={"fit_aspect": False})).detect(players)
+    fitted = analyzer.detect(players)
+    assert analyzer.detector.network_size([players]) == (640, 416)
+    confident = square[square.scores > 0.7]
+    assert matched(fitted, confident, min_iou=0.9) == len(confident)
 
 
 def test_score_threshold_and_min_size_are_honoured(players: np.ndarray) -> None:

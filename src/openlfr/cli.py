@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import cv2
 import typer
@@ -23,7 +23,10 @@ from rich.table import Table
 
 from openlfr import __version__
 from openlfr.errors import ImageError, OpenLFRError
-from openlfr.settings import get_settings
+from openlfr.settings import LiveSettings, get_settings
+
+if TYPE_CHECKING:
+    from openlfr.vision import FaceAnalyzer
 
 app = typer.Typer(
     name="openlfr",
@@ -210,7 +213,7 @@ def compare(
 def demo(
     output: Annotated[Path, typer.Option(help="Folder for the demo's pictures.")] = Path("openlfr-demo"),
 ) -> None:
-    """Find one person in a team photo, using only photos shipped with the model package."""
+    """Find one person in a team photo, then on a live camera, using only package-shipped photos."""
     from openlfr.models import sample_image_paths
     from openlfr.vision import FaceAnalyzer
     from openlfr.vision.annotate import annotate
@@ -243,6 +246,28 @@ def demo(
     out.print(table)
     out.print(f"annotated picture (best match ringed in yellow): {output / 'players.annotated.png'}")
 
+    from openlfr.demo.synthetic import demo_frames, write_video, write_watchlist
+
+    out.print("\n[bold]Live:[/] a camera made from the same photos, against a watchlist of four people")
+    video = output / "demo-camera.mp4"
+    write_video(video, demo_frames())
+    watchlist = write_watchlist(output / "watchlist")
+    statuses = run_live(
+        analyzer,
+        [str(video)],
+        watchlist,
+        {"realtime": True},
+        analyzer.settings.live,
+        jsonl=output / "alerts.jsonl",
+    )
+    metrics = statuses[0].metrics
+    out.print(
+        f"{metrics['frames']} frames, {metrics['faces']} faces, {metrics['tracks']} tracks, "
+        f"{metrics['embeddings']} embeddings, {metrics['alerts']} alert(s); "
+        f"{metrics['tracks_ended_unmatched']} unmatched tracks were forgotten. "
+        f"Alerts: {output / 'alerts.jsonl'}"
+    )
+
 
 @app.command()
 @cli_errors
@@ -269,18 +294,38 @@ def run(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
 ) -> None:
     """Live recognition on one or more cameras until stopped (Ctrl-C) or the files end."""
-    import time
-
-    from openlfr.live.alerts import FanOutSink, JsonLinesSink
-    from openlfr.live.runner import LiveRunner
-    from openlfr.video import parse_source
     from openlfr.vision import FaceAnalyzer
-    from openlfr.watchlist import load_watchlist_folder
 
     analyzer = FaceAnalyzer()
     live = analyzer.settings.live
     if threshold is not None:
         live = live.model_copy(update={"alert_threshold": threshold})
+    options = {"loop": loop, "realtime": realtime and not frame_by_frame, "lossless": frame_by_frame}
+    run_live(analyzer, source, watchlist, options, live, jsonl, include_images, not no_tracking, duration)
+
+
+def run_live(
+    analyzer: FaceAnalyzer,
+    uris: list[str],
+    watchlist: Path,
+    options: dict[str, bool],
+    live: LiveSettings,
+    jsonl: Path | None = None,
+    include_images: bool = False,
+    tracking: bool = True,
+    duration: float | None = None,
+) -> list:
+    """Enrol the watchlist folder, run the cameras with a live status table, return their final status."""
+    import time
+
+    from rich.live import Live
+
+    from openlfr.errors import CameraError
+    from openlfr.live.alerts import FanOutSink, JsonLinesSink
+    from openlfr.live.runner import LiveRunner
+    from openlfr.video import parse_source
+    from openlfr.watchlist import load_watchlist_folder
+
     gallery, report = load_watchlist_folder(watchlist, analyzer)
     err.print(
         f"watchlist: {len(gallery)} subjects, {gallery.template_count} templates; "
@@ -288,27 +333,20 @@ def run(
     )
     for path, reason in report.rejected:
         err.print(f"  rejected {path}: {reason}", highlight=False)
-    options = {
-        "loop": loop,
-        "realtime": realtime and not frame_by_frame,
-        "lossless": frame_by_frame,
+    network = {
         "rtsp_transport": live.rtsp_transport,
         "open_timeout": live.open_timeout,
         "read_timeout": live.read_timeout,
     }
-    sources = {f"cam{i + 1}": parse_source(uri, **options) for i, uri in enumerate(source)}
+    sources = {f"cam{i + 1}": parse_source(uri, **options, **network) for i, uri in enumerate(uris)}
     sinks: list = [ConsoleAlertSink(out)]
     if jsonl is not None:
         sinks.append(JsonLinesSink(jsonl, include_images=include_images))
     sink = FanOutSink(*sinks)
-    runner = LiveRunner(sources, analyzer, gallery, sink, live, tracking=not no_tracking)
+    runner = LiveRunner(sources, analyzer, gallery, sink, live, tracking=tracking)
     started = time.monotonic()
-    from rich.live import Live
-
     try:
-        with Live(
-            status_table(runner.status()), console=err, refresh_per_second=2, transient=False
-        ) as screen:
+        with Live(status_table(runner.status()), console=err, refresh_per_second=2) as screen:
             runner.start()
             while not runner.finished:
                 if duration is not None and time.monotonic() - started > duration:
@@ -324,9 +362,8 @@ def run(
         sink.close()
     statuses = runner.status()
     if statuses and all(s.state == "failed" for s in statuses):
-        from openlfr.errors import CameraError
-
         raise CameraError("every camera failed: " + "; ".join(f"{s.name}: {s.last_error}" for s in statuses))
+    return statuses
 
 
 class ConsoleAlertSink:

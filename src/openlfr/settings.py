@@ -45,6 +45,7 @@ class DetectorSettings(BaseModel):
     nms_threshold: float = Field(0.4, ge=0.0, le=1.0)
     min_face_size: float = Field(16.0, ge=0.0, description="Smallest box side kept, in pixels.")
     max_faces: int = Field(512, ge=1)
+    fit_aspect: bool = Field(True, description="Shrink the network input to the image's aspect ratio.")
 
     @field_validator("input_size")
     @classmethod

@@ -150,7 +150,7 @@ class CameraEngine:
             )
             for i in range(len(detections))
         ]
-        self.metrics.frame_done()
+        self.metrics.frame_done(frame.captured_at)
         for alert in alerts:
             self.metrics.alerts += 1
             self.metrics.alert_latency(alert.latency_ms)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("decode_wait", "detect", "track", "quality", "embed", "search")
+STAGES = ("detect", "track", "quality", "embed", "search")
 
 
 @dataclass
@@ -26,13 +26,16 @@ class CameraMetrics:
     errors: int = 0
     stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    _frame_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     _frame_times: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def frame_done(self) -> None:
+    def frame_done(self, captured_at: float) -> None:
+        """Count a processed frame and how long after capture its processing finished."""
         with self._lock:
             self.frames += 1
             self._frame_times.append(time.monotonic())
+            self._frame_latencies.append((time.time() - captured_at) * 1000)
 
     def stage(self, name: str, seconds: float) -> None:
         """Exponential moving average of each stage's time per frame, in ms."""
@@ -51,9 +54,10 @@ class CameraMetrics:
             return 0.0
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
-    def latency_percentiles(self) -> tuple[float, float] | None:
+    def latency_percentiles(self, frames: bool = False) -> tuple[float, float] | None:
+        """p50 and p95 of capture-to-alert latency (or capture-to-processed for every frame), ms."""
         with self._lock:
-            values = list(self._latencies)
+            values = list(self._frame_latencies if frames else self._latencies)
         if not values:
             return None
         p50, p95 = np.percentile(values, [50, 95])
@@ -61,6 +65,7 @@ class CameraMetrics:
 
     def snapshot(self) -> dict[str, object]:
         latency = self.latency_percentiles()
+        frame_latency = self.latency_percentiles(frames=True)
         return {
             "frames": self.frames,
             "processed_fps": round(self.processed_fps(), 2),
@@ -73,5 +78,7 @@ class CameraMetrics:
             "errors": self.errors,
             "latency_ms_p50": round(latency[0], 1) if latency else None,
             "latency_ms_p95": round(latency[1], 1) if latency else None,
+            "frame_latency_ms_p50": round(frame_latency[0], 1) if frame_latency else None,
+            "frame_latency_ms_p95": round(frame_latency[1], 1) if frame_latency else None,
             "stage_ms": {k: round(v, 2) for k, v in self.stage_ms.items()},
         }

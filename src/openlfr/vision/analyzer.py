@@ -43,6 +43,7 @@ class FaceAnalyzer:
             nms_threshold=s.nms_threshold,
             min_face_size=s.min_face_size,
             max_faces=s.max_faces,
+            fit_aspect=s.fit_aspect,
         )
 
     @cached_property

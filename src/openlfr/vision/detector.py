@@ -21,7 +21,12 @@ ANCHORS_PER_CELL = 2
 
 
 class SCRFDDetector:
-    """Detect faces in BGR images of any size; the image is letterboxed into ``input_size``."""
+    """Detect faces in BGR images of any size; the image is letterboxed into ``input_size``.
+
+    With ``fit_aspect`` the network input shrinks to the image's aspect ratio (rounded up to
+    multiples of 32): a 16:9 frame runs at 640×384 instead of 640×640, 40% less work for the
+    same scale, since the padding would hold no faces anyway.
+    """
 
     def __init__(
         self,
@@ -35,6 +40,7 @@ class SCRFDDetector:
         nms_threshold: float = 0.4,
         min_face_size: float = 0.0,
         max_faces: int = 512,
+        fit_aspect: bool = True,
     ) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
@@ -46,6 +52,7 @@ class SCRFDDetector:
         self.nms_threshold = nms_threshold
         self.min_face_size = min_face_size
         self.max_faces = max_faces
+        self.fit_aspect = fit_aspect
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
 
     def detect(self, image: np.ndarray) -> Detections:
@@ -58,17 +65,34 @@ class SCRFDDetector:
             return []
         blob, scales = self.preprocess(images)
         outputs = self.forward(blob)
-        return [self.postprocess(outputs, i, scales[i], image.shape[:2]) for i, image in enumerate(images)]
+        input_hw = (blob.shape[2], blob.shape[3])
+        return [
+            self.postprocess(outputs, i, scales[i], image.shape[:2], input_hw)
+            for i, image in enumerate(images)
+        ]
+
+    def network_size(self, images: Sequence[np.ndarray]) -> tuple[int, int]:
+        """(width, height) of the network input for this batch."""
+        width, height = self.input_size
+        if not self.fit_aspect:
+            return width, height
+        fitted_w, fitted_h = 32, 32
+        for image in images:
+            h, w = image.shape[:2]
+            scale = min(width / w, height / h)
+            fitted_w = max(fitted_w, -(-round(w * scale) // 32) * 32)
+            fitted_h = max(fitted_h, -(-round(h * scale) // 32) * 32)
+        return min(fitted_w, width), min(fitted_h, height)
 
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
         """Letterbox each image into the network input (top-left, zero padding) and normalise."""
-        width, height = self.input_size
+        width, height = self.network_size(images)
         canvas = np.zeros((len(images), height, width, 3), np.uint8)
         scales = []
         for i, image in enumerate(images):
             h, w = image.shape[:2]
-            scale = min(width / w, height / h)
-            new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+            scale = min(self.input_size[0] / w, self.input_size[1] / h)
+            new_w, new_h = min(width, max(1, round(w * scale))), min(height, max(1, round(h * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             canvas[i, :new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
             scales.append(scale)
@@ -87,10 +111,15 @@ class SCRFDDetector:
         return self._centres[key]
 
     def postprocess(
-        self, outputs: list[np.ndarray], index: int, scale: float, image_hw: tuple[int, int]
+        self,
+        outputs: list[np.ndarray],
+        index: int,
+        scale: float,
+        image_hw: tuple[int, int],
+        input_hw: tuple[int, int] | None = None,
     ) -> Detections:
         """Decode image ``index`` of a batch back to original image coordinates."""
-        width, height = self.input_size
+        height, width = input_hw or (self.input_size[1], self.input_size[0])
         boxes, scores, points = [], [], []
         for level, stride in enumerate(STRIDES):
             score = outputs[level][index, :, 0]
