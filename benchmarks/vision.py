@@ -33,18 +33,17 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
     """All timings for one analyzer configuration."""
     frame = frame_720p()
     rows: dict[str, Any] = {}
-    for size in (320, 640):
-        sized = FaceAnalyzer(
-            analyzer.settings.model_copy(
-                update={
-                    "detector": analyzer.settings.detector.model_copy(update={"input_size": (size, size)})
-                }
-            )
+    for size, fit in ((320, True), (640, True), (640, False)):
+        detector_settings = analyzer.settings.detector.model_copy(
+            update={"input_size": (size, size), "fit_aspect": fit}
         )
-        detector = sized.detector
+        detector = FaceAnalyzer(analyzer.settings.model_copy(update={"detector": detector_settings})).detector
         blob, _ = detector.preprocess([frame])
-        rows[f"detector {size}×{size} (ms/frame)"] = paired_median_ms(
-            lambda d=detector: d.detect(frame), lambda d=detector, b=blob: d.forward(b), repeats
+        w, h = detector.network_size([frame])
+        rows[f"detector {w}×{h} input{'' if fit else ' (square, no aspect fit)'} (ms/frame)"] = (
+            paired_median_ms(
+                lambda d=detector: d.detect(frame), lambda d=detector, b=blob: d.forward(b), repeats
+            )
         )
 
     detections = analyzer.detect(frame)

@@ -234,3 +234,49 @@ def test_http_mjpeg_stream(demo_material) -> None:
         server.shutdown()
     assert frames[0].image.shape == (360, 640, 3)
     assert [f.index for f in frames] == list(range(15))
+
+
+def remux(source: Path, target: Path, fmt: str, options: dict[str, str] | None = None) -> None:
+    """Copy the H.264 packets of ``source`` into another container (MPEG-TS, HLS) without re-encoding."""
+    import av
+
+    with (
+        av.open(str(source)) as reader,
+        av.open(str(target), "w", format=fmt, options=options or {}) as writer,
+    ):
+        stream = reader.streams.video[0]
+        out = writer.add_stream_from_template(stream)
+        for packet in reader.demux(stream):
+            if packet.dts is None:
+                continue
+            packet.stream = out
+            writer.mux(packet)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "options"),
+    [("clip.ts", "mpegts", None), ("index.m3u8", "hls", {"hls_time": "2", "hls_list_size": "0"})],
+)
+def test_http_mpegts_and_hls(tmp_path: Path, demo_material, name: str, fmt: str, options) -> None:
+    remux(demo_material["video"], tmp_path / name, fmt, options)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Quiet) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
+        reader = CameraReader(fmt, parse_source(url, lossless=True), backoff_initial=5).start()
+        frames = []
+        while len(frames) < 50:
+            frame = reader.slot.get(timeout=10)
+            assert frame is not None, reader.last_error
+            frames.append(frame)
+        reader.stop()
+        server.shutdown()
+    assert frames[-1].image.shape == (360, 640, 3)

@@ -87,7 +87,6 @@ class LiveSettings(BaseModel):
     )
     min_faces: int = Field(2, ge=1, description="Embedded shots a track needs before it may alert.")
     max_embeddings_per_track: int = Field(5, ge=1, description="Cap on recognizer runs per track.")
-    best_shots: int = Field(3, ge=1, description="Best shots kept per track (for the alert's probe crop).")
     embed_interval: float = Field(0.2, ge=0.0, description="Seconds between embeddings of one track.")
     improvement: float = Field(
         0.05,
