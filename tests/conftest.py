@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +81,56 @@ def demo_gallery(analyzer: FaceAnalyzer, demo_material: dict[str, Path]):
     gallery, report = load_watchlist_folder(demo_material["watchlist"], analyzer)
     assert not report.rejected
     return gallery
+
+
+class MutableClock:
+    """A clock tests can move forward, for retention and time windows."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from tests.postgres import PostgresServer, postgres_available
+
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer().init()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'main.sqlite'}"
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def clock() -> MutableClock:
+    return MutableClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def gov(database_url: str, tmp_path: Path, clock: MutableClock, analyzer: FaceAnalyzer):
+    from openlfr.governance import Governance
+    from openlfr.store import Store
+    from openlfr.store.crypto import new_key
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    store = Store(database_url, f"sqlite:///{tmp_path / 'keys.sqlite'}", new_key())
+    store.migrate()
+    governance = Governance(store, settings, clock)
+    governance.__dict__["analyzer"] = analyzer  # share the session's models
+    yield governance
+    store.dispose()

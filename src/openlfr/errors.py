@@ -92,6 +92,30 @@ class CameraError(OpenLFRError):
     exit_code = 40
 
 
+class StoreError(OpenLFRError):
+    """The database is unreachable or refused a write."""
+
+    exit_code = 50
+
+
+class EncryptionKeyError(OpenLFRError):
+    """A key is missing or wrong, or encrypted data was altered."""
+
+    exit_code = 51
+
+
+class PolicyViolation(OpenLFRError):
+    """A governance rule refuses the action (deployment not live, watchlist rule, retention...)."""
+
+    exit_code = 52
+
+
+class NotFoundError(OpenLFRError):
+    """No such deployment, subject or alert."""
+
+    exit_code = 53
+
+
 class DatasetError(OpenLFRError):
     """An evaluation dataset or protocol file is missing or malformed."""
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -107,6 +107,42 @@ class LiveSettings(BaseModel):
     read_timeout: float = Field(5.0, gt=0.0, description="A stream silent this long counts as stalled.")
 
 
+class StoreSettings(BaseModel):
+    """Where records and keys live. Defaults: SQLite files in ``data_dir``."""
+
+    url: str | None = Field(
+        None, description="SQLAlchemy URL of the main database (postgresql+psycopg://...)."
+    )
+    keystore_url: str | None = Field(
+        None, description="The key store's database: keep it apart from the main database's backups."
+    )
+    master_key_file: Path | None = Field(
+        None, description="Default data_dir/master.key, created on first run."
+    )
+
+
+DEFAULT_CATEGORIES = [
+    "wanted_serious_violent",
+    "wanted_on_warrant",
+    "court_conditions",
+    "missing_person",
+    "vulnerable_person",
+]
+
+
+class GovernanceSettings(BaseModel):
+    """Watchlist rules and retention periods, enforced in code."""
+
+    allowed_categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
+    max_watchlist_size: int = Field(10_000, ge=1)
+    max_image_age_days: int = Field(730, ge=1, description="Older reference images are flagged.")
+    enrol_min_inter_eye: float = Field(30.0, ge=0.0)
+    enrol_min_quality: float = Field(0.5, ge=0.0, le=1.0)
+    watchlist_retention_hours: float = Field(24.0, ge=0.0, description="After a deployment ends.")
+    alert_retention_days: float = Field(31.0, ge=0.0)
+    purge_interval_minutes: float = Field(15.0, gt=0.0)
+
+
 class ImageSettings(BaseModel):
     """Limits on images we agree to decode."""
 
@@ -132,6 +168,18 @@ class Settings(BaseSettings):
     recognition: RecognitionSettings = RecognitionSettings()
     live: LiveSettings = LiveSettings()
     images: ImageSettings = ImageSettings()
+    store: StoreSettings = StoreSettings()
+    governance: GovernanceSettings = GovernanceSettings()
+    master_key: SecretStr | None = Field(None, description="Base64 master key; else store.master_key_file.")
+
+    def database_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.data_dir / 'openlfr.sqlite'}"
+
+    def keystore_url(self) -> str:
+        return self.store.keystore_url or f"sqlite:///{self.data_dir / 'keys.sqlite'}"
+
+    def master_key_path(self) -> Path:
+        return self.store.master_key_file or self.data_dir / "master.key"
 
     @classmethod
     def settings_customise_sources(

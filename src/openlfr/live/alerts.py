@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-import cv2
 import numpy as np
 
+from openlfr.vision.images import encode_jpeg
 from openlfr.watchlist import Candidate
 
 
@@ -66,8 +66,7 @@ class Alert:
 
 
 def jpeg_base64(image: np.ndarray) -> str:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return base64.b64encode(data.tobytes()).decode() if ok else ""
+    return base64.b64encode(encode_jpeg(image)).decode()
 
 
 class AlertSink(Protocol):

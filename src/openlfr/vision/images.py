@@ -103,3 +103,13 @@ def _to_bgr(image: Image.Image) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ImageDecodeError("decoded image has no pixels")
     return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 92) -> bytes:
+    """JPEG bytes of a BGR image (for crops shown to people; biometric when it shows a face)."""
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ImageDecodeError("could not encode the image as JPEG")
+    return data.tobytes()

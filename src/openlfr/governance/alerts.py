@@ -1,0 +1,109 @@
+"""Alerts at rest, and the people who decide about them.
+
+An alert is stored with its probe crop sealed; candidates hold only subject references and
+scores. Operators record a decision (confirmed match, false alert, not engaged, unable to
+locate) and, after any engagement, an outcome. Reading a probe crop is an audited act.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+from sqlalchemy import select
+
+from openlfr.errors import PolicyViolation
+from openlfr.governance.context import Governance
+from openlfr.live.alerts import Alert
+from openlfr.store.models import AlertRecord, Deployment
+from openlfr.vision.images import encode_jpeg
+
+DECISIONS = ("confirmed_match", "false_alert", "not_engaged", "unable_to_locate")
+OUTCOMES = ("arrest", "no_further_action", "safeguarding", "words_of_advice", "other")
+
+
+def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engine") -> AlertRecord:
+    """Write an alert (idempotent on its id, so a retried write never duplicates)."""
+    with gov.store.session() as session:
+        existing = session.get(AlertRecord, alert.alert_id)
+        if existing is not None:
+            return existing
+        row = AlertRecord(
+            id=alert.alert_id,
+            deployment_id=deployment_id,
+            camera=alert.camera,
+            subject_reference=alert.subject,
+            score=alert.score,
+            threshold=alert.threshold,
+            candidates=[{"subject": c.subject, "score": round(c.score, 4)} for c in alert.candidates],
+            track_id=alert.track_id,
+            supporting_faces=alert.supporting_faces,
+            raised_at=datetime.fromtimestamp(alert.raised_at, UTC),
+            latency_ms=alert.latency_ms,
+            probe_sealed=gov.store.seal(
+                deployment_id, encode_jpeg(alert.probe_crop), f"probe:{alert.alert_id}"
+            ),
+        )
+        session.add(row)
+        session.flush()
+        gov.audit(session, actor, "alert.create", row, subject=alert.subject, score=round(alert.score, 4))
+        return row
+
+
+def decide(gov: Governance, alert_id: str, decision: str, actor: str, reason: str = "") -> AlertRecord:
+    if decision not in DECISIONS:
+        raise PolicyViolation(f"decision must be one of {', '.join(DECISIONS)}")
+    with gov.store.session() as session:
+        row = gov.get(session, AlertRecord, alert_id)
+        row.decision, row.decided_by, row.decided_at = decision, actor, gov.now()
+        gov.audit(session, actor, "alert.adjudicate", row, reason, decision=decision)
+        return row
+
+
+def record_outcome(gov: Governance, alert_id: str, outcome: str, actor: str, reason: str = "") -> AlertRecord:
+    if outcome not in OUTCOMES:
+        raise PolicyViolation(f"outcome must be one of {', '.join(OUTCOMES)}")
+    with gov.store.session() as session:
+        row = gov.get(session, AlertRecord, alert_id)
+        if row.decision != "confirmed_match":
+            raise PolicyViolation("an outcome follows an engagement: confirm the match first")
+        row.outcome, row.outcome_by, row.outcome_at = outcome, actor, gov.now()
+        gov.audit(session, actor, "alert.outcome", row, reason, outcome=outcome)
+        return row
+
+
+def retain(gov: Governance, alert_id: str, actor: str, reason: str) -> AlertRecord:
+    """Keep an alert past its retention period (for example, evidence in a prosecution)."""
+    if not reason.strip():
+        raise PolicyViolation("keeping an alert past its retention period needs a reason")
+    with gov.store.session() as session:
+        row = gov.get(session, AlertRecord, alert_id)
+        if row.probe_sealed is None:
+            raise PolicyViolation("this alert's images were already purged")
+        row.retain_reason, row.retained_by = reason, actor
+        gov.audit(session, actor, "alert.retain", row, reason)
+        return row
+
+
+def probe_image(gov: Governance, alert_id: str, actor: str, reason: str) -> np.ndarray:
+    """The camera's face crop for an alert, decrypted for a person to look at (audited)."""
+    with gov.store.session() as session:
+        row = gov.get(session, AlertRecord, alert_id)
+        if row.probe_sealed is None:
+            raise PolicyViolation("this alert's images were purged under the retention policy")
+        jpeg = gov.store.open(row.deployment_id, row.probe_sealed, f"probe:{row.id}")
+        gov.audit(session, actor, "alert.view_probe", row, reason)
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+def list_alerts(gov: Governance, deployment_id: str) -> list[AlertRecord]:
+    with gov.store.session() as session:
+        gov.get(session, Deployment, deployment_id)
+        return list(
+            session.scalars(
+                select(AlertRecord)
+                .where(AlertRecord.deployment_id == deployment_id)
+                .order_by(AlertRecord.raised_at)
+            )
+        )

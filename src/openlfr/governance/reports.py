@@ -1,0 +1,174 @@
+"""Transparency reports: the figures police forces publish for each deployment, and a plot.
+
+The report holds counts and the deployment's public facts only: no image, template,
+subject reference or candidate ever enters it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import Environment, select_autoescape
+from sqlalchemy import select
+
+from openlfr.governance.context import Governance, aware
+from openlfr.store.models import AlertRecord, Deployment, Subject
+
+
+def build(gov: Governance, deployment_id: str) -> dict:
+    """The transparency report of one deployment as plain data."""
+    with gov.store.session() as session:
+        d = gov.get(session, Deployment, deployment_id)
+        alerts = session.scalars(select(AlertRecord).where(AlertRecord.deployment_id == deployment_id)).all()
+        watchlist = d.watchlist_summary
+        if watchlist is None:  # not live yet: describe the watchlist as it stands
+            subjects = session.scalars(select(Subject).where(Subject.deployment_id == deployment_id)).all()
+            watchlist = {"size": len(subjects), "by_category": dict(Counter(s.category for s in subjects))}
+    decisions = Counter(a.decision or "undecided" for a in alerts)
+    outcomes = Counter(a.outcome for a in alerts if a.outcome)
+    false_alerts = decisions.get("false_alert", 0)
+    return {
+        "deployment": d.name,
+        "location": d.location_name,
+        "area": d.area_description,
+        "purpose": d.purpose,
+        "legal_basis": d.legal_basis,
+        "dpia_reference": d.dpia_reference,
+        "authorising_officer": d.authorising_officer,
+        "signage_confirmed": d.signage_confirmed,
+        "state": d.state,
+        "planned_start": _iso(d.planned_start),
+        "planned_end": _iso(d.planned_end),
+        "started_at": _iso(d.started_at),
+        "ended_at": _iso(d.ended_at),
+        "alert_threshold": d.alert_threshold,
+        "watchlist_size": watchlist.get("size", 0),
+        "watchlist_by_category": watchlist.get("by_category", {}),
+        "faces_seen": d.faces_seen,
+        "alerts": len(alerts),
+        "confirmed_alerts": decisions.get("confirmed_match", 0),
+        "false_alerts": false_alerts,
+        "undecided_alerts": decisions.get("undecided", 0),
+        "not_engaged": decisions.get("not_engaged", 0),
+        "unable_to_locate": decisions.get("unable_to_locate", 0),
+        "engagements": sum(outcomes.values()),
+        "outcomes": dict(outcomes),
+        "false_alert_rate": (false_alerts / d.faces_seen) if d.faces_seen else None,
+        "alert_times": [_iso(a.raised_at) for a in sorted(alerts, key=lambda a: a.raised_at)],
+        "alert_decisions": [a.decision or "undecided" for a in sorted(alerts, key=lambda a: a.raised_at)],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = aware(value)
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def alerts_plot_png(report: dict) -> bytes:
+    """Alerts over the deployment's time window, stacked by decision."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 3), dpi=100)
+    times = [datetime.fromisoformat(t) for t in report["alert_times"]]
+    colours = {"confirmed_match": "#c0392b", "false_alert": "#7f8c8d", "undecided": "#f1c40f"}
+    start, end = (
+        datetime.fromisoformat(report["planned_start"]),
+        datetime.fromisoformat(report["planned_end"]),
+    )
+    bins = 24
+    edges = [start + (end - start) * i / bins for i in range(bins + 1)]
+    bottom = [0] * bins
+    for decision in sorted(set(report["alert_decisions"]) | {"confirmed_match", "false_alert"}):
+        chosen = [t for t, d in zip(times, report["alert_decisions"], strict=True) if d == decision]
+        counts = [
+            sum(edges[i] <= t < edges[i + 1] or (i == bins - 1 and t == end) for t in chosen)
+            for i in range(bins)
+        ]
+        axis.bar(
+            edges[:-1],
+            counts,
+            width=(end - start) / bins,
+            bottom=bottom,
+            align="edge",
+            color=colours.get(decision, "#34495e"),
+            label=decision.replace("_", " "),
+        )
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    axis.set_title(f"Alerts over time: {report['deployment']}")
+    axis.set_ylabel("alerts")
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M"))
+    axis.legend(loc="upper right", fontsize=8)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Transparency report: {{ r.deployment }}</title>
+<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;color:#222}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f4f4f4}</style></head><body>
+<h1>Live facial recognition deployment: {{ r.deployment }}</h1>
+<table>
+<tr><th>Location</th><td>{{ r.location }}{% if r.area %} ({{ r.area }}){% endif %}</td></tr>
+<tr><th>Time window</th><td>{{ r.planned_start }} to {{ r.planned_end }}</td></tr>
+<tr><th>Purpose</th><td>{{ r.purpose }}</td></tr>
+<tr><th>Legal basis</th><td>{{ r.legal_basis }}</td></tr>
+<tr><th>DPIA</th><td>{{ r.dpia_reference }}</td></tr>
+<tr><th>Signage confirmed</th><td>{{ "yes" if r.signage_confirmed else "no" }}</td></tr>
+<tr><th>Alert threshold</th><td>{{ r.alert_threshold }}</td></tr>
+<tr><th>Watchlist size</th><td>{{ r.watchlist_size }}{% for c, n in r.watchlist_by_category.items() %}; {{ c.replace("_", " ") }}: {{ n }}{% endfor %}</td></tr>
+<tr><th>Faces seen</th><td>{{ r.faces_seen }}</td></tr>
+<tr><th>Alerts</th><td>{{ r.alerts }}</td></tr>
+<tr><th>Confirmed alerts</th><td>{{ r.confirmed_alerts }}</td></tr>
+<tr><th>False alerts</th><td>{{ r.false_alerts }}</td></tr>
+<tr><th>False alert rate</th><td>{% if r.false_alert_rate is not none %}{{ "%.6f"|format(r.false_alert_rate) }} per face seen{% else %}n/a{% endif %}</td></tr>
+<tr><th>Engagements</th><td>{{ r.engagements }}{% for o, n in r.outcomes.items() %}; {{ o.replace("_", " ") }}: {{ n }}{% endfor %}</td></tr>
+</table>
+<h2>Alerts over time</h2><img alt="alerts over time" src="data:image/png;base64,{{ plot }}">
+<p>Faces that matched no one on the watchlist were deleted at once and never stored.</p>
+</body></html>"""
+
+
+def render_html(report: dict) -> str:
+    environment = Environment(autoescape=select_autoescape(default=True))
+    plot = base64.b64encode(alerts_plot_png(report)).decode()
+    return environment.from_string(TEMPLATE).render(r=report, plot=plot)
+
+
+def render_pdf(report: dict, path: Path) -> None:
+    """Two pages: the figures, then the plot (matplotlib's PDF backend, no system libraries)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    skip = {"alert_times", "alert_decisions"}
+    with PdfPages(path) as pdf:
+        page = plt.figure(figsize=(8.27, 11.69))
+        page.text(0.08, 0.95, f"Transparency report: {report['deployment']}", fontsize=16, weight="bold")
+        y = 0.9
+        for key, value in report.items():
+            if key in skip:
+                continue
+            page.text(0.08, y, f"{key.replace('_', ' ')}:", fontsize=9, weight="bold")
+            page.text(0.38, y, str(value)[:90], fontsize=9)
+            y -= 0.028
+        pdf.savefig(page)
+        plt.close(page)
+        plot = plt.figure(figsize=(8.27, 4))
+        plot.figimage(mpimg.imread(io.BytesIO(alerts_plot_png(report)), format="png"), 20, 20)
+        pdf.savefig(plot)
+        plt.close(plot)

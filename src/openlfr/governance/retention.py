@@ -1,0 +1,110 @@
+"""The purge job: retention periods enforced by code, run by ``openlfr purge`` and by the service.
+
+- A live deployment whose window has closed is ended.
+- A deployment's watchlist (templates and reference images) goes once the deployment has
+  been ended for ``watchlist_retention_hours``, and so does a subject that long past its own
+  expiry (an expired subject is never matched, see ``load_gallery``).
+- An alert's personal data (probe crop, subject reference, candidates) goes after
+  ``alert_retention_days`` unless it is marked for retention with a reason; the decision and
+  outcome stay as anonymous counts for the transparency report.
+- When nothing sealed is left, the deployment's data key is destroyed (crypto-shredding)
+  and the deployment is marked purged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from openlfr.governance.context import Governance, aware
+from openlfr.store.models import AlertRecord, Deployment, Subject
+
+ACTOR = "retention-job"
+
+
+@dataclass
+class PurgeReport:
+    ended_deployments: list[str] = field(default_factory=list)
+    subjects_deleted: int = 0
+    alerts_anonymised: int = 0
+    keys_destroyed: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def nothing(self) -> bool:
+        return not (
+            self.ended_deployments or self.subjects_deleted or self.alerts_anonymised or self.keys_destroyed
+        )
+
+
+def purge(gov: Governance, dry_run: bool = False) -> PurgeReport:
+    report = PurgeReport(dry_run=dry_run)
+    now = gov.now()
+    rules = gov.settings.governance
+    shredded: list[str] = []
+    with gov.store.session() as session:
+        for deployment in session.scalars(select(Deployment).where(Deployment.state == "live")):
+            if aware(deployment.planned_end) < now:
+                report.ended_deployments.append(deployment.id)
+                if not dry_run:
+                    deployment.state, deployment.ended_at = "ended", aware(deployment.planned_end)
+                    gov.audit(session, ACTOR, "deployment.end", deployment, "time window closed")
+
+        for deployment in session.scalars(
+            select(Deployment).where(Deployment.state.in_(("ended", "draft", "authorised", "live")))
+        ):
+            keep_for = timedelta(hours=rules.watchlist_retention_hours)
+            ended = aware(deployment.ended_at)
+            whole_list = ended is not None and ended + keep_for <= now
+            subjects = session.scalars(select(Subject).where(Subject.deployment_id == deployment.id)).all()
+            doomed = [s for s in subjects if whole_list or aware(s.expires_at) + keep_for <= now]
+            report.subjects_deleted += len(doomed)
+            if not dry_run:
+                for subject in doomed:
+                    gov.audit(session, ACTOR, "subject.purge", subject, "retention period over")
+                    session.delete(subject)
+                if whole_list and deployment.watchlist_purged_at is None:
+                    deployment.watchlist_purged_at = now
+                    gov.audit(session, ACTOR, "watchlist.purge", deployment, "retention period over")
+
+        cutoff = now - timedelta(days=rules.alert_retention_days)
+        expired = session.scalars(
+            select(AlertRecord).where(
+                AlertRecord.probe_sealed.is_not(None),
+                AlertRecord.retain_reason.is_(None),
+                AlertRecord.raised_at <= cutoff,
+            )
+        ).all()
+        report.alerts_anonymised = len(expired)
+        if not dry_run:
+            for alert in expired:
+                alert.probe_sealed, alert.subject_reference, alert.candidates = None, "[purged]", []
+                gov.audit(session, ACTOR, "alert.purge", alert, "retention period over")
+        session.flush()
+
+        ended_and_emptied = select(Deployment).where(
+            Deployment.state == "ended", Deployment.watchlist_purged_at.is_not(None)
+        )
+        for deployment in session.scalars(ended_and_emptied):
+            sealed_left = session.scalar(
+                select(AlertRecord.id)
+                .where(AlertRecord.deployment_id == deployment.id, AlertRecord.probe_sealed.is_not(None))
+                .limit(1)
+            )
+            if sealed_left is None:
+                report.keys_destroyed.append(deployment.id)
+                if not dry_run:
+                    deployment.state, deployment.purged_at = "purged", now
+                    gov.audit(
+                        session,
+                        ACTOR,
+                        "deployment.purge",
+                        deployment,
+                        "nothing left to keep: data key destroyed",
+                    )
+                    shredded.append(deployment.id)
+    for deployment_id in shredded:  # only after the records above are committed
+        gov.store.destroy_data_key(deployment_id)
+    return report

@@ -1,0 +1,233 @@
+"""Watchlists built for one deployment, under rules enforced in code.
+
+Rules (settings.governance): allowed categories; a maximum size; a subject under 18 only with
+a recorded justification; reference images older than a set age are flagged. Every
+reference image must show exactly one face with enough resolution and quality. A new
+subject whose face already matches another subject at the deployment's threshold is
+enrolled with a duplicate warning. Templates and reference crops are sealed at rest.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sqlalchemy import func, select
+
+from openlfr.errors import (
+    DatasetError,
+    ImageError,
+    LowQualityFaceError,
+    MultipleFacesError,
+    NoFaceError,
+    PolicyViolation,
+)
+from openlfr.governance.context import Governance, aware
+from openlfr.store.models import Deployment, Subject
+from openlfr.vision.images import encode_jpeg
+from openlfr.watchlist import Gallery, face_crop
+
+
+@dataclass(frozen=True)
+class SubjectEntry:
+    """A request to put one person on a watchlist."""
+
+    reference: str
+    category: str
+    reason: str
+    image: Path | bytes
+    image_source: str
+    image_date: datetime | None = None
+    age: int | None = None
+    under_18_justification: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass
+class Enrolment:
+    subject_id: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_rules(gov: Governance, session, deployment: Deployment, entry: SubjectEntry) -> list[str]:  # type: ignore[no-untyped-def]
+    rules = gov.settings.governance
+    if deployment.state not in ("draft", "authorised"):
+        raise PolicyViolation(f"deployment is {deployment.state}; its watchlist can no longer change")
+    if entry.category not in rules.allowed_categories:
+        raise PolicyViolation(
+            f"category {entry.category!r} is not allowed (allowed: {', '.join(rules.allowed_categories)})"
+        )
+    for name in ("reference", "reason", "image_source"):
+        if not str(getattr(entry, name)).strip():
+            raise PolicyViolation(f"every subject needs a {name.replace('_', ' ')}")
+    size = session.scalar(
+        select(func.count()).select_from(Subject).where(Subject.deployment_id == deployment.id)
+    )
+    if size >= rules.max_watchlist_size:
+        raise PolicyViolation(f"the watchlist is full ({rules.max_watchlist_size} subjects)")
+    if entry.age is not None and entry.age < 18 and not (entry.under_18_justification or "").strip():
+        raise PolicyViolation(f"{entry.reference}: a subject under 18 needs a recorded justification")
+    duplicate_reference = session.scalar(
+        select(Subject.id).where(Subject.deployment_id == deployment.id, Subject.reference == entry.reference)
+    )
+    if duplicate_reference:
+        raise PolicyViolation(f"{entry.reference} is already on this watchlist")
+    warnings = []
+    if entry.image_date is not None and gov.now() - aware(entry.image_date) > timedelta(
+        days=rules.max_image_age_days
+    ):
+        warnings.append(f"{entry.reference}: reference image is older than {rules.max_image_age_days} days")
+    return warnings
+
+
+def _enrolment_face(gov: Governance, entry: SubjectEntry):  # type: ignore[no-untyped-def]
+    analyzer = gov.analyzer
+    image = analyzer.load(entry.image)
+    faces = analyzer.analyze(image)
+    if not faces:
+        raise NoFaceError(f"{entry.reference}: no face in the reference image")
+    if len(faces) > 1:
+        raise MultipleFacesError(
+            f"{entry.reference}: {len(faces)} faces in the reference image; exactly one is needed"
+        )
+    face = faces[0]
+    rules = gov.settings.governance
+    if face.quality.inter_eye < rules.enrol_min_inter_eye:
+        raise LowQualityFaceError(
+            f"{entry.reference}: {face.quality.inter_eye:.0f} px between the eyes, "
+            f"at least {rules.enrol_min_inter_eye:.0f} needed"
+        )
+    if face.quality.score < rules.enrol_min_quality:
+        raise LowQualityFaceError(
+            f"{entry.reference}: quality {face.quality.score:.2f} is below {rules.enrol_min_quality:.2f}"
+        )
+    return image, face
+
+
+def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor: str) -> Enrolment:
+    """Check the rules and the image, then enrol; a change after approval voids the approval."""
+    with gov.store.session() as session:
+        deployment = gov.get(session, Deployment, deployment_id)
+        warnings = _check_rules(gov, session, deployment, entry)
+    image, face = _enrolment_face(gov, entry)
+    template = face.embedding.astype(np.float32)
+    existing = load_gallery(gov, deployment_id, actor, reason="duplicate check at enrolment", quiet=True)
+    if len(existing):
+        best = existing.search(template[None], k=1)[0][0]
+        if best.score >= deployment.alert_threshold:
+            warnings.append(
+                f"{entry.reference}: face already matches subject {best.subject} (score {best.score:.2f})"
+            )
+    jpeg = encode_jpeg(face_crop(image, face.box, size=200))
+    with gov.store.session() as session:
+        deployment = gov.get(session, Deployment, deployment_id)
+        _check_rules(gov, session, deployment, entry)
+        subject = Subject(
+            deployment_id=deployment_id,
+            reference=entry.reference,
+            category=entry.category,
+            reason=entry.reason,
+            image_source=entry.image_source,
+            image_date=aware(entry.image_date),
+            image_outdated=any("older than" in w for w in warnings),
+            under_18=entry.age is not None and entry.age < 18,
+            under_18_justification=entry.under_18_justification,
+            added_by=actor,
+            added_at=gov.now(),
+            expires_at=aware(entry.expires_at) or aware(deployment.planned_end),
+            quality=face.quality.score,
+            template_sealed=b"",
+            reference_image_sealed=b"",
+        )
+        session.add(subject)
+        session.flush()
+        subject.template_sealed = gov.store.seal(deployment_id, template.tobytes(), f"template:{subject.id}")
+        subject.reference_image_sealed = gov.store.seal(deployment_id, jpeg, f"reference:{subject.id}")
+        if deployment.watchlist_approved_at is not None:
+            deployment.watchlist_approved_at = deployment.watchlist_approved_by = None
+            warnings.append("the watchlist changed after approval: it must be approved again")
+        gov.audit(
+            session, actor, "subject.add", subject, entry.reason, category=entry.category, warnings=warnings
+        )
+        return Enrolment(subject.id, warnings)
+
+
+def remove_subject(gov: Governance, subject_id: str, actor: str, reason: str) -> None:
+    with gov.store.session() as session:
+        subject = gov.get(session, Subject, subject_id)
+        gov.audit(session, actor, "subject.remove", subject, reason)
+        session.delete(subject)
+
+
+def load_gallery(
+    gov: Governance, deployment_id: str, actor: str, reason: str, quiet: bool = False
+) -> Gallery:
+    """Decrypt the deployment's unexpired templates into a gallery (an audited read of biometric data)."""
+    gallery = Gallery(gov.analyzer.embedder.dimension)
+    with gov.store.session() as session:
+        deployment = gov.get(session, Deployment, deployment_id)
+        subjects = session.scalars(
+            select(Subject).where(Subject.deployment_id == deployment_id).order_by(Subject.added_at)
+        ).all()
+        now = gov.now()
+        for subject in subjects:
+            if aware(subject.expires_at) < now:
+                continue
+            template = np.frombuffer(
+                gov.store.open(deployment_id, subject.template_sealed, f"template:{subject.id}"), np.float32
+            )
+            jpeg = gov.store.open(deployment_id, subject.reference_image_sealed, f"reference:{subject.id}")
+            reference = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            gallery.add(subject.reference, template, reference)
+        if not quiet:
+            gov.audit(session, actor, "watchlist.read", deployment, reason, subjects=len(gallery))
+    return gallery
+
+
+def import_csv(
+    gov: Governance, deployment_id: str, csv_path: Path, actor: str
+) -> tuple[list[Enrolment], list[tuple[int, str]]]:
+    """Enrol every row of a CSV (reference, category, reason, image, image_source[, image_date, age,
+    justification, expires_at]); image paths are relative to the CSV. Bad rows are reported, not fatal."""
+    required = {"reference", "category", "reason", "image", "image_source"}
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{csv_path}: cannot read it as CSV ({exc})") from None
+    if not rows or not required <= set(rows[0]):
+        raise DatasetError(f"{csv_path}: needs the columns {', '.join(sorted(required))}")
+    enrolled, rejected = [], []
+    for line, row in enumerate(rows, start=2):
+        try:
+            entry = SubjectEntry(
+                reference=row["reference"].strip(),
+                category=row["category"].strip(),
+                reason=row["reason"].strip(),
+                image=(csv_path.parent / row["image"].strip()),
+                image_source=row["image_source"].strip(),
+                image_date=_date(row.get("image_date")),
+                age=int(row["age"]) if (row.get("age") or "").strip() else None,
+                under_18_justification=(row.get("justification") or "").strip() or None,
+                expires_at=_date(row.get("expires_at")),
+            )
+            enrolled.append(add_subject(gov, deployment_id, entry, actor))
+        except (
+            PolicyViolation,
+            ImageError,
+            NoFaceError,
+            MultipleFacesError,
+            LowQualityFaceError,
+            ValueError,
+        ) as exc:
+            rejected.append((line, str(exc)))
+    return enrolled, rejected
+
+
+def _date(value: str | None) -> datetime | None:
+    value = (value or "").strip()
+    return aware(datetime.fromisoformat(value)) if value else None

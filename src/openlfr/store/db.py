@@ -1,0 +1,161 @@
+"""The store: the main database (SQLite in WAL mode, or PostgreSQL), the key store, and sealing.
+
+``Store`` is the one object the governance layer talks to. It opens both databases,
+migrates the main one with Alembic, and seals or opens biometric blobs with the right
+deployment's data key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from openlfr.errors import EncryptionKeyError, StoreError
+from openlfr.store import crypto
+from openlfr.store.models import DataKey, KeyBase
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs (WAL, foreign keys and a busy timeout for SQLite)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+class Store:
+    """Both databases and the master key."""
+
+    def __init__(self, url: str, keystore_url: str, master_key: bytes) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.key_engine = make_engine(keystore_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._key_sessions = sessionmaker(self.key_engine, expire_on_commit=False)
+        self.master_key = master_key
+        self._data_keys: dict[str, bytes] = {}
+
+    # -- schema ---------------------------------------------------------------------------
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the main database to ``revision`` and make sure the key store has its table."""
+        try:
+            with self.engine.begin() as connection:
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+            KeyBase.metadata.create_all(self.key_engine)
+        except OperationalError as exc:
+            raise StoreError(f"cannot migrate the database: {exc.orig}") from None
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    # -- sessions -------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any error, database errors made readable."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except DBAPIError as exc:
+            session.rollback()
+            raise StoreError(f"database error: {str(exc.orig).strip().splitlines()[0]}") from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # -- keys -----------------------------------------------------------------------------
+    def create_data_key(self, deployment_id: str) -> None:
+        key = crypto.new_key()
+        wrapped = crypto.seal(self.master_key, key, f"data-key:{deployment_id}")
+        with self._key_sessions() as session, session.begin():
+            session.add(
+                DataKey(
+                    deployment_id=deployment_id,
+                    wrapped_key=wrapped,
+                    master_key_id=crypto.key_id(self.master_key),
+                    created_at=datetime.now(UTC),
+                )
+            )
+        self._data_keys[deployment_id] = key
+
+    def data_key(self, deployment_id: str) -> bytes:
+        if deployment_id in self._data_keys:
+            return self._data_keys[deployment_id]
+        with self._key_sessions() as session:
+            row = session.get(DataKey, deployment_id)
+        if row is None:
+            raise EncryptionKeyError(f"deployment {deployment_id} has no data key (it was purged)")
+        if row.master_key_id != crypto.key_id(self.master_key):
+            raise EncryptionKeyError(
+                f"the master key in use ({crypto.key_id(self.master_key)}) is not the one that wrapped "
+                f"this deployment's data key ({row.master_key_id})"
+            )
+        key = crypto.open_sealed(self.master_key, row.wrapped_key, f"data-key:{deployment_id}")
+        self._data_keys[deployment_id] = key
+        return key
+
+    def destroy_data_key(self, deployment_id: str) -> bool:
+        """Crypto-shredding: without this key, no copy of the deployment's blobs can be read."""
+        self._data_keys.pop(deployment_id, None)
+        with self._key_sessions() as session, session.begin():
+            row = session.get(DataKey, deployment_id)
+            if row is None:
+                return False
+            session.delete(row)
+        return True
+
+    def rotate_master_key(self, new_master: bytes) -> int:
+        """Re-wrap every data key under a new master key, in one transaction; returns how many."""
+        with self._key_sessions() as session, session.begin():
+            rows = session.scalars(select(DataKey)).all()
+            for row in rows:
+                key = crypto.open_sealed(self.master_key, row.wrapped_key, f"data-key:{row.deployment_id}")
+                row.wrapped_key = crypto.seal(new_master, key, f"data-key:{row.deployment_id}")
+                row.master_key_id = crypto.key_id(new_master)
+        self.master_key = new_master
+        return len(rows)
+
+    # -- sealing --------------------------------------------------------------------------
+    def seal(self, deployment_id: str, plaintext: bytes, context: str) -> bytes:
+        return crypto.seal(self.data_key(deployment_id), plaintext, f"{deployment_id}:{context}")
+
+    def open(self, deployment_id: str, blob: bytes, context: str) -> bytes:
+        return crypto.open_sealed(self.data_key(deployment_id), blob, f"{deployment_id}:{context}")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.key_engine.dispose()
