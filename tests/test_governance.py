@@ -255,8 +255,10 @@ def test_migrations_from_empty_and_from_the_previous_revision(database_url: str,
             text(
                 "INSERT INTO deployments (id, name, purpose, location_name, area_description, planned_start, "
                 "planned_end, cameras, authorising_officer, legal_basis, dpia_reference, signage_confirmed, "
-                "alert_threshold, state, created_by, created_at, faces_seen) VALUES ('d1', 'Old', 'p', 'l', '', "
-                "'2026-01-01 10:00:00+00', '2026-01-01 12:00:00+00', '[]', 'o', 'b', 'r', true, 0.5, 'ended', "
+                "alert_threshold, state, created_by, created_at, faces_seen) VALUES "
+                "('d1', 'Old', 'p', 'l', '', "
+                "'2026-01-01 10:00:00+00', '2026-01-01 12:00:00+00', '[]', 'o', 'b', 'r', true, "
+                "0.5, 'ended', "
                 "'c', '2026-01-01 09:00:00+00', 42)"
             )
         )
@@ -265,13 +267,15 @@ def test_migrations_from_empty_and_from_the_previous_revision(database_url: str,
     with store.session() as session:
         old = session.get(Deployment, "d1")
         assert old.faces_seen == 42 and old.published is True and old.tracks_seen == 0
-    fresh = Store(
-        database_url.replace("main.sqlite", "fresh.sqlite"),
-        f"sqlite:///{tmp_path / 'k2.sqlite'}",
-        crypto.new_key(),
-    )
-    if "sqlite" in database_url:
-        fresh.migrate()
-        assert fresh.revision() == "0002"
     store.dispose()
-    fresh.dispose()
+
+
+def test_migrating_an_empty_database(database_url: str, tmp_path: Path) -> None:
+    from openlfr.store import Store
+
+    store = Store(database_url, f"sqlite:///{tmp_path / 'keys.sqlite'}", crypto.new_key())
+    assert store.revision() is None
+    store.migrate()
+    assert store.revision() == "0002"
+    store.migrate()  # idempotent
+    store.dispose()

@@ -27,6 +27,7 @@ from openlfr.settings import LiveSettings, get_settings
 
 if TYPE_CHECKING:
     from openlfr.vision import FaceAnalyzer
+    from openlfr.watchlist import Gallery
 
 app = typer.Typer(
     name="openlfr",
@@ -251,15 +252,13 @@ def demo(
     out.print("\n[bold]Live:[/] a camera made from the same photos, against a watchlist of four people")
     video = output / "demo-camera.mp4"
     write_video(video, demo_frames())
-    watchlist = write_watchlist(output / "watchlist")
-    statuses = run_live(
-        analyzer,
-        [str(video)],
-        watchlist,
-        {"realtime": True},
-        analyzer.settings.live,
-        jsonl=output / "alerts.jsonl",
-    )
+    from openlfr.live.alerts import JsonLinesSink
+    from openlfr.watchlist import load_watchlist_folder
+
+    gallery, _ = load_watchlist_folder(write_watchlist(output / "watchlist"), analyzer)
+    sink = JsonLinesSink(output / "alerts.jsonl")
+    statuses = run_live(analyzer, [str(video)], gallery, {"realtime": True}, analyzer.settings.live, [sink])
+    sink.close()
     metrics = statuses[0].metrics
     out.print(
         f"{metrics['frames']} frames, {metrics['faces']} faces, {metrics['tracks']} tracks, "
@@ -273,11 +272,15 @@ def demo(
 @cli_errors
 def run(
     source: Annotated[
-        list[str], typer.Option("--source", "-s", help="Camera or recording URI (repeatable).")
-    ],
+        list[str] | None, typer.Option("--source", "-s", help="Camera or recording URI (repeatable).")
+    ] = None,
     watchlist: Annotated[
-        Path, typer.Option(help="Folder with one sub-folder of reference photos per subject.")
-    ],
+        Path | None, typer.Option(help="Folder with one sub-folder of reference photos per subject.")
+    ] = None,
+    deployment: Annotated[
+        str | None, typer.Option(help="Run a live, authorised deployment from the store instead.")
+    ] = None,
+    actor: Annotated[str, typer.Option("--by", help="Who runs it (for the audit trail).")] = "operator",
     jsonl: Annotated[Path | None, typer.Option(help="Append alerts to this JSON-lines file.")] = None,
     include_images: Annotated[
         bool, typer.Option(help="Put probe and reference crops (base64 JPEG) in the JSON lines. Biometric.")
@@ -295,62 +298,104 @@ def run(
 ) -> None:
     """Live recognition on one or more cameras until stopped (Ctrl-C) or the files end."""
     from openlfr.vision import FaceAnalyzer
+    from openlfr.watchlist import load_watchlist_folder
 
+    if (watchlist is None) == (deployment is None):
+        raise typer.BadParameter("give either --watchlist DIR or --deployment ID")
     analyzer = FaceAnalyzer()
-    live = analyzer.settings.live
+    options = {"loop": loop, "realtime": realtime and not frame_by_frame, "lossless": frame_by_frame}
+    sinks: list = []
+    guard = None
+    if deployment is not None:
+        from openlfr.governance import deployments as dep
+        from openlfr.governance.live_session import open_live_session
+
+        gov = open_governance()
+        gov.__dict__["analyzer"] = analyzer
+        session = open_live_session(gov, deployment, actor)
+        gallery, live, guard, uris = (
+            session.gallery,
+            session.live,
+            session.still_allowed,
+            source or session.cameras,
+        )
+        sinks.append(session.sink)
+        err.print(f"deployment {session.name}: {len(gallery)} subjects, threshold {live.alert_threshold:.2f}")
+    else:
+        assert watchlist is not None
+        gallery, report = load_watchlist_folder(watchlist, analyzer)
+        err.print(
+            f"watchlist: {len(gallery)} subjects, {gallery.template_count} templates; "
+            f"{len(report.rejected)} photos rejected"
+        )
+        for path, reason in report.rejected:
+            err.print(f"  rejected {path}: {reason}", highlight=False)
+        live, uris = analyzer.settings.live, source or []
+    if not uris:
+        raise typer.BadParameter("no camera: give --source URI")
     if threshold is not None:
         live = live.model_copy(update={"alert_threshold": threshold})
-    options = {"loop": loop, "realtime": realtime and not frame_by_frame, "lossless": frame_by_frame}
-    run_live(analyzer, source, watchlist, options, live, jsonl, include_images, not no_tracking, duration)
+    if jsonl is not None:
+        from openlfr.live.alerts import JsonLinesSink
+
+        sinks.append(JsonLinesSink(jsonl, include_images=include_images))
+    try:
+        statuses = run_live(analyzer, uris, gallery, options, live, sinks, not no_tracking, duration, guard)
+    finally:
+        for sink in sinks:
+            sink.close()
+        if deployment is not None and sinks[0].pending():
+            err.print(
+                f"[yellow]{sinks[0].pending()} alert(s) wait in the encrypted spool for the database[/]"
+            )
+    if deployment is not None:
+        faces = sum(int(s.metrics["faces"]) for s in statuses)
+        tracks = sum(int(s.metrics["tracks"]) for s in statuses)
+        dep.record_counts(gov, deployment, faces, tracks)
 
 
 def run_live(
     analyzer: FaceAnalyzer,
     uris: list[str],
-    watchlist: Path,
+    gallery: Gallery,
     options: dict[str, bool],
     live: LiveSettings,
-    jsonl: Path | None = None,
-    include_images: bool = False,
+    sinks: list | None = None,
     tracking: bool = True,
     duration: float | None = None,
+    guard: Callable[[], str | None] | None = None,
 ) -> list:
-    """Enrol the watchlist folder, run the cameras with a live status table, return their final status."""
+    """Run the cameras with a live status table until they end, time runs out or ``guard`` says stop."""
     import time
 
     from rich.live import Live
 
     from openlfr.errors import CameraError
-    from openlfr.live.alerts import FanOutSink, JsonLinesSink
+    from openlfr.live.alerts import FanOutSink
     from openlfr.live.runner import LiveRunner
     from openlfr.video import parse_source
-    from openlfr.watchlist import load_watchlist_folder
 
-    gallery, report = load_watchlist_folder(watchlist, analyzer)
-    err.print(
-        f"watchlist: {len(gallery)} subjects, {gallery.template_count} templates; "
-        f"{len(report.rejected)} photos rejected"
-    )
-    for path, reason in report.rejected:
-        err.print(f"  rejected {path}: {reason}", highlight=False)
     network = {
         "rtsp_transport": live.rtsp_transport,
         "open_timeout": live.open_timeout,
         "read_timeout": live.read_timeout,
     }
     sources = {f"cam{i + 1}": parse_source(uri, **options, **network) for i, uri in enumerate(uris)}
-    sinks: list = [ConsoleAlertSink(out)]
-    if jsonl is not None:
-        sinks.append(JsonLinesSink(jsonl, include_images=include_images))
-    sink = FanOutSink(*sinks)
+    sink = FanOutSink(ConsoleAlertSink(out), *(sinks or []))
     runner = LiveRunner(sources, analyzer, gallery, sink, live, tracking=tracking)
-    started = time.monotonic()
+    started, checked = time.monotonic(), time.monotonic()
     try:
         with Live(status_table(runner.status()), console=err, refresh_per_second=2) as screen:
             runner.start()
             while not runner.finished:
                 if duration is not None and time.monotonic() - started > duration:
                     break
+                if guard is not None and time.monotonic() - checked > 2.0:
+                    checked = time.monotonic()
+                    refusal = guard()
+                    if refusal:
+                        err.print(f"[bold yellow]matching stopped:[/] {refusal}")
+                        break
                 time.sleep(0.5)
                 screen.update(status_table(runner.status()))
             runner.stop()
@@ -358,12 +403,19 @@ def run_live(
     except KeyboardInterrupt:
         err.print("stopping…")
         runner.stop()
-    finally:
-        sink.close()
     statuses = runner.status()
     if statuses and all(s.state == "failed" for s in statuses):
         raise CameraError("every camera failed: " + "; ".join(f"{s.name}: {s.last_error}" for s in statuses))
     return statuses
+
+
+def open_governance():  # type: ignore[no-untyped-def]
+    """Governance over the store described by settings (created and migrated on first use)."""
+    from openlfr.governance import Governance
+    from openlfr.store import open_store
+
+    settings = get_settings()
+    return Governance(open_store(settings), settings)
 
 
 class ConsoleAlertSink:
@@ -483,6 +535,10 @@ def main() -> None:
     """Console-script entry point."""
     app()
 
+
+from openlfr import cli_governance  # noqa: E402  (registers the governance commands)
+
+cli_governance.register(app)
 
 if __name__ == "__main__":
     sys.exit(main())

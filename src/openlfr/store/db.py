@@ -7,6 +7,7 @@ deployment's data key.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -67,6 +68,7 @@ class Store:
     # -- schema ---------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
         """Bring the main database to ``revision`` and make sure the key store has its table."""
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
             with self.engine.begin() as connection:
                 config = alembic_config()

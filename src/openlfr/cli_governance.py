@@ -1,0 +1,372 @@
+"""Governance commands: deployments, watchlists, alerts, purge, audit, reports and keys.
+
+Each is a thin wrapper over ``openlfr.governance``; ``--by`` names the person acting, for the
+audit trail (the API's logins replace it there).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from openlfr.cli import cli_errors, err, open_governance, out
+from openlfr.errors import PolicyViolation
+
+By = Annotated[str, typer.Option("--by", help="Who is acting (recorded in the audit trail).")]
+Reason = Annotated[str, typer.Option(help="Why (recorded in the audit trail).")]
+
+deployment_app = typer.Typer(help="Create, authorise, start and end deployments.", no_args_is_help=True)
+watchlist_app = typer.Typer(help="Build a deployment's watchlist under its rules.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Review alerts: decisions, outcomes, retention.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+
+
+def when(value: str) -> datetime:
+    """ISO 8601 date-time; without a zone it is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date-time such as 2026-12-01T09:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@deployment_app.command("create")
+@cli_errors
+def deployment_create(
+    name: Annotated[str, typer.Option()],
+    purpose: Annotated[str, typer.Option()],
+    location: Annotated[str, typer.Option(help="Location name, as published.")],
+    start: Annotated[str, typer.Option(help="Planned start, ISO 8601 (UTC if no zone).")],
+    end: Annotated[str, typer.Option(help="Planned end, ISO 8601.")],
+    officer: Annotated[str, typer.Option(help="The authorising officer.")],
+    legal_basis: Annotated[str, typer.Option()],
+    dpia: Annotated[str, typer.Option(help="Reference of the data protection impact assessment.")],
+    by: By,
+    area: Annotated[str, typer.Option(help="Description of the area covered.")] = "",
+    camera: Annotated[list[str] | None, typer.Option(help="Camera URI (repeatable).")] = None,
+    signage: Annotated[bool, typer.Option(help="Signage is in place.")] = False,
+    threshold: Annotated[
+        float | None, typer.Option(help="Alert threshold (default: live.alert_threshold).")
+    ] = None,
+) -> None:
+    """Create a draft deployment; prints its id."""
+    from openlfr.governance import deployments as dep
+
+    plan = dep.DeploymentPlan(
+        name=name,
+        purpose=purpose,
+        location_name=location,
+        planned_start=when(start),
+        planned_end=when(end),
+        authorising_officer=officer,
+        legal_basis=legal_basis,
+        dpia_reference=dpia,
+        area_description=area,
+        cameras=tuple(camera or ()),
+        signage_confirmed=signage,
+        alert_threshold=threshold,
+    )
+    out.print(dep.create(open_governance(), plan, by).id)
+
+
+@deployment_app.command("list")
+@cli_errors
+def deployment_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every deployment with its state and window."""
+    from openlfr.governance import deployments as dep
+
+    rows = dep.list_all(open_governance())
+    if as_json:
+        out.print_json(json.dumps([{"id": d.id, "name": d.name, "state": d.state} for d in rows]))
+        return
+    table = Table("id", "name", "state", "location", "window")
+    for d in rows:
+        table.add_row(
+            d.id,
+            d.name,
+            d.state,
+            d.location_name,
+            f"{d.planned_start:%Y-%m-%d %H:%M} → {d.planned_end:%H:%M}",
+        )
+    out.print(table)
+
+
+def _transition(action: str):  # type: ignore[no-untyped-def]
+    from openlfr.governance import deployments as dep
+
+    functions = {
+        "authorise": dep.authorise,
+        "approve-watchlist": dep.approve_watchlist,
+        "start": dep.start,
+        "end": dep.end,
+    }
+
+    @cli_errors
+    def command(
+        deployment_id: Annotated[str, typer.Argument()],
+        by: By,
+        reason: Reason = "",
+    ) -> None:
+        function = functions[action]
+        args = (open_governance(), deployment_id, by) + ((reason,) if action != "start" else ())
+        deployment = function(*args)
+        out.print(f"{deployment.name}: {deployment.state}")
+
+    command.__doc__ = {
+        "authorise": "Authorise a draft (only the named authorising officer).",
+        "approve-watchlist": "Record approval of the watchlist before going live.",
+        "start": "Go live (authorised, approved, signage confirmed, inside the window).",
+        "end": "End a deployment.",
+    }[action]
+    return command
+
+
+for _action in ("authorise", "approve-watchlist", "start", "end"):
+    deployment_app.command(_action)(_transition(_action))
+
+
+@deployment_app.command("signage")
+@cli_errors
+def deployment_signage(deployment_id: str, by: By) -> None:
+    """Confirm signage is in place at the location."""
+    from openlfr.governance import deployments as dep
+
+    dep.confirm_signage(open_governance(), deployment_id, by)
+    out.print("signage confirmed")
+
+
+@watchlist_app.command("add")
+@cli_errors
+def watchlist_add(
+    deployment_id: str,
+    reference: Annotated[str, typer.Option()],
+    category: Annotated[str, typer.Option()],
+    reason: Annotated[str, typer.Option()],
+    image: Annotated[Path, typer.Option()],
+    image_source: Annotated[str, typer.Option()],
+    by: By,
+    image_date: Annotated[str | None, typer.Option()] = None,
+    age: Annotated[int | None, typer.Option()] = None,
+    justification: Annotated[str | None, typer.Option(help="Required for subjects under 18.")] = None,
+    expires: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add one subject (reference image checked: one face, resolution, quality, duplicates)."""
+    from openlfr.governance import watchlists as wl
+
+    entry = wl.SubjectEntry(
+        reference=reference,
+        category=category,
+        reason=reason,
+        image=image,
+        image_source=image_source,
+        image_date=when(image_date) if image_date else None,
+        age=age,
+        under_18_justification=justification,
+        expires_at=when(expires) if expires else None,
+    )
+    result = wl.add_subject(open_governance(), deployment_id, entry, by)
+    out.print(f"enrolled {reference} ({result.subject_id})")
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+
+
+@watchlist_app.command("import")
+@cli_errors
+def watchlist_import(deployment_id: str, csv_file: Path, by: By) -> None:
+    """Enrol every row of a CSV; rejected rows are listed with their reason."""
+    from openlfr.governance import watchlists as wl
+
+    enrolled, rejected = wl.import_csv(open_governance(), deployment_id, csv_file, by)
+    out.print(f"{len(enrolled)} enrolled, {len(rejected)} rejected")
+    for line, reason in rejected:
+        err.print(f"  line {line}: {reason}", highlight=False)
+    for result in enrolled:
+        for warning in result.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+    if rejected and not enrolled:
+        raise typer.Exit(PolicyViolation.exit_code)
+
+
+@watchlist_app.command("list")
+@cli_errors
+def watchlist_list(deployment_id: str) -> None:
+    """Subjects on a watchlist (no images)."""
+    from sqlalchemy import select
+
+    from openlfr.store.models import Subject
+
+    gov = open_governance()
+    table = Table("id", "reference", "category", "added by", "expires", "flags")
+    with gov.store.session() as session:
+        for s in session.scalars(select(Subject).where(Subject.deployment_id == deployment_id)):
+            flags = ", ".join(
+                f for f, on in (("under 18", s.under_18), ("old image", s.image_outdated)) if on
+            )
+            table.add_row(s.id, s.reference, s.category, s.added_by, f"{s.expires_at:%Y-%m-%d}", flags)
+    out.print(table)
+
+
+@alerts_app.command("list")
+@cli_errors
+def alerts_list(deployment_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Alerts of a deployment with their decisions."""
+    from openlfr.governance import alerts as al
+
+    rows = al.list_alerts(open_governance(), deployment_id)
+    fields = ("id", "camera", "subject_reference", "score", "threshold", "decision", "outcome")
+    if as_json:
+        out.print_json(json.dumps([{f: getattr(a, f) for f in fields} for a in rows]))
+        return
+    table = Table(*fields)
+    for a in rows:
+        table.add_row(
+            *(
+                f"{getattr(a, f):.3f}" if isinstance(getattr(a, f), float) else str(getattr(a, f))
+                for f in fields
+            )
+        )
+    out.print(table)
+
+
+@alerts_app.command("decide")
+@cli_errors
+def alerts_decide(alert_id: str, decision: str, by: By, reason: Reason = "") -> None:
+    """confirmed_match, false_alert, not_engaged or unable_to_locate."""
+    from openlfr.governance import alerts as al
+
+    al.decide(open_governance(), alert_id, decision, by, reason)
+    out.print(f"{alert_id}: {decision}")
+
+
+@alerts_app.command("outcome")
+@cli_errors
+def alerts_outcome(alert_id: str, outcome: str, by: By, reason: Reason = "") -> None:
+    """arrest, no_further_action, safeguarding, words_of_advice or other."""
+    from openlfr.governance import alerts as al
+
+    al.record_outcome(open_governance(), alert_id, outcome, by, reason)
+    out.print(f"{alert_id}: {outcome}")
+
+
+@alerts_app.command("retain")
+@cli_errors
+def alerts_retain(alert_id: str, by: By, reason: Annotated[str, typer.Option()]) -> None:
+    """Keep an alert past its retention period, with a reason."""
+    from openlfr.governance import alerts as al
+
+    al.retain(open_governance(), alert_id, by, reason)
+    out.print(f"{alert_id}: retained")
+
+
+@cli_errors
+def purge_command(
+    dry_run: Annotated[bool, typer.Option(help="Show what would go; change nothing.")] = False,
+) -> None:
+    """Apply the retention rules now (the service also runs this periodically)."""
+    from openlfr.governance.retention import purge
+
+    report = purge(open_governance(), dry_run=dry_run)
+    verb = "would" if dry_run else "did"
+    out.print(
+        f"purge {verb}: end {len(report.ended_deployments)} deployment(s), delete {report.subjects_deleted} "
+        f"subject(s), purge {report.alerts_anonymised} alert(s), "
+        f"destroy {len(report.keys_destroyed)} data key(s)"
+    )
+
+
+@audit_app.command("verify")
+@cli_errors
+def audit_verify() -> None:
+    """Prove the audit chain intact, or name the first broken link (exit code 60)."""
+    from openlfr.governance import audit
+
+    with open_governance().store.session() as session:
+        report = audit.verify(session)
+    if report.intact:
+        out.print(f"audit chain intact: {report.events} events, head {report.head}")
+        return
+    err.print(f"[bold red]audit chain BROKEN at event {report.broken_at}:[/] {report.problem}")
+    raise typer.Exit(60)
+
+
+@audit_app.command("log")
+@cli_errors
+def audit_log(limit: Annotated[int, typer.Option()] = 50) -> None:
+    """The latest audit events."""
+    from sqlalchemy import select
+
+    from openlfr.store.models import AuditEvent
+
+    table = Table("seq", "at", "actor", "action", "object", "reason")
+    with open_governance().store.session() as session:
+        for e in session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)):
+            table.add_row(
+                str(e.seq),
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                e.actor,
+                e.action,
+                f"{e.object_type} {e.object_id[:8]}",
+                e.reason,
+            )
+    out.print(table)
+
+
+@cli_errors
+def report_command(
+    deployment_id: str,
+    fmt: Annotated[str, typer.Option("--format", help="json, html or pdf")] = "json",
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (stdout for json and html if absent).")
+    ] = None,
+) -> None:
+    """The transparency report of a deployment."""
+    from openlfr.governance import reports
+
+    if fmt not in ("json", "html", "pdf"):
+        raise typer.BadParameter("format must be json, html or pdf")
+    report = reports.build(open_governance(), deployment_id)
+    if fmt == "pdf":
+        if output is None:
+            raise typer.BadParameter("a PDF needs --output FILE")
+        reports.render_pdf(report, output)
+    else:
+        text = json.dumps(report, indent=2) if fmt == "json" else reports.render_html(report)
+        if output is None:
+            print(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+    if output is not None:
+        out.print(f"wrote {output}")
+
+
+@keys_app.command("rotate")
+@cli_errors
+def keys_rotate(
+    new_key_file: Annotated[Path, typer.Option(help="Created with a fresh key; must not exist.")],
+) -> None:
+    """Re-wrap every data key under a new master key (then point settings at the new key file)."""
+    from openlfr.store import crypto
+
+    gov = open_governance()
+    new_key = crypto.write_key_file(new_key_file, crypto.new_key())
+    count = gov.store.rotate_master_key(new_key)
+    out.print(
+        f"{count} data key(s) now wrapped by {crypto.key_id(new_key)}; "
+        f"set OPENLFR_STORE__MASTER_KEY_FILE={new_key_file}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(deployment_app, name="deployment")
+    app.add_typer(watchlist_app, name="watchlist")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(keys_app, name="keys")
+    app.command("purge")(purge_command)
+    app.command("report")(report_command)
