@@ -531,6 +531,80 @@ def eval_lfw(
     )
 
 
+@eval_app.command("study")
+@cli_errors
+def eval_study(
+    data: Annotated[Path, typer.Option(help="Folder holding lfw/ and utkface/.")] = Path("../shared/data"),
+    output: Annotated[Path, typer.Option(help="Folder for evaluation.html, .pdf and .json.")] = Path(
+        "evaluation"
+    ),
+    part: Annotated[
+        list[str] | None,
+        typer.Option(help="verify, identify, demographics, calibrate (repeatable; default all)."),
+    ] = None,
+    flip: Annotated[
+        bool | None, typer.Option(help="Mirror fusion (default: recognition.flip_fusion).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Operating threshold (default: live.alert_threshold).")
+    ] = None,
+) -> None:
+    """The accuracy and equity study in one command, with an HTML and PDF report."""
+    from openlfr.evaluation import study
+    from openlfr.evaluation.datasets import Embedder
+    from openlfr.evaluation.report import write_report
+    from openlfr.store.crypto import load_master_key
+    from openlfr.vision import FaceAnalyzer
+
+    parts = set(part or ("verify", "identify", "demographics", "calibrate"))
+    unknown = parts - {"verify", "identify", "demographics", "calibrate"}
+    if unknown:
+        raise typer.BadParameter(f"unknown part(s): {', '.join(sorted(unknown))}")
+    settings = get_settings()
+    analyzer = FaceAnalyzer(settings)
+    secret = settings.master_key.get_secret_value() if settings.master_key else None
+    embedder = Embedder(
+        analyzer, settings.data_dir / "eval-cache", load_master_key(secret, settings.master_key_path())
+    )
+    use_flip = settings.recognition.flip_fusion if flip is None else flip
+    operating = settings.live.alert_threshold if threshold is None else threshold
+    results = study.StudyResults(pack=analyzer.pack.name)
+    results.numbers["operating_threshold"] = operating
+    lfw, utk = data / "lfw", data / "utkface"
+    with progress_bar() as bar:
+
+        def progress(label: str, total: int) -> Callable[[int], None]:
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+
+        if "verify" in parts:
+            study.verify_lfw(embedder, lfw, use_flip, results, progress)
+        templates = None
+        if parts & {"identify", "calibrate"}:
+            templates = study.identify_lfw(embedder, lfw, use_flip, operating, results, progress)
+        if "calibrate" in parts:
+            from openlfr.evaluation.datasets import read_labels
+
+            identities = read_labels(lfw / "labels.csv").column("identity")
+            study.calibrate_watchlists(study.lfw_impostor_scores(templates, identities), results)
+        if "demographics" in parts:
+            study.demographics_lfw(embedder, lfw, use_flip, operating, results, progress)
+            study.demographics_utkface(embedder, utk, use_flip, operating, results, progress)
+    paths = write_report(results, output)
+    out.print_json(json.dumps(results.numbers, default=float))
+    for d in results.differentials:
+        worst = max((g for g in d.fmr if g.trials), key=lambda g: g.rate)
+        best = min((g for g in d.fmr if g.trials), key=lambda g: g.rate)
+        out.print(
+            f"{d.attribute}: FMR at {d.threshold:.2f} from {best.rate:.5f} ({best.group}) "
+            f"to {worst.rate:.5f} "
+            f"({worst.group}), p={d.fmr_p_value:.2g}; no significant difference from "
+            f"{d.non_significant_from if d.non_significant_from is not None else 'no threshold ≤ 0.80'}",
+            highlight=False,
+        )
+    out.print(f"report: {paths['html']}, {paths['pdf']}, {paths['json']}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

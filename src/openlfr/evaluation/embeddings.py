@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from openlfr.errors import ImageError
+from openlfr.evaluation.cache import EmbeddingCache, image_digest
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.embedder import l2_normalize
 from openlfr.vision.types import Detections
@@ -49,6 +50,7 @@ def embed_images(
     analyzer: FaceAnalyzer,
     paths: Sequence[Path],
     progress: Callable[[int], None] | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> EmbeddedSet:
     """Raw plain and mirrored features for each image's central face (zeros where none was found)."""
     detector = analyzer.detector
@@ -59,6 +61,15 @@ def embed_images(
     retried, missing = 0, []
     normal_threshold = detector.score_threshold
     for i, path in enumerate(paths):
+        digest = image_digest(path) if cache is not None and path.is_file() else None
+        cached = cache.get(digest) if cache is not None and digest else None
+        if cached is not None:
+            plain[i], flipped[i] = cached
+            if not plain[i].any():
+                missing.append(path)
+            if progress:
+                progress(1)
+            continue
         try:
             image = analyzer.load(path)
         except ImageError:
@@ -80,6 +91,10 @@ def embed_images(
             crop = analyzer.align(image, central_face(detections, image.shape))
             both = embedder.forward(embedder.blob(np.concatenate([crop, crop[:, :, ::-1]])))
             plain[i], flipped[i] = both[0], both[1]
+        if cache is not None and digest:
+            cache.put(digest, plain[i], flipped[i])
         if progress:
             progress(1)
+    if cache is not None:
+        cache.save()
     return EmbeddedSet(list(paths), plain, flipped, retried, missing)

@@ -1,0 +1,60 @@
+"""Labelled image sets (a ``labels.csv`` with a ``path`` column beside the images) and their embeddings."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from openlfr.errors import DatasetError
+from openlfr.evaluation.cache import EmbeddingCache, cache_key
+from openlfr.evaluation.embeddings import EmbeddedSet, embed_images
+from openlfr.vision import FaceAnalyzer
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    name: str
+    paths: list[Path]
+    labels: list[dict[str, str]]
+
+    def column(self, name: str) -> np.ndarray:
+        return np.array([row.get(name, "") for row in self.labels])
+
+
+def read_labels(csv_path: Path, name: str | None = None) -> LabelledSet:
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path}: labels file not found")
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "path" not in rows[0]:
+        raise DatasetError(f"{csv_path}: needs a 'path' column")
+    return LabelledSet(name or csv_path.parent.name, [csv_path.parent / row["path"] for row in rows], rows)
+
+
+class Embedder:
+    """Embeds evaluation sets through the encrypted cache, with progress reported per image."""
+
+    def __init__(self, analyzer: FaceAnalyzer, cache_dir: Path | None, master_key: bytes | None) -> None:
+        self.analyzer = analyzer
+        self.cache_dir = cache_dir
+        self.key = cache_key(master_key) if master_key else None
+
+    def namespace(self, name: str) -> str:
+        d = self.analyzer.settings.detector
+        return (
+            f"{self.analyzer.pack.fingerprint}-{d.input_size[0]}x{d.input_size[1]}-{d.score_threshold}-{name}"
+        )
+
+    def embed(
+        self, name: str, paths: list[Path], progress: Callable[[int], None] | None = None
+    ) -> EmbeddedSet:
+        cache = (
+            EmbeddingCache(self.cache_dir, self.key, self.namespace(name))
+            if self.cache_dir and self.key
+            else None
+        )
+        return embed_images(self.analyzer, paths, progress, cache)

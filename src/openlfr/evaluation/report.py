@@ -1,0 +1,158 @@
+"""The evaluation report a non-specialist can read: HTML and PDF, with the expected plots."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, select_autoescape
+
+from openlfr.evaluation.demographics import Differential
+from openlfr.evaluation.metrics import det_curve
+from openlfr.evaluation.study import StudyResults
+
+
+def _figures(results: StudyResults) -> list[tuple[str, object]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    if "lfw pairs" in results.curves:
+        genuine, impostor = results.curves["lfw pairs"]
+        figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+        _, fmr, fnmr = det_curve(genuine, impostor)
+        keep = (fmr > 0) & (fnmr > 0)
+        left.loglog(fmr[keep], fnmr[keep])
+        left.set(xlabel="false match rate", ylabel="false non-match rate", title="DET curve, LFW pairs")
+        left.grid(True, which="both", alpha=0.3)
+        bins = np.linspace(-0.3, 1.0, 66)
+        right.hist(impostor, bins, alpha=0.6, label="different people", density=True)
+        right.hist(genuine, bins, alpha=0.6, label="same person", density=True)
+        right.set(xlabel="cosine similarity", title="Score distributions, LFW pairs")
+        right.legend()
+        figure.tight_layout()
+        figures.append(("Verification on LFW", figure))
+    if "tpir/fpir" in results.curves:
+        fpir, tpir = results.curves["tpir/fpir"]
+        figure, axis = plt.subplots(figsize=(6, 3.6))
+        keep = fpir > 0
+        axis.semilogx(fpir[keep], tpir[keep])
+        axis.set(
+            xlabel="false positive identification rate",
+            ylabel="true positive identification rate",
+            title="Open-set identification, LFW",
+        )
+        axis.grid(True, which="both", alpha=0.3)
+        figure.tight_layout()
+        figures.append(("Identification", figure))
+    for differential in results.differentials:
+        if "duplicates excluded" in differential.attribute and "race × sex" not in differential.attribute:
+            continue
+        figure = _differential_figure(plt, differential)
+        figures.append((differential.attribute, figure))
+    return figures
+
+
+def _differential_figure(plt, differential: Differential):  # type: ignore[no-untyped-def]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    groups = [g for g in differential.fmr if g.trials]
+    rates = np.array([g.rate for g in groups])
+    low = rates - np.array([g.ci_low for g in groups])
+    high = np.array([g.ci_high for g in groups]) - rates
+    left.bar(range(len(groups)), rates, yerr=[low, high], capsize=3, color="#5b8db8")
+    left.set_xticks(range(len(groups)), [g.group for g in groups], rotation=40, ha="right", fontsize=8)
+    left.set(ylabel="false match rate", title=f"FMR at {differential.threshold:.2f} (95% exact CI)")
+    sweep_t = [t for t, _ in differential.sweep]
+    sweep_p = [max(p, 1e-300) for _, p in differential.sweep]
+    right.semilogy(sweep_t, sweep_p)
+    right.axhline(0.05, color="red", lw=1, ls="--")
+    right.set(xlabel="threshold", ylabel="p-value (groups differ)", title="Threshold sweep")
+    figure.suptitle(differential.attribute, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def _png(figure) -> str:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+TEMPLATE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>openlfr evaluation: {{ r.pack }}</title>
+<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}</style></head><body>
+<h1>Accuracy and equity evaluation: model pack {{ r.pack }}</h1>
+<p>Data: LFW (deep-funnelled, 7,701 images, 4,281 people; sex labels), UTKFace (4,887 aligned crops labelled
+by age, sex and race, no identities). Both are public research sets collected from the web; they are not a
+police population. Templates were compared by cosine similarity.</p>
+<h2>Headline numbers</h2><pre>{{ numbers }}</pre>
+{% for d in diffs %}<h2>{{ d.attribute }} at threshold {{ "%.2f"|format(d.threshold) }}</h2>
+<table><tr><th>group</th><th>impostor pairs</th><th>false matches</th><th>FMR</th><th>95% CI</th><th>× lowest</th></tr>
+{% for g in d.fmr %}<tr><td>{{ g.group }}</td><td>{{ g.trials }}</td><td>{{ g.errors }}</td><td>{{ "%.5f"|format(g.rate) }}</td>
+<td>{{ "%.5f"|format(g.ci_low) }}–{{ "%.5f"|format(g.ci_high) }}</td><td>{{ "%.1f"|format(ratios[d.attribute][g.group]) }}</td></tr>{% endfor %}</table>
+{% if d.fnmr %}<table><tr><th>group</th><th>genuine pairs</th><th>misses</th><th>FNMR</th><th>95% CI</th></tr>
+{% for g in d.fnmr %}<tr><td>{{ g.group }}</td><td>{{ g.trials }}</td><td>{{ g.errors }}</td><td>{{ "%.4f"|format(g.rate) }}</td>
+<td>{{ "%.4f"|format(g.ci_low) }}–{{ "%.4f"|format(g.ci_high) }}</td></tr>{% endfor %}</table>{% endif %}
+<p>Do the groups share one false match rate? p = {{ "%.2g"|format(d.fmr_p_value) }}.
+{% if d.non_significant_from is not none %}From threshold {{ d.non_significant_from }} upwards no difference is significant at 5%.
+{% else %}The difference stays significant across the whole sweep (0.20–0.80).{% endif %}
+{% if d.excluded_pairs %}{{ d.excluded_pairs }} likely duplicate pairs excluded.{% endif %}</p>{% endfor %}
+{% for title, png in figures %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}" style="max-width:100%">{% endfor %}
+<h2>Caveats</h2><p>Pairs share images, so they are not independent: intervals and p-values are optimistic.
+UTKFace holds some people more than once; pairs scoring 0.6 or more with the same sex and race labels and ages
+at most 5 years apart are treated as likely duplicates and reported both with and without exclusion.</p>
+</body></html>"""
+
+
+def write_report(results: StudyResults, folder: Path) -> dict[str, Path]:
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = _figures(results)
+    ratios = {d.attribute: d.ratios() for d in results.differentials}
+    html = (
+        Environment(autoescape=select_autoescape(default=True))
+        .from_string(TEMPLATE)
+        .render(
+            r=results,
+            numbers=json.dumps(results.numbers, indent=2, default=float),
+            diffs=results.differentials,
+            ratios=ratios,
+            figures=[(title, _png(figure)) for title, figure in figures],
+        )
+    )
+    paths = {
+        "html": folder / "evaluation.html",
+        "pdf": folder / "evaluation.pdf",
+        "json": folder / "evaluation.json",
+    }
+    paths["html"].write_text(html, encoding="utf-8")
+    with PdfPages(paths["pdf"]) as pdf:
+        for _, figure in figures:
+            pdf.savefig(figure)
+    for _, figure in figures:
+        plt.close(figure)
+    summary = dict(results.numbers)
+    summary["demographics"] = [
+        {
+            "attribute": d.attribute,
+            "threshold": d.threshold,
+            "fmr": {g.group: {"rate": g.rate, "ci": [g.ci_low, g.ci_high], "pairs": g.trials} for g in d.fmr},
+            "fnmr": {
+                g.group: {"rate": g.rate, "ci": [g.ci_low, g.ci_high], "pairs": g.trials} for g in d.fnmr
+            },
+            "ratio_to_lowest": ratios[d.attribute],
+            "p_value": d.fmr_p_value,
+            "no_significant_difference_from": d.non_significant_from,
+            "excluded_pairs": d.excluded_pairs,
+        }
+        for d in results.differentials
+    ]
+    paths["json"].write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
+    return paths
