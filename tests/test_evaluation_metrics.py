@@ -1,0 +1,115 @@
+"""Metric code on small synthetic score sets whose answers are known exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openlfr.evaluation import calibrate, demographics
+from openlfr.evaluation.identify import identify, split_gallery
+from openlfr.evaluation.metrics import (
+    clopper_pearson,
+    differential_test,
+    open_set_scores,
+    rate_at,
+    tar_at_far,
+    threshold_at_rate,
+)
+
+
+def test_rates_and_thresholds_count_exactly() -> None:
+    impostor = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    assert rate_at(impostor, 0.8) == 0.3
+    t = threshold_at_rate(impostor, 0.2)  # at most 2 of 10 may pass
+    assert rate_at(impostor, t) == 0.2 and rate_at(impostor, 0.89) == 0.2
+    genuine = np.array([0.85, 0.92, 0.97, 0.99])
+    tar, threshold = tar_at_far(genuine, impostor, 0.1)
+    assert threshold > 0.9 and tar == 0.75
+
+
+def test_clopper_pearson_known_values_and_coverage() -> None:
+    low, high = clopper_pearson(0, 100)
+    assert low == 0 and high == pytest.approx(0.03622, abs=1e-4)  # the "rule of three" neighbourhood
+    low, high = clopper_pearson(50, 100)
+    assert low == pytest.approx(0.3983, abs=1e-3) and high == pytest.approx(0.6017, abs=1e-3)
+    rng = np.random.default_rng(3)
+    covered = 0
+    for _ in range(400):
+        hits = rng.binomial(200, 0.07)
+        low, high = clopper_pearson(int(hits), 200)
+        covered += low <= 0.07 <= high
+    assert covered / 400 >= 0.95  # exact intervals cover at least their nominal level
+
+
+def test_open_set_scores_count_tpir_fpir_and_ranks() -> None:
+    gallery = np.eye(3, dtype=np.float32)  # subjects a, b, c
+    subjects = np.array(["a", "b", "c"])
+    probes = np.array(
+        [[0.9, 0.1, 0, 0], [0.2, 0.6, 0.7, 0], [0, 0, 0.3, 0], [0.5, 0, 0, 0], [0.1, 0.1, 0.1, 0]]
+    )[:, :3]
+    names = np.array(["a", "b", "c", "x", "y"])
+    scores = open_set_scores(probes.astype(np.float32), names, gallery, subjects)
+    assert list(scores.mated_rank) == [1, 2, 1]
+    assert scores.tpir(0.5) == pytest.approx(1 / 3)  # only probe a: b is out-ranked, c is below 0.5
+    assert scores.tpir(0.25) == pytest.approx(2 / 3)
+    assert scores.fpir(0.5) == 0.5 and scores.fpir(0.05) == 1.0
+    assert scores.rank_rate(1) == pytest.approx(2 / 3) and scores.rank_rate(2) == 1.0
+
+
+def test_gallery_split_follows_the_protocol() -> None:
+    subjects = np.array(["a", "a", "b", "c", "c", "c"])
+    gallery, probes = split_gallery(subjects, np.ones(6, bool))
+    assert list(gallery) == [0, 3] and list(probes) == [1, 2, 4, 5]
+    templates = np.eye(6, dtype=np.float32)
+    templates[1] = templates[0]
+    result = identify(templates, subjects, threshold=0.5)
+    assert result.gallery_size == 2 and result.mated_probes == 3 and result.nonmated_probes == 1
+
+
+def test_differential_test_sees_real_differences_only() -> None:
+    assert differential_test([(10, 1000), (11, 1000)]) > 0.5
+    assert differential_test([(10, 1000), (60, 1000)]) < 1e-6
+    assert differential_test([(5, 500), (6, 500), (40, 500)]) < 1e-6
+    assert differential_test([(0, 100), (0, 100)]) == 1.0
+
+
+def test_within_group_pairs_and_duplicate_rule() -> None:
+    templates = np.array([[1, 0], [1, 0], [0, 1], [0.6, 0.8]], np.float32)
+    members = np.arange(4)
+    identities = np.array(["p", "p", "q", "r"])
+    impostor = demographics.within_group_pairs(templates, members, identities, same_identity=False)
+    genuine = demographics.within_group_pairs(templates, members, identities, same_identity=True)
+    assert sorted(np.round(genuine, 3)) == [1.0]
+    assert len(impostor) == 5  # 6 pairs minus the one genuine pair
+    duplicates = demographics.likely_duplicates(
+        templates, np.array(["m", "m", "m", "f"]), np.array(["W"] * 4), np.array(["30", "33", "30", "30"])
+    )
+    assert duplicates == {(0, 1)}  # (0, 3) scores 0.6 but differs in sex
+    without = demographics.within_group_pairs(templates, members, None, False, duplicates)
+    assert len(without) == 5
+
+
+def test_sweep_finds_the_lowest_non_significant_threshold() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 0.1, 20000)  # group A: low impostor scores
+    b = rng.normal(0.1, 0.1, 20000)  # group B: shifted by 0.1
+    result = demographics.analyse("synthetic", {"A": a, "B": b}, {}, threshold=0.3)
+    assert result.fmr_p_value < 1e-10
+    assert result.non_significant_from is not None and result.non_significant_from > 0.35
+    for t, p in result.sweep:
+        if t >= result.non_significant_from:
+            assert p >= 0.05
+    assert result.ratios()["B"] > 10
+
+
+def test_calibration_turns_fmr_into_passers_by_per_false_alert() -> None:
+    impostor = np.concatenate([np.zeros(999_000), np.full(1000, 0.9)])  # FMR 1e-3 above 0.5
+    [row] = calibrate.calibration_table(impostor, np.array([0.5]), sizes=(1, 100))
+    assert row.fmr == pytest.approx(1e-3)
+    assert row.passers_by_per_false_alert[1] == pytest.approx(1000)
+    assert row.passers_by_per_false_alert[100] == pytest.approx(1 / (1 - 0.999**100))
+    [unresolved] = calibrate.calibration_table(impostor, np.array([0.95]), sizes=(1,))
+    assert not unresolved.resolved and unresolved.fmr == pytest.approx(1e-6)  # an upper bound
+    t = calibrate.threshold_for_rate(np.linspace(0, 1, 100_001), watchlist_size=10, false_alert_rate=0.01)
+    fmr = np.mean(np.linspace(0, 1, 100_001) >= t)
+    assert 1 - (1 - fmr) ** 10 <= 0.01
