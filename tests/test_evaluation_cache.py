@@ -18,6 +18,8 @@ def test_second_run_hits_the_cache_and_the_file_is_sealed(analyzer, samples, tmp
     second_embedder = Embedder(analyzer, tmp_path, key)
     second = second_embedder.embed("demo", paths)
     np.testing.assert_array_equal(first.plain, second.plain)
+    assert first_embedder.last_cache.misses == 3
+    assert second_embedder.last_cache.hits == 3 and second_embedder.last_cache.misses == 0
     cache_files = list(tmp_path.glob("*.sealed"))
     assert len(cache_files) == 1
     blob = cache_files[0].read_bytes()
@@ -26,4 +28,5 @@ def test_second_run_hits_the_cache_and_the_file_is_sealed(analyzer, samples, tmp
 
     rekeyed = Embedder(analyzer, tmp_path, new_key())  # another master key: the old cache is ignored, not an error
     third = rekeyed.embed("demo", paths)
+    assert rekeyed.last_cache.misses == 3
     np.testing.assert_allclose(third.plain, first.plain, atol=1e-5)

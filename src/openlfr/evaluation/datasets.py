@@ -42,6 +42,7 @@ class Embedder:
         self.analyzer = analyzer
         self.cache_dir = cache_dir
         self.key = cache_key(master_key) if master_key else None
+        self.last_cache: EmbeddingCache | None = None
 
     def namespace(self, name: str) -> str:
         d = self.analyzer.settings.detector
@@ -57,4 +58,5 @@ class Embedder:
             if self.cache_dir and self.key
             else None
         )
+        self.last_cache = cache
         return embed_images(self.analyzer, paths, progress, cache)
