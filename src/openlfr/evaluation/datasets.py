@@ -11,7 +11,7 @@ import numpy as np
 
 from openlfr.errors import DatasetError
 from openlfr.evaluation.cache import EmbeddingCache, cache_key
-from openlfr.evaluation.embeddings import EmbeddedSet, embed_images
+from openlfr.evaluation.embeddings import PIPELINE_VERSION, EmbeddedSet, embed_images
 from openlfr.vision import FaceAnalyzer
 
 
@@ -47,7 +47,8 @@ class Embedder:
     def namespace(self, name: str) -> str:
         d = self.analyzer.settings.detector
         return (
-            f"{self.analyzer.pack.fingerprint}-{d.input_size[0]}x{d.input_size[1]}-{d.score_threshold}-{name}"
+            f"{self.analyzer.pack.fingerprint}-p{PIPELINE_VERSION}-"
+            f"{d.input_size[0]}x{d.input_size[1]}-{d.score_threshold}-{name}"
         )
 
     def embed(
