@@ -113,3 +113,20 @@ def test_calibration_turns_fmr_into_passers_by_per_false_alert() -> None:
     t = calibrate.threshold_for_rate(np.linspace(0, 1, 100_001), watchlist_size=10, false_alert_rate=0.01)
     fmr = np.mean(np.linspace(0, 1, 100_001) >= t)
     assert 1 - (1 - fmr) ** 10 <= 0.01
+
+
+def test_a_target_false_alert_rate_becomes_a_threshold() -> None:
+    from openlfr.errors import ModelPackError
+    from openlfr.models.calibration import Calibration, operating_point
+
+    table = Calibration([0.3, 0.4, 0.5, 0.6], [1000, 100, 10, 0], impostor_pairs=1_000_000, source="synthetic")
+    assert table.fmr(0.4) == 1e-4 and table.fmr(0.6) == 1e-6  # no match at 0.6: one pair as an upper bound
+    assert table.false_alert_rate(0.5, 100) == pytest.approx(1 - (1 - 1e-5) ** 100)
+    threshold, expected = operating_point(0.45, 1 / 500, table, watchlist_size=100)
+    assert threshold == 0.5 and expected <= 1 / 500  # 0.4 gives 1 in 100, too many
+    threshold, expected = operating_point(0.45, None, table, watchlist_size=100)
+    assert threshold == 0.45 and expected == pytest.approx(1 - (1 - 1e-5) ** 100)
+    with pytest.raises(ModelPackError, match="cannot promise"):
+        operating_point(0.45, 1e-9, table, watchlist_size=10_000)
+    with pytest.raises(ModelPackError, match="calibrated"):
+        operating_point(0.45, 1e-3, None, watchlist_size=10)

@@ -548,6 +548,9 @@ def eval_study(
     threshold: Annotated[
         float | None, typer.Option(help="Operating threshold (default: live.alert_threshold).")
     ] = None,
+    write_calibration: Annotated[
+        Path | None, typer.Option(help="Also write the pack's calibration table (JSON) here.")
+    ] = None,
 ) -> None:
     """The accuracy and equity study in one command, with an HTML and PDF report."""
     from openlfr.evaluation import study
@@ -586,7 +589,8 @@ def eval_study(
             from openlfr.evaluation.datasets import read_labels
 
             identities = read_labels(lfw / "labels.csv").column("identity")
-            study.calibrate_watchlists(study.lfw_impostor_scores(templates, identities), results)
+            impostor = study.lfw_impostor_scores(templates, identities)
+            study.calibrate_watchlists(impostor, results, write_calibration)
         if "demographics" in parts:
             study.demographics_lfw(embedder, lfw, use_flip, operating, results, progress)
             study.demographics_utkface(embedder, utk, use_flip, operating, results, progress)

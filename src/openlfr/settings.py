@@ -85,6 +85,13 @@ class LiveSettings(BaseModel):
     alert_threshold: float = Field(
         0.45, ge=-1.0, le=1.0, description="Fused cosine score at or above which a track raises an alert."
     )
+    false_alert_rate: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Target share of passers-by raising a false alert (e.g. 0.0002 = 1 in 5,000). When set, "
+        "the threshold comes from the pack's calibration and the watchlist size, instead of alert_threshold.",
+    )
     min_faces: int = Field(2, ge=1, description="Embedded shots a track needs before it may alert.")
     max_embeddings_per_track: int = Field(5, ge=1, description="Cap on recognizer runs per track.")
     embed_interval: float = Field(0.2, ge=0.0, description="Seconds between embeddings of one track.")

@@ -45,3 +45,14 @@ def threshold_for_rate(impostor: np.ndarray, watchlist_size: int, false_alert_ra
     ordered = np.sort(impostor)[::-1]
     allowed = int(np.floor(per_comparison * len(ordered)))
     return float(np.nextafter(ordered[min(allowed, len(ordered) - 1)], np.inf))
+
+
+def fmr_curve(impostor: np.ndarray, thresholds: np.ndarray) -> dict[str, object]:
+    """The per-comparison FMR at each threshold, as stored in a pack's calibration file."""
+    ordered = np.sort(impostor)
+    counts = len(ordered) - np.searchsorted(ordered, thresholds, side="left")
+    return {
+        "impostor_pairs": len(ordered),
+        "thresholds": [round(float(t), 3) for t in thresholds],
+        "false_matches": [int(c) for c in counts],
+    }

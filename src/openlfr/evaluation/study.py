@@ -129,7 +129,7 @@ def demographics_utkface(
     )
 
 
-def calibrate_watchlists(impostor: np.ndarray, results: StudyResults) -> None:
+def calibrate_watchlists(impostor: np.ndarray, results: StudyResults, write_to: Path | None = None) -> None:
     thresholds = np.round(np.arange(0.30, 0.66, 0.05), 2)
     table = calibrate.calibration_table(impostor, thresholds)
     results.numbers["calibration"] = {
@@ -146,3 +146,10 @@ def calibrate_watchlists(impostor: np.ndarray, results: StudyResults) -> None:
         "threshold_for_1_in_6000_at_N10000": calibrate.threshold_for_rate(impostor, 10_000, 1 / 6000),
         "threshold_for_1_in_1000_at_N1000": calibrate.threshold_for_rate(impostor, 1000, 1 / 1000),
     }
+    if write_to is not None:
+        import json
+
+        curve = calibrate.fmr_curve(impostor, np.round(np.arange(0.20, 0.801, 0.01), 2))
+        curve["source"] = f"LFW cross-identity pairs, pack {results.pack}"
+        write_to.parent.mkdir(parents=True, exist_ok=True)
+        write_to.write_text(json.dumps(curve, indent=1))

@@ -36,6 +36,7 @@ class Alert:
     probe_crop: np.ndarray = field(repr=False)
     reference: np.ndarray | None = field(default=None, repr=False)
     alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    expected_false_alert_rate: float | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -49,6 +50,7 @@ class Alert:
             "subject": self.subject,
             "score": round(self.score, 4),
             "threshold": self.threshold,
+            "expected_false_alert_rate": self.expected_false_alert_rate,
             "track_id": self.track_id,
             "supporting_faces": self.supporting_faces,
             "candidates": [{"subject": c.subject, "score": round(c.score, 4)} for c in self.candidates],

@@ -80,6 +80,7 @@ class CameraEngine:
         self._last_alert: dict[str, float] = {}
         self._next_single = -1
         self.last_boxes: list[tuple[np.ndarray, int, bool]] = []
+        self.expected_false_alert_rate: float | None = None
 
     def process(self, frame: Frame, t: float | None = None) -> list[Alert]:
         """One frame; ``t`` is the tracking clock (media time for files, wall time for live)."""
@@ -207,6 +208,7 @@ class CameraEngine:
             media_position=frame.position,
             probe_crop=memory.probe_crop.copy(),
             reference=self.gallery.references.get(best.subject),
+            expected_false_alert_rate=self.expected_false_alert_rate,
         )
 
     def _forget(self, track_id: int) -> None:

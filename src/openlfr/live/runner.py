@@ -117,8 +117,25 @@ class LiveRunner:
         *,
         tracking: bool = True,
     ) -> None:
-        self.settings = settings or analyzer.settings.live
+        from openlfr.models.calibration import load_calibration, operating_point
+
+        base = settings or analyzer.settings.live
+        calibration = load_calibration(
+            analyzer.pack.name, analyzer.pack.folder if analyzer.pack.name != "buffalo_s" else None
+        )
+        threshold, self.expected_false_alert_rate = operating_point(
+            base.alert_threshold, base.false_alert_rate, calibration, max(len(gallery), 1)
+        )
+        self.settings = base.model_copy(update={"alert_threshold": threshold})
         self.sink = sink
+        log.info(
+            "alert threshold %.3f for %d subjects%s",
+            threshold,
+            len(gallery),
+            f": about 1 false alert in {1 / self.expected_false_alert_rate:,.0f} passers-by"
+            if self.expected_false_alert_rate
+            else "",
+        )
         self.workers = [
             CameraWorker(
                 name,
@@ -128,6 +145,8 @@ class LiveRunner:
             )
             for name, spec in sources.items()
         ]
+        for worker in self.workers:
+            worker.engine.expected_false_alert_rate = self.expected_false_alert_rate
 
     def start(self) -> LiveRunner:
         for worker in self.workers:
