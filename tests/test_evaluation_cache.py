@@ -26,7 +26,9 @@ def test_second_run_hits_the_cache_and_the_file_is_sealed(analyzer, samples, tmp
     assert blob.startswith(b"OLFR1")
     assert first.plain[0].tobytes()[:32] not in blob  # no template in clear
 
-    rekeyed = Embedder(analyzer, tmp_path, new_key())  # another master key: the old cache is ignored, not an error
+    rekeyed = Embedder(
+        analyzer, tmp_path, new_key()
+    )  # another master key: the old cache is ignored, not an error
     third = rekeyed.embed("demo", paths)
     assert rekeyed.last_cache.misses == 3
     np.testing.assert_allclose(third.plain, first.plain, atol=1e-5)

@@ -119,7 +119,9 @@ def test_a_target_false_alert_rate_becomes_a_threshold() -> None:
     from openlfr.errors import ModelPackError
     from openlfr.models.calibration import Calibration, operating_point
 
-    table = Calibration([0.3, 0.4, 0.5, 0.6], [1000, 100, 10, 0], impostor_pairs=1_000_000, source="synthetic")
+    table = Calibration(
+        [0.3, 0.4, 0.5, 0.6], [1000, 100, 10, 0], impostor_pairs=1_000_000, source="synthetic"
+    )
     assert table.fmr(0.4) == 1e-4 and table.fmr(0.6) == 1e-6  # no match at 0.6: one pair as an upper bound
     assert table.false_alert_rate(0.5, 100) == pytest.approx(1 - (1 - 1e-5) ** 100)
     threshold, expected = operating_point(0.45, 1 / 500, table, watchlist_size=100)

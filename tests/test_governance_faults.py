@@ -28,15 +28,7 @@ from openlfr.store import Store, crypto
 from openlfr.store.models import AlertRecord, Subject
 from openlfr.video import parse_source
 from tests.governance_helpers import OFFICER, fake_alert, live_deployment, plan, subject
-
-
-def wait_for(condition, limit: float = 30.0) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.waiting import wait_for
 
 
 def count_alerts(gov: Governance) -> int:

@@ -12,17 +12,9 @@ from openlfr.live.alerts import CollectingSink
 from openlfr.live.runner import LiveRunner
 from openlfr.video import CameraReader, CameraState, parse_source
 from tests.rtsp import RtspCamera, rtsp_available
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(rtsp_available() is not None, reason=str(rtsp_available()))
-
-
-def wait_for(condition, limit: float) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_engine_reconnects_after_the_server_dies_and_alerts_again(

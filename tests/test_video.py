@@ -16,6 +16,7 @@ import pytest
 
 from openlfr.video import CameraReader, CameraState, Frame, FrameSlot, parse_source
 from openlfr.video.sources import redact
+from tests.waiting import wait_for
 
 
 def drain(reader: CameraReader, limit: float = 30.0) -> list[Frame]:
@@ -28,15 +29,6 @@ def drain(reader: CameraReader, limit: float = 30.0) -> list[Frame]:
         elif reader.slot.closed:
             break
     return frames
-
-
-def wait_for(condition, limit: float = 20.0) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_uri_kinds_and_password_redaction(tmp_path: Path) -> None:
