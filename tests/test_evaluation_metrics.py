@@ -84,7 +84,14 @@ def test_within_group_pairs_and_duplicate_rule() -> None:
     duplicates = demographics.likely_duplicates(
         templates, np.array(["m", "m", "m", "f"]), np.array(["W"] * 4), np.array(["30", "33", "30", "30"])
     )
-    assert duplicates == {(0, 1)}  # (0, 3) scores 0.6 but differs in sex
+    assert duplicates == {(0, 1)}  # (0, 3) scores 0.6 and differs in sex
+    as_babies = demographics.likely_duplicates(
+        np.array([[1, 0], [0.75, 0.661]], np.float32),
+        np.array(["m", "m"]),
+        np.array(["A", "A"]),
+        np.array(["1", "1"]),
+    )
+    assert as_babies == set()  # 0.75 is a duplicate between adults, not between babies
     without = demographics.within_group_pairs(templates, members, None, False, duplicates)
     assert len(without) == 5
 

@@ -63,16 +63,26 @@ def likely_duplicates(
     sex: np.ndarray,
     race: np.ndarray,
     age: np.ndarray,
-    min_score: float = 0.6,
-    max_age_gap: int = 5,
+    min_score: float = 0.70,
+    min_score_children: float = 0.80,
+    max_age_gap: int = 10,
 ) -> set[tuple[int, int]]:
-    """UTKFace's repeated people: pairs scoring ≥ ``min_score`` (far above the impostor bulk) with the
-    same sex and race labels and ages at most ``max_age_gap`` apart."""
+    """UTKFace's repeated people: pairs with the same sex and race labels, ages at most
+    ``max_age_gap`` apart, scoring at least ``min_score`` (``min_score_children`` when either is
+    under 13).
+
+    The rule comes from looking at the highest-scoring pairs: every adult pair at 0.70 or more
+    that we viewed was one person photographed twice (several actors appear repeatedly), while
+    different babies of the same race commonly score 0.60–0.80, so children need a higher bar.
+    """
     scores = templates @ templates.T
-    rows, cols = np.nonzero(np.triu(scores >= min_score, k=1))
+    rows, cols = np.nonzero(np.triu(scores >= min(min_score, min_score_children), k=1))
     ages = np.array([float(a) if a else np.nan for a in age])
+    child = (ages[rows] < 13) | (ages[cols] < 13)
+    bar = np.where(child, min_score_children, min_score)
     keep = (
-        (sex[rows] == sex[cols])
+        (scores[rows, cols] >= bar)
+        & (sex[rows] == sex[cols])
         & (race[rows] == race[cols])
         & (np.abs(ages[rows] - ages[cols]) <= max_age_gap)
     )

@@ -104,8 +104,11 @@ police population. Templates were compared by cosine similarity.</p>
 {% if d.excluded_pairs %}{{ d.excluded_pairs }} likely duplicate pairs excluded.{% endif %}</p>{% endfor %}
 {% for title, png in figures %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}" style="max-width:100%">{% endfor %}
 <h2>Caveats</h2><p>Pairs share images, so they are not independent: intervals and p-values are optimistic.
-UTKFace holds some people more than once; pairs scoring 0.6 or more with the same sex and race labels and ages
-at most 5 years apart are treated as likely duplicates and reported both with and without exclusion.</p>
+UTKFace holds some people more than once; pairs with the same sex and race labels, ages at most 10 years apart,
+scoring 0.70 or more (0.80 when either is a child under 13) are treated as likely duplicates, a rule set by looking
+at the highest-scoring pairs, and results are reported both with and without excluding them. In this UTKFace subset
+most Asian faces are of infants (median age 2 for Asian males), so the race groups are confounded with age: the
+"adults 20+" crossing separates the two.</p>
 </body></html>"""
 
 

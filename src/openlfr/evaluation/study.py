@@ -107,8 +107,11 @@ def demographics_utkface(
     sex, race, age = labelled.column("sex"), labelled.column("race"), labelled.column("age")
     duplicates = demographics.likely_duplicates(templates, sex, race, age)
     results.numbers["utkface_likely_duplicate_pairs"] = len(duplicates)
+    adult = np.array([demographics.age_band(a) not in ("0-12", "13-19", "") for a in age])
+    race_sex = np.array([f"{r} {s}" for r, s in zip(race, sex, strict=True)])
     crossings = {
-        "UTKFace race × sex": np.array([f"{r} {s}" for r, s in zip(race, sex, strict=True)]),
+        "UTKFace race × sex": race_sex,
+        "UTKFace race × sex, adults 20+": np.where(adult, race_sex, ""),
         "UTKFace race": race,
         "UTKFace sex": sex,
         "UTKFace age band": np.array([demographics.age_band(a) for a in age]),
