@@ -1,0 +1,77 @@
+"""The evaluation protocols end to end on small real subsets of LFW and UTKFace (skipped without the data)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from openlfr.cli import app
+from openlfr.settings import get_settings
+
+pytestmark = pytest.mark.shared_data
+
+
+def subset(source: Path, target: Path, keep) -> None:  # type: ignore[no-untyped-def]
+    """Copy labels.csv rows chosen by ``keep`` and link their images."""
+    rows = list(csv.DictReader((source / "labels.csv").open()))
+    chosen = keep(rows)
+    target.mkdir(parents=True)
+    with (target / "labels.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(chosen)
+    for row in chosen:
+        (target / row["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (target / row["path"]).symlink_to(source / row["path"])
+
+
+def lfw_people(rows: list[dict]) -> list[dict]:
+    by_person: dict[str, list[dict]] = {}
+    for row in rows:
+        by_person.setdefault(row["identity"], []).append(row)
+    several = [r for images in by_person.values() if len(images) >= 3 for r in images[:3]][:120]
+    singles = [images[0] for images in by_person.values() if len(images) == 1][:60]
+    return several + singles
+
+
+def test_identification_and_demographics_on_real_subsets(
+    shared_data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    data = tmp_path / "data"
+    subset(shared_data / "lfw", data / "lfw", lfw_people)
+    subset(shared_data / "utkface", data / "utkface", lambda rows: rows[::40])
+    monkeypatch.setenv("OPENLFR_DATA_DIR", str(tmp_path / "state"))
+    get_settings.cache_clear()
+    out = tmp_path / "report"
+    args = [
+        "eval",
+        "study",
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--part",
+        "identify",
+        "--part",
+        "demographics",
+    ]
+    result = CliRunner().invoke(app, args)
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((out / "evaluation.json").read_text())
+    ident = summary["lfw_identification"]
+    assert ident["gallery_size"] == 40 and ident["mated_probes"] == 80 and ident["nonmated_probes"] == 60
+    assert ident["rank1"] > 0.95 and ident["tpir_at_threshold_0.45"] > 0.8
+    attributes = {d["attribute"] for d in summary["demographics"]}
+    assert "LFW sex" in attributes and "UTKFace race × sex (all pairs)" in attributes
+    for d in summary["demographics"]:
+        for group in d["fmr"].values():
+            assert 0 <= group["ci"][0] <= group["rate"] <= group["ci"][1] <= 1
+    html = (out / "evaluation.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    assert (out / "evaluation.pdf").read_bytes().startswith(b"%PDF")
+    assert list((tmp_path / "state" / "eval-cache").glob("*.sealed"))  # the cache exists, sealed
