@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import live, vision
+from benchmarks import evaluation, live, vision
 
-SUITES = {"vision": vision.run, "live": live.run}
+SUITES = {"vision": vision.run, "live": live.run, "evaluation": evaluation.run}
 
 
 def main(names: list[str]) -> None:
