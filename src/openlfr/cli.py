@@ -592,8 +592,11 @@ def eval_study(
             impostor = study.lfw_impostor_scores(templates, identities)
             study.calibrate_watchlists(impostor, results, write_calibration)
         if "demographics" in parts:
+            if "_cohort" not in results.numbers:
+                study.identify_lfw(embedder, lfw, use_flip, operating, results, progress)
             study.demographics_lfw(embedder, lfw, use_flip, operating, results, progress)
             study.demographics_utkface(embedder, utk, use_flip, operating, results, progress)
+    results.numbers.pop("_cohort", None)
     paths = write_report(results, output)
     out.print_json(json.dumps(results.numbers, default=float))
     for d in results.differentials:

@@ -65,6 +65,10 @@ def identify_lfw(
     labelled, templates = lfw_templates(embedder, lfw, flip, progress)
     identities = labelled.column("identity")
     result = identify(templates, identities, threshold)
+    from openlfr.evaluation.identify import split_gallery
+
+    gallery, _ = split_gallery(identities, templates.any(axis=1))
+    results.numbers["_cohort"] = templates[gallery]  # the LFW gallery doubles as the s-norm cohort
     results.numbers["lfw_identification"] = result.summary() | {"fpir_by_watchlist_size": result.fpir_by_size}
     s = result.scores
     thresholds = np.linspace(0.1, 0.8, 141)
@@ -126,6 +130,30 @@ def demographics_utkface(
             results.differentials.append(
                 demographics.analyse(label, impostors, genuines, threshold, excluded)
             )
+    from openlfr.evaluation import mitigation
+
+    usable = np.flatnonzero(templates.any(axis=1))
+    local = np.random.default_rng(5).choice(usable, min(1000, len(usable)), replace=False)
+    cohorts = {"local population cohort (1,000 UTKFace faces)": templates[local]}
+    lfw_cohort = results.numbers.pop("_cohort", None)
+    if lfw_cohort is not None:
+        cohorts["LFW gallery cohort (adults, mostly white)"] = lfw_cohort
+    analysed = {
+        "race × sex": crossings["UTKFace race × sex"],
+        "race × sex, adults 20+": crossings["UTKFace race × sex, adults 20+"],
+        "age band": crossings["UTKFace age band"],
+    }
+    for cohort_name, cohort in cohorts.items():
+        for name, groups in analysed.items():
+            m = mitigation.compare_groups(f"UTKFace {name}", templates, groups, cohort, threshold, duplicates)
+            results.numbers.setdefault("mitigation_snorm", {})[f"{m.attribute}, {cohort_name}"] = {
+                "raw_threshold": m.raw_threshold,
+                "normalised_threshold": m.normalised_threshold,
+                "raw_fmr": m.raw_fmr,
+                "normalised_fmr": m.normalised_fmr,
+                "raw_spread_max_over_min": m.spread(m.raw_fmr),
+                "normalised_spread_max_over_min": m.spread(m.normalised_fmr),
+            }
     results.curves["utkface impostors"] = (
         np.zeros(0),
         np.concatenate(list(demographics.by_groups(templates, race)[0].values())),
