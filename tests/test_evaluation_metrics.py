@@ -139,3 +139,23 @@ def test_a_target_false_alert_rate_becomes_a_threshold() -> None:
         operating_point(0.45, 1e-9, table, watchlist_size=10_000)
     with pytest.raises(ModelPackError, match="calibrated"):
         operating_point(0.45, 1e-3, None, watchlist_size=10)
+
+
+def test_snorm_discounts_a_group_whose_faces_all_look_alike() -> None:
+    from openlfr.evaluation import mitigation
+
+    rng = np.random.default_rng(1)
+    spread = rng.normal(size=(150, 64))
+    alike = rng.normal(size=(150, 64)) + 2.5 * rng.normal(size=64)  # a shared component: high impostor scores
+    templates = np.concatenate([spread, alike]).astype(np.float32)
+    templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+    groups = np.array(["spread"] * 150 + ["alike"] * 150)
+    cohort = templates[rng.choice(300, 100, replace=False)]
+    raw_threshold = float(np.quantile(templates[150:] @ templates[150:].T, 0.9))
+    result = mitigation.compare_groups("synthetic", templates, groups, cohort, raw_threshold)
+    assert result.raw_fmr["alike"] > 10 * max(result.raw_fmr["spread"], 1e-4)
+    # at equal pooled FMR (the groups have equal pair counts), false matches move from one group to the other
+    pooled = lambda rates: (rates["alike"] + rates["spread"]) / 2  # noqa: E731
+    assert pooled(result.normalised_fmr) == pytest.approx(pooled(result.raw_fmr), abs=2e-3)
+    assert result.normalised_fmr["alike"] < result.raw_fmr["alike"] / 2
+    assert result.normalised_fmr["spread"] > result.raw_fmr["spread"]

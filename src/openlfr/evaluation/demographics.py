@@ -41,21 +41,27 @@ def within_group_pairs(
     """Scores of all pairs inside one group: different people (impostors) or the same person (genuine)."""
     if len(members) < 2:
         return np.zeros(0)
+    if identities is None and same_identity:
+        return np.zeros(0)
     block = templates[members] @ templates[members].T
-    upper = np.triu(np.ones(block.shape, bool), k=1)
+    upper = pair_mask(members, excluded)
     if identities is not None:
         ids = identities[members]
         same = ids[:, None] == ids[None, :]
         upper &= same if same_identity else ~same
-    elif same_identity:
-        return np.zeros(0)
+    return block[upper]
+
+
+def pair_mask(members: np.ndarray, excluded: set[tuple[int, int]] | None = None) -> np.ndarray:
+    """Each unordered pair of ``members`` once (upper triangle), less the ``excluded`` image pairs."""
+    upper = np.triu(np.ones((len(members), len(members)), bool), k=1)
     if excluded:
         position = {int(m): i for i, m in enumerate(members)}
         for a, b in excluded:
             if a in position and b in position:
                 i, j = sorted((position[a], position[b]))
                 upper[i, j] = False
-    return block[upper]
+    return upper
 
 
 def likely_duplicates(

@@ -64,15 +64,9 @@ def compare_groups(
         if len(members) < 20:
             continue
         raw[group] = demographics.within_group_pairs(templates, members, None, False, excluded)
-        block = snorm_pairs(templates, members, mu, sigma)
-        upper = np.triu(np.ones(block.shape, bool), 1)
-        if excluded:
-            position = {int(m): i for i, m in enumerate(members)}
-            for a, b in excluded:
-                if a in position and b in position:
-                    i, j = sorted((position[a], position[b]))
-                    upper[i, j] = False
-        normalised[group] = block[upper]
+        normalised[group] = snorm_pairs(templates, members, mu, sigma)[
+            demographics.pair_mask(members, excluded)
+        ]
     pooled_raw = np.concatenate(list(raw.values()))
     pooled_norm = np.sort(np.concatenate(list(normalised.values())))
     target = float(np.mean(pooled_raw >= raw_threshold))
