@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import socket
 import socketserver
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -209,21 +211,37 @@ class _MjpegHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1 for the test's duration; yields its base URL."""
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+def read_frames(url: str, name: str, count: int) -> list[Frame]:
+    """The first ``count`` frames a reader gets from ``url``, in order."""
+    reader = CameraReader(name, parse_source(url, lossless=True), backoff_initial=5).start()
+    frames = []
+    try:
+        while len(frames) < count:
+            frame = reader.slot.get(timeout=10)
+            assert frame is not None, reader.last_error
+            frames.append(frame)
+    finally:
+        reader.stop()
+    return frames
+
+
 def test_http_mjpeg_stream(demo_material) -> None:
     files = sorted(demo_material["frames"].glob("*.jpg"))[:20]
     _MjpegHandler.frames = [f.read_bytes() for f in files]
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _MjpegHandler) as server:
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg"
-        reader = CameraReader("mjpeg", parse_source(url, lossless=True), backoff_initial=5).start()
-        frames = []
-        while len(frames) < 15:
-            frame = reader.slot.get(timeout=5)
-            assert frame is not None, reader.last_error
-            frames.append(frame)
-        reader.stop()
-        server.shutdown()
+    with http_server(_MjpegHandler) as base:
+        frames = read_frames(f"{base}/stream.mjpg", "mjpeg", 15)
     assert frames[0].image.shape == (360, 640, 3)
     assert [f.index for f in frames] == list(range(15))
 
@@ -259,16 +277,6 @@ def test_http_mpegts_and_hls(tmp_path: Path, demo_material, name: str, fmt: str,
         def log_message(self, *args: object) -> None:
             pass
 
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Quiet) as server:
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/{name}"
-        reader = CameraReader(fmt, parse_source(url, lossless=True), backoff_initial=5).start()
-        frames = []
-        while len(frames) < 50:
-            frame = reader.slot.get(timeout=10)
-            assert frame is not None, reader.last_error
-            frames.append(frame)
-        reader.stop()
-        server.shutdown()
+    with http_server(Quiet) as base:
+        frames = read_frames(f"{base}/{name}", fmt, 50)
     assert frames[-1].image.shape == (360, 640, 3)

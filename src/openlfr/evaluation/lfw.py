@@ -80,6 +80,14 @@ def pair_scores(templates: np.ndarray, pairs: PairList) -> np.ndarray:
     return np.einsum("ij,ij->i", templates[pairs.first], templates[pairs.second])
 
 
+def protocol_scores(templates: np.ndarray, pairs: PairList) -> np.ndarray:
+    """Pair scores where a pair with a missing face scores -1, so it counts as a wrong answer."""
+    scores = pair_scores(templates, pairs)
+    lost = ~templates[pairs.first].any(axis=1) | ~templates[pairs.second].any(axis=1)
+    scores[lost] = -1.0
+    return scores
+
+
 @dataclass(frozen=True)
 class LFWResult:
     """10-fold results for plain and mirror-fused templates from one embedding pass."""
@@ -108,10 +116,7 @@ def evaluate_lfw(
     results, at_threshold = {}, 0.0
     threshold = analyzer.settings.recognition.verify_threshold
     for flip in (False, True):
-        templates = embedded.templates(flip)
-        scores = pair_scores(templates, pairs)
-        lost = ~templates[pairs.first].any(axis=1) | ~templates[pairs.second].any(axis=1)
-        scores[lost] = -1.0
+        scores = protocol_scores(embedded.templates(flip), pairs)
         results[flip] = kfold_accuracy(scores, pairs.same, pairs.folds)
         if flip == analyzer.settings.recognition.flip_fusion:
             at_threshold = float(np.mean((scores >= threshold) == pairs.same))

@@ -16,7 +16,7 @@ import numpy as np
 from openlfr.evaluation import calibrate, demographics
 from openlfr.evaluation.datasets import Embedder, read_labels
 from openlfr.evaluation.identify import identify
-from openlfr.evaluation.lfw import pair_scores, read_pairs
+from openlfr.evaluation.lfw import protocol_scores, read_pairs
 from openlfr.evaluation.metrics import tar_at_far
 from openlfr.evaluation.verification import kfold_accuracy
 
@@ -36,10 +36,7 @@ class StudyResults:
 def verify_lfw(embedder: Embedder, lfw: Path, flip: bool, results: StudyResults, progress: Progress) -> None:
     pairs = read_pairs(lfw / "pairs.txt", lfw)
     embedded = embedder.embed("lfw", pairs.paths, progress("embedding LFW", len(pairs.paths)))
-    templates = embedded.templates(flip)
-    scores = pair_scores(templates, pairs)
-    lost = ~templates[pairs.first].any(axis=1) | ~templates[pairs.second].any(axis=1)
-    scores[lost] = -1.0
+    scores = protocol_scores(embedded.templates(flip), pairs)
     fold = kfold_accuracy(scores, pairs.same, pairs.folds)
     genuine, impostor = scores[pairs.same], scores[~pairs.same]
     results.curves["lfw pairs"] = (genuine, impostor)

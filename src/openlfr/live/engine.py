@@ -143,13 +143,9 @@ class CameraEngine:
         if not self.tracking:
             for track_id in track_ids:
                 self._forget(int(track_id))
+        alerted = {track_id for track_id, memory in self.memories.items() if memory.alerted}
         self.last_boxes = [
-            (
-                detections.boxes[i],
-                int(track_ids[i]),
-                bool(self.memories.get(int(track_ids[i])) and self.memories[int(track_ids[i])].alerted),
-            )
-            for i in range(len(detections))
+            (box, int(t), int(t) in alerted) for box, t in zip(detections.boxes, track_ids, strict=True)
         ]
         self.metrics.frame_done(frame.captured_at)
         for alert in alerts:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from openlfr.live.alerts import AlertSink
 from openlfr.live.engine import CameraEngine
 from openlfr.settings import LiveSettings
-from openlfr.video import CameraReader, CameraState, SourceSpec
+from openlfr.video import CameraReader, SourceSpec
 from openlfr.vision import FaceAnalyzer
 from openlfr.watchlist import Gallery
 
@@ -175,7 +175,3 @@ class LiveRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def failed_cameras(statuses: list[CameraStatus]) -> list[CameraStatus]:
-    return [s for s in statuses if s.state == CameraState.FAILED.value]
