@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from openlfr.cli import app
 from openlfr.settings import get_settings
+from tests.test_models import make_pack
 
 pytestmark = pytest.mark.shared_data
 
@@ -58,11 +59,16 @@ def test_identification_and_demographics_on_real_subsets(
         "identify",
         "--part",
         "demographics",
+        "--pack",
+        "buffalo_s",
+        "--pack",
+        str(make_pack(tmp_path / "user-pack")),
     ]
     result = CliRunner().invoke(app, args)
     get_settings.cache_clear()
     assert result.exit_code == 0, result.stderr
-    summary = json.loads((out / "evaluation.json").read_text())
+    report = json.loads((out / "evaluation.json").read_text())
+    summary, user = report["packs"]
     ident = summary["lfw_identification"]
     assert ident["gallery_size"] == 40 and ident["mated_probes"] == 80 and ident["nonmated_probes"] == 60
     assert ident["rank1"] > 0.95 and ident["tpir_at_threshold_0.45"] > 0.8
@@ -71,7 +77,17 @@ def test_identification_and_demographics_on_real_subsets(
     for d in summary["demographics"]:
         for group in d["fmr"].values():
             assert 0 <= group["ci"][0] <= group["rate"] <= group["ci"][1] <= 1
+    mitigated = summary["mitigation_cluster_thresholds"]
+    for name, section in mitigated.items():
+        if "held-out" in name:  # no group is made worse by the cluster thresholds
+            assert section["groups_made_worse"] == []
+    # The user's pack (the same networks, copied) runs beside the default and agrees with it.
+    assert user["pack"] != "buffalo_s"
+    assert user["lfw_identification"]["rank1"] == ident["rank1"]
+    rows = {row[0]: row[1:] for row in report["comparison"]}
+    assert rows["rank-1 identification"][0] == rows["rank-1 identification"][1]
     html = (out / "evaluation.html").read_text()
-    assert html.count("data:image/png;base64,") >= 3
+    assert "Model packs side by side" in html and user["pack"] in html
+    assert html.count("data:image/png;base64,") >= 6
     assert (out / "evaluation.pdf").read_bytes().startswith(b"%PDF")
     assert list((tmp_path / "state" / "eval-cache").glob("*.sealed"))  # the cache exists, sealed

@@ -92,6 +92,13 @@ class LiveSettings(BaseModel):
         description="Target share of passers-by raising a false alert (e.g. 0.0002 = 1 in 5,000). When set, "
         "the threshold comes from the pack's calibration and the watchlist size, instead of alert_threshold.",
     )
+    mitigation: Literal["none", "cluster_thresholds"] = Field(
+        "cluster_thresholds",
+        description="'cluster_thresholds' raises the threshold for faces in clusters the model confuses "
+        "more often than the population (infants, East Asian faces with buffalo_s), so no group draws "
+        "more false alerts than the population; it never lowers a threshold. 'none' uses alert_threshold "
+        "for everyone. See the README's equity section for what it costs in hit rate.",
+    )
     min_faces: int = Field(2, ge=1, description="Embedded shots a track needs before it may alert.")
     max_embeddings_per_track: int = Field(5, ge=1, description="Cap on recognizer runs per track.")
     embed_interval: float = Field(0.2, ge=0.0, description="Seconds between embeddings of one track.")

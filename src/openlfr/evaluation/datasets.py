@@ -11,7 +11,7 @@ import numpy as np
 
 from openlfr.errors import DatasetError
 from openlfr.evaluation.cache import EmbeddingCache, cache_key
-from openlfr.evaluation.embeddings import PIPELINE_VERSION, EmbeddedSet, embed_images
+from openlfr.evaluation.embeddings import EmbeddedSet, FaceModel, OnnxFaceModel, embed_images
 from openlfr.vision import FaceAnalyzer
 
 
@@ -38,18 +38,21 @@ def read_labels(csv_path: Path, name: str | None = None) -> LabelledSet:
 class Embedder:
     """Embeds evaluation sets through the encrypted cache, with progress reported per image."""
 
-    def __init__(self, analyzer: FaceAnalyzer, cache_dir: Path | None, master_key: bytes | None) -> None:
-        self.analyzer = analyzer
+    def __init__(
+        self, model: FaceModel | FaceAnalyzer, cache_dir: Path | None, master_key: bytes | None
+    ) -> None:
+        self.image_limits = model.settings.images if isinstance(model, FaceAnalyzer) else None
+        self.model: FaceModel = OnnxFaceModel(model) if isinstance(model, FaceAnalyzer) else model
         self.cache_dir = cache_dir
         self.key = cache_key(master_key) if master_key else None
         self.last_cache: EmbeddingCache | None = None
 
+    @property
+    def pack(self) -> str:
+        return self.model.name
+
     def namespace(self, name: str) -> str:
-        d = self.analyzer.settings.detector
-        return (
-            f"{self.analyzer.pack.fingerprint}-p{PIPELINE_VERSION}-"
-            f"{d.input_size[0]}x{d.input_size[1]}-{d.score_threshold}-{name}"
-        )
+        return f"{self.model.fingerprint}-{name}"
 
     def embed(
         self, name: str, paths: list[Path], progress: Callable[[int], None] | None = None
@@ -60,4 +63,4 @@ class Embedder:
             else None
         )
         self.last_cache = cache
-        return embed_images(self.analyzer, paths, progress, cache)
+        return embed_images(self.model, paths, progress, cache, self.image_limits)

@@ -20,7 +20,11 @@ import numpy as np
 from openlfr.evaluation.metrics import clopper_pearson, differential_test
 
 AGE_BANDS = ((0, 12, "0-12"), (13, 19, "13-19"), (20, 39, "20-39"), (40, 59, "40-59"), (60, 200, "60+"))
-SWEEP = np.round(np.arange(0.20, 0.801, 0.01), 2)
+SWEEP_BELOW, SWEEP_ABOVE = 0.25, 0.35  # the sweep spans the operating threshold, whatever the pack's scale
+
+
+def sweep_grid(threshold: float) -> np.ndarray:
+    return np.round(np.arange(threshold - SWEEP_BELOW, threshold + SWEEP_ABOVE + 1e-9, 0.01), 2)
 
 
 def age_band(age: str) -> str:
@@ -149,7 +153,7 @@ def analyse(
     fnmr = rates({g: s for g, s in genuines.items() if len(s)}, threshold, above_is_error=False)
     sweep = [
         (float(t), differential_test([(int(np.sum(s >= t)), len(s)) for s in impostors.values()]))
-        for t in SWEEP
+        for t in sweep_grid(threshold)
     ]
     non_significant_from = None
     for t, p in reversed(sweep):

@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from openlfr.errors import ImageError
 from openlfr.evaluation.cache import EmbeddingCache, image_digest
+from openlfr.settings import ImageSettings
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.embedder import l2_normalize
+from openlfr.vision.images import load_image
 from openlfr.vision.types import Detections
 
 RETRY_SCORE_THRESHOLD = 0.1
@@ -49,60 +52,88 @@ def central_face(detections: Detections, image_shape: tuple[int, ...]) -> Detect
     return detections[int(np.argmin(np.linalg.norm(box_centres - centre, axis=1)))]
 
 
-def embed_images(
-    analyzer: FaceAnalyzer,
-    paths: Sequence[Path],
-    progress: Callable[[int], None] | None = None,
-    cache: EmbeddingCache | None = None,
-) -> EmbeddedSet:
-    """Raw plain and mirrored features for each image's central face (zeros where none was found)."""
-    detector = analyzer.detector
-    embedder = analyzer.embedder
-    dimension = embedder.dimension
-    plain = np.zeros((len(paths), dimension), np.float32)
-    flipped = np.zeros((len(paths), dimension), np.float32)
-    retried, missing = 0, []
-    normal_threshold = detector.score_threshold
-    for i, path in enumerate(paths):
-        digest = image_digest(path) if cache is not None and path.is_file() else None
-        cached = cache.get(digest) if cache is not None and digest else None
-        if cached is not None:
-            plain[i], flipped[i] = cached
-            if not plain[i].any():
-                missing.append(path)
-            if progress:
-                progress(1)
-            continue
-        try:
-            image = analyzer.load(path)
-        except ImageError:
-            missing.append(path)
-            if progress:
-                progress(1)
-            continue
+class FaceModel(Protocol):
+    """What the evaluation needs from a model pack: the central face's plain and mirrored features."""
+
+    name: str
+    dimension: int
+    fingerprint: str
+
+    def central_features(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None: ...
+
+
+class OnnxFaceModel:
+    """An ONNX pack (SCRFD + ArcFace contract) behind ``FaceModel``, with the wide-margin retry."""
+
+    def __init__(self, analyzer: FaceAnalyzer) -> None:
+        self.analyzer = analyzer
+        self.name = analyzer.pack.name
+        self.dimension = analyzer.embedder.dimension
+        d = analyzer.settings.detector
+        size = f"{d.input_size[0]}x{d.input_size[1]}"
+        self.fingerprint = f"{analyzer.pack.fingerprint}-p{PIPELINE_VERSION}-{size}-{d.score_threshold}"
+        self.retried = 0
+
+    def central_features(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        detector, image = self.analyzer.detector, image_bgr
         detections = detector.detect(image)
         if len(detections) == 0:  # tight crops (UTKFace): a face filling the frame needs a margin
             image = cv2.copyMakeBorder(
                 image, *([image.shape[0] // 2] * 2), *([image.shape[1] // 2] * 2), cv2.BORDER_CONSTANT
             )
             detections = detector.detect(image)
-            retried += 1
+            self.retried += 1
         if len(detections) == 0:
+            normal_threshold = detector.score_threshold
             detector.score_threshold = RETRY_SCORE_THRESHOLD
             try:
                 detections = detector.detect(image)
             finally:
                 detector.score_threshold = normal_threshold
         if len(detections) == 0:
-            missing.append(path)
+            return None
+        crop = self.analyzer.align(image, central_face(detections, image.shape))
+        embedder = self.analyzer.embedder
+        both = embedder.forward(embedder.blob(np.concatenate([crop, crop[:, :, ::-1]])))
+        return both[0], both[1]
+
+
+def embed_images(
+    model: FaceModel | FaceAnalyzer,
+    paths: Sequence[Path],
+    progress: Callable[[int], None] | None = None,
+    cache: EmbeddingCache | None = None,
+    image_limits: ImageSettings | None = None,
+) -> EmbeddedSet:
+    """Raw plain and mirrored features for each image's central face (zeros where none was found)."""
+    if isinstance(model, FaceAnalyzer):
+        image_limits = image_limits or model.settings.images
+        model = OnnxFaceModel(model)
+    limits = image_limits or ImageSettings()
+    plain = np.zeros((len(paths), model.dimension), np.float32)
+    flipped = np.zeros((len(paths), model.dimension), np.float32)
+    missing = []
+    retried_before = getattr(model, "retried", 0)
+    for i, path in enumerate(paths):
+        digest = image_digest(path) if cache is not None and path.is_file() else None
+        cached = cache.get(digest) if cache is not None and digest else None
+        if cached is not None:
+            plain[i], flipped[i] = cached
         else:
-            crop = analyzer.align(image, central_face(detections, image.shape))
-            both = embedder.forward(embedder.blob(np.concatenate([crop, crop[:, :, ::-1]])))
-            plain[i], flipped[i] = both[0], both[1]
-        if cache is not None and digest:
-            cache.put(digest, plain[i], flipped[i])
+            try:
+                features = model.central_features(
+                    load_image(path, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
+                )
+            except ImageError:
+                features = None
+            if features is not None:
+                plain[i], flipped[i] = features
+            if cache is not None and digest:
+                cache.put(digest, plain[i], flipped[i])
+        if not plain[i].any():
+            missing.append(path)
         if progress:
             progress(1)
     if cache is not None:
         cache.save()
-    return EmbeddedSet(list(paths), plain, flipped, retried, missing)
+    return EmbeddedSet(list(paths), plain, flipped, getattr(model, "retried", 0) - retried_before, missing)

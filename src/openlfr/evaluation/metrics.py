@@ -94,7 +94,13 @@ def open_set_scores(
     gallery_subjects: np.ndarray,
 ) -> OpenSetScores:
     """Score every probe against the gallery (one template per subject); unknown subjects are non-mated."""
-    scores = probe_templates @ gallery_templates.T
+    return open_set_from_scores(probe_templates @ gallery_templates.T, probe_subjects, gallery_subjects)
+
+
+def open_set_from_scores(
+    scores: np.ndarray, probe_subjects: np.ndarray, gallery_subjects: np.ndarray
+) -> OpenSetScores:
+    """Open-set outcomes from a (probes × gallery subjects) score matrix."""
     known = np.isin(probe_subjects, gallery_subjects)
     index = {subject: i for i, subject in enumerate(gallery_subjects)}
     mated = scores[known]

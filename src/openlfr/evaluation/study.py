@@ -13,14 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from openlfr.evaluation import calibrate, demographics
+from openlfr.evaluation import calibrate, demographics, mitigation
 from openlfr.evaluation.datasets import Embedder, read_labels
-from openlfr.evaluation.identify import identify
+from openlfr.evaluation.identify import identify, split_gallery
 from openlfr.evaluation.lfw import protocol_scores, read_pairs
-from openlfr.evaluation.metrics import tar_at_far
+from openlfr.evaluation.metrics import open_set_from_scores, tar_at_far, threshold_at_rate
 from openlfr.evaluation.verification import kfold_accuracy
+from openlfr.models.cluster_thresholds import ClusterThresholds
 
 Progress = Callable[[str, int], Callable[[int], None]]
+PARTS = ("verify", "identify", "demographics", "calibrate")
 
 
 @dataclass
@@ -62,10 +64,6 @@ def identify_lfw(
     labelled, templates = lfw_templates(embedder, lfw, flip, progress)
     identities = labelled.column("identity")
     result = identify(templates, identities, threshold)
-    from openlfr.evaluation.identify import split_gallery
-
-    gallery, _ = split_gallery(identities, templates.any(axis=1))
-    results.numbers["_cohort"] = templates[gallery]  # the LFW gallery doubles as the s-norm cohort
     results.numbers["lfw_identification"] = result.summary() | {"fpir_by_watchlist_size": result.fpir_by_size}
     s = result.scores
     thresholds = np.linspace(0.1, 0.8, 141)
@@ -127,34 +125,123 @@ def demographics_utkface(
             results.differentials.append(
                 demographics.analyse(label, impostors, genuines, threshold, excluded)
             )
-    from openlfr.evaluation import mitigation
-
-    usable = np.flatnonzero(templates.any(axis=1))
-    local = np.random.default_rng(5).choice(usable, min(1000, len(usable)), replace=False)
-    cohorts = {"local population cohort (1,000 UTKFace faces)": templates[local]}
-    lfw_cohort = results.numbers.pop("_cohort", None)
-    if lfw_cohort is not None:
-        cohorts["LFW gallery cohort (adults, mostly white)"] = lfw_cohort
-    analysed = {
-        "race × sex": crossings["UTKFace race × sex"],
-        "race × sex, adults 20+": crossings["UTKFace race × sex, adults 20+"],
-        "age band": crossings["UTKFace age band"],
-    }
-    for cohort_name, cohort in cohorts.items():
-        for name, groups in analysed.items():
-            m = mitigation.compare_groups(f"UTKFace {name}", templates, groups, cohort, threshold, duplicates)
-            results.numbers.setdefault("mitigation_snorm", {})[f"{m.attribute}, {cohort_name}"] = {
-                "raw_threshold": m.raw_threshold,
-                "normalised_threshold": m.normalised_threshold,
-                "raw_fmr": m.raw_fmr,
-                "normalised_fmr": m.normalised_fmr,
-                "raw_spread_max_over_min": m.spread(m.raw_fmr),
-                "normalised_spread_max_over_min": m.spread(m.normalised_fmr),
-            }
+    snorm_local_cohort(templates, crossings, threshold, duplicates, results)
     results.curves["utkface impostors"] = (
         np.zeros(0),
         np.concatenate(list(demographics.by_groups(templates, race)[0].values())),
     )
+
+
+def snorm_local_cohort(
+    templates: np.ndarray,
+    crossings: dict[str, np.ndarray],
+    threshold: float,
+    duplicates: set[tuple[int, int]],
+    results: StudyResults,
+) -> None:
+    """S-norm with a local-population cohort, kept as the measured comparison for cluster thresholds."""
+    usable = np.flatnonzero(templates.any(axis=1))
+    cohort = templates[np.random.default_rng(5).choice(usable, min(1000, len(usable)), replace=False)]
+    for name in ("UTKFace race × sex", "UTKFace race × sex, adults 20+", "UTKFace age band"):
+        m = mitigation.compare_groups(name, templates, crossings[name], cohort, threshold, duplicates)
+        results.numbers.setdefault("mitigation_snorm_local_cohort", {})[name] = {
+            "raw_threshold": m.raw_threshold,
+            "normalised_threshold": m.normalised_threshold,
+            "raw_fmr": m.raw_fmr,
+            "normalised_fmr": m.normalised_fmr,
+            "raw_spread_max_over_min": m.spread(m.raw_fmr),
+            "normalised_spread_max_over_min": m.spread(m.normalised_fmr),
+        }
+
+
+def cluster_threshold_study(
+    embedder: Embedder,
+    data: Path,
+    flip: bool,
+    threshold: float,
+    results: StudyResults,
+    progress: Progress,
+    write_to: Path | None = None,
+) -> ClusterThresholds:
+    """Fit cluster thresholds on one half of UTKFace, measure them on the other half and on LFW.
+
+    The halves are split by image (UTKFace has no identities), so a repeated person may sit in
+    both; the likely-duplicate rule removes such pairs from the measured half as elsewhere.
+    """
+    labelled = read_labels(data / "utkface" / "labels.csv", "utkface")
+    templates = embedder.embed(
+        "utkface", labelled.paths, progress("embedding UTKFace", len(labelled.paths))
+    ).templates(flip)
+    usable = np.flatnonzero(templates.any(axis=1))
+    shuffled = np.random.default_rng(0).permutation(usable)
+    fit = np.sort(shuffled[: len(usable) // 2])
+    clusters = mitigation.fit_cluster_thresholds(
+        templates[fit], source=f"{len(fit)} UTKFace faces (half, seed 0), pack {results.pack}"
+    )
+    if write_to is not None:
+        clusters.save(write_to)
+    sex, race, age = labelled.column("sex"), labelled.column("race"), labelled.column("age")
+    duplicates = demographics.likely_duplicates(templates, sex, race, age)
+    measured = templates.copy()
+    measured[fit] = 0  # only the held-out half is measured
+    race_sex = np.array([f"{r} {s}" for r, s in zip(race, sex, strict=True)])
+    adult = np.array([demographics.age_band(a) not in ("0-12", "13-19", "") for a in age])
+    crossings = {
+        "UTKFace race × sex": race_sex,
+        "UTKFace race × sex, adults 20+": np.where(adult, race_sex, ""),
+        "UTKFace age band": np.array([demographics.age_band(a) for a in age]),
+    }
+    out: dict[str, object] = {
+        "clusters": len(clusters.centroids),
+        "fitted_on": clusters.source,
+        "raised_cluster_floors": sorted(
+            round(float(f), 2) for f in clusters.cluster_floors(threshold) if f > threshold
+        ),
+    }
+    for name, groups in crossings.items():
+        r = mitigation.compare_cluster_thresholds(name, clusters, measured, groups, threshold, duplicates)
+        out[f"{name} (held-out half, duplicates excluded)"] = {
+            "raw_fmr": r.raw_fmr,
+            "mitigated_fmr": r.mitigated_fmr,
+            "share_of_faces_raised": r.raised_share,
+            "raw_spread_max_over_min": r.spread(r.raw_fmr),
+            "mitigated_spread_max_over_min": r.spread(r.mitigated_fmr),
+            "groups_made_worse": [g for g in r.raw_fmr if r.mitigated_fmr[g] > r.raw_fmr[g]],
+        }
+    lfw_labels, lfw = lfw_templates(embedder, data / "lfw", flip, progress)
+    identities = lfw_labels.column("identity")
+    out["lfw_identification"] = identification_with_clusters(lfw, identities, clusters, threshold)
+    r = mitigation.compare_cluster_thresholds(
+        "LFW sex", clusters, lfw, lfw_labels.column("sex"), threshold, identities=identities
+    )
+    out["LFW sex"] = {
+        "raw_fmr": r.raw_fmr,
+        "mitigated_fmr": r.mitigated_fmr,
+        "raw_fnmr": r.raw_fnmr,
+        "mitigated_fnmr": r.mitigated_fnmr,
+        "share_of_faces_raised": r.raised_share,
+    }
+    results.numbers["mitigation_cluster_thresholds"] = out
+    return clusters
+
+
+def identification_with_clusters(
+    templates: np.ndarray, identities: np.ndarray, clusters: ClusterThresholds, threshold: float
+) -> dict[str, float]:
+    """TPIR and FPIR at ``threshold`` on LFW, without and with the raised thresholds."""
+    gallery, probes = split_gallery(identities, templates.any(axis=1))
+    scores = templates[probes] @ templates[gallery].T
+    floors = clusters.floors(templates, threshold)
+    raised = mitigation.raised_scores(scores, floors[probes], floors[gallery], threshold)
+    raw = open_set_from_scores(scores, identities[probes], identities[gallery])
+    mitigated = open_set_from_scores(raised, identities[probes], identities[gallery])
+    return {
+        "tpir_raw": raw.tpir(threshold),
+        "tpir_mitigated": mitigated.tpir(threshold),
+        "fpir_raw": raw.fpir(threshold),
+        "fpir_mitigated": mitigated.fpir(threshold),
+        "share_of_lfw_faces_raised": float(np.mean(floors[templates.any(axis=1)] > threshold)),
+    }
 
 
 def calibrate_watchlists(impostor: np.ndarray, results: StudyResults, write_to: Path | None = None) -> None:
@@ -181,3 +268,49 @@ def calibrate_watchlists(impostor: np.ndarray, results: StudyResults, write_to: 
         curve["source"] = f"LFW cross-identity pairs, pack {results.pack}"
         write_to.parent.mkdir(parents=True, exist_ok=True)
         write_to.write_text(json.dumps(curve, indent=1))
+
+
+def operating_threshold_for(
+    embedder: Embedder, data: Path, flip: bool, lfw_fmr: float, progress: Progress
+) -> float:
+    """The threshold at which this pack has ``lfw_fmr`` on LFW cross-identity pairs: packs are
+    compared at equal false match rate, as NIST compares algorithms, not at equal cosine."""
+    labelled, templates = lfw_templates(embedder, data / "lfw", flip, progress)
+    impostor = lfw_impostor_scores(templates, labelled.column("identity"))
+    return threshold_at_rate(impostor, lfw_fmr)
+
+
+def run_study(
+    embedder: Embedder,
+    data: Path,
+    parts: set[str],
+    flip: bool,
+    threshold: float,
+    progress: Progress,
+    *,
+    fit_clusters: bool = False,
+    write_calibration: Path | None = None,
+) -> StudyResults:
+    """Every requested part of the study for one model pack."""
+    results = StudyResults(pack=embedder.pack)
+    results.numbers["operating_threshold"] = threshold
+    lfw, utk = data / "lfw", data / "utkface"
+    if "verify" in parts:
+        verify_lfw(embedder, lfw, flip, results, progress)
+    if parts & {"identify", "calibrate"}:
+        templates = identify_lfw(embedder, lfw, flip, threshold, results, progress)
+        impostor = lfw_impostor_scores(templates, read_labels(lfw / "labels.csv").column("identity"))
+        results.numbers["lfw_fmr_at_operating_threshold"] = float(np.mean(impostor >= threshold))
+        if "calibrate" in parts:
+            calibrate_watchlists(impostor, results, write_calibration)
+    if "demographics" in parts:
+        demographics_lfw(embedder, lfw, flip, threshold, results, progress)
+        demographics_utkface(embedder, utk, flip, threshold, results, progress)
+        if fit_clusters:
+            clusters_to = (
+                write_calibration.with_name(f"{write_calibration.stem}.clusters.json")
+                if write_calibration
+                else None
+            )
+            cluster_threshold_study(embedder, data, flip, threshold, results, progress, clusters_to)
+    return results

@@ -20,6 +20,7 @@ import numpy as np
 
 from openlfr.live.alerts import Alert, AlertSink
 from openlfr.live.metrics import CameraMetrics
+from openlfr.live.thresholds import AlertThresholds
 from openlfr.live.tracker import IoUTracker
 from openlfr.settings import LiveSettings
 from openlfr.video.frames import Frame
@@ -63,6 +64,7 @@ class CameraEngine:
         settings: LiveSettings | None = None,
         *,
         tracking: bool = True,
+        thresholds: AlertThresholds | None = None,
     ) -> None:
         self.camera = camera
         self.analyzer = analyzer
@@ -70,6 +72,7 @@ class CameraEngine:
         self.sink = sink
         self.settings = settings or analyzer.settings.live
         self.tracking = tracking
+        self.thresholds = thresholds or AlertThresholds(self.settings.alert_threshold, gallery)
         self.metrics = CameraMetrics()
         self.tracker = IoUTracker(
             high_score=self.settings.track_high_score,
@@ -134,8 +137,8 @@ class CameraEngine:
                 touched.append(memory)
             fused = np.stack([memory.fused() for memory in touched])
             results = self.gallery.search(fused, self.settings.top_k)
-            for memory, candidates in zip(touched, results, strict=True):
-                alert = self._decide(memory, candidates, frame, t)
+            for memory, probe, candidates in zip(touched, fused, results, strict=True):
+                alert = self._decide(memory, probe, candidates, frame, t)
                 if alert is not None:
                     alerts.append(alert)
             self._stage("search", clock)
@@ -174,12 +177,18 @@ class CameraEngine:
             return True
         return quality > memory.best_embedded_quality + s.improvement
 
-    def _decide(self, memory: TrackMemory, candidates: list, frame: Frame, t: float) -> Alert | None:
+    def _decide(
+        self, memory: TrackMemory, probe: np.ndarray, candidates: list, frame: Frame, t: float
+    ) -> Alert | None:
         if not candidates:
             return None
         best = candidates[0]
         required = self.settings.min_faces if self.tracking else 1
-        if best.score < self.settings.alert_threshold or len(memory.embeddings) < required:
+        if best.score < self.thresholds.base or len(memory.embeddings) < required:
+            return None
+        threshold = self.thresholds.for_match(probe, best.subject)
+        if best.score < threshold:
+            self.metrics.held_by_mitigation += 1
             return None
         if best.subject in memory.alerted:
             return None
@@ -195,7 +204,7 @@ class CameraEngine:
             camera=self.camera,
             subject=best.subject,
             score=best.score,
-            threshold=self.settings.alert_threshold,
+            threshold=threshold,
             track_id=memory.track_id,
             candidates=candidates,
             supporting_faces=len(memory.embeddings),

@@ -23,6 +23,7 @@ class CameraMetrics:
     embeddings: int = 0
     alerts: int = 0
     suppressed_by_cooldown: int = 0
+    held_by_mitigation: int = 0
     errors: int = 0
     stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
@@ -75,6 +76,7 @@ class CameraMetrics:
             "embeddings": self.embeddings,
             "alerts": self.alerts,
             "suppressed_by_cooldown": self.suppressed_by_cooldown,
+            "held_by_mitigation": self.held_by_mitigation,
             "errors": self.errors,
             "latency_ms_p50": round(latency[0], 1) if latency else None,
             "latency_ms_p95": round(latency[1], 1) if latency else None,

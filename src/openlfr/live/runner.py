@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from openlfr.live.alerts import AlertSink
 from openlfr.live.engine import CameraEngine
+from openlfr.live.thresholds import AlertThresholds
 from openlfr.settings import LiveSettings
 from openlfr.video import CameraReader, SourceSpec
 from openlfr.vision import FaceAnalyzer
@@ -118,6 +119,7 @@ class LiveRunner:
         tracking: bool = True,
     ) -> None:
         from openlfr.models.calibration import load_calibration, operating_point
+        from openlfr.models.cluster_thresholds import load_cluster_thresholds
 
         base = settings or analyzer.settings.live
         calibration = load_calibration(
@@ -128,6 +130,14 @@ class LiveRunner:
         )
         self.settings = base.model_copy(update={"alert_threshold": threshold})
         self.sink = sink
+        clusters = (
+            load_cluster_thresholds(
+                analyzer.pack.name, analyzer.pack.folder if analyzer.pack.name != "buffalo_s" else None
+            )
+            if base.mitigation == "cluster_thresholds"
+            else None
+        )
+        thresholds = AlertThresholds(threshold, gallery, clusters)
         log.info(
             "alert threshold %.3f for %d subjects%s",
             threshold,
@@ -136,11 +146,18 @@ class LiveRunner:
             if self.expected_false_alert_rate
             else "",
         )
+        if base.mitigation != "none":
+            log.info(
+                "mitigation %s: thresholds rise for faces in clusters with more false matches",
+                base.mitigation,
+            )
         self.workers = [
             CameraWorker(
                 name,
                 spec,
-                CameraEngine(name, analyzer, gallery, sink, self.settings, tracking=tracking),
+                CameraEngine(
+                    name, analyzer, gallery, sink, self.settings, tracking=tracking, thresholds=thresholds
+                ),
                 self.settings,
             )
             for name, spec in sources.items()

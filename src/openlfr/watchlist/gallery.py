@@ -52,6 +52,9 @@ class Gallery:
             self.references.setdefault(subject, reference)
         self._matrix = None
 
+    def templates_of(self, subject: str) -> np.ndarray:
+        return self._blocks[self.subjects.index(subject)]
+
     def remove(self, subject: str) -> None:
         index = self.subjects.index(subject)
         del self.subjects[index], self._blocks[index]
