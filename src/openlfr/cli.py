@@ -531,6 +531,114 @@ def eval_lfw(
     )
 
 
+@eval_app.command("trial")
+@cli_errors
+def eval_trial(
+    data: Annotated[Path, typer.Option(help="Folder holding lfw/ (and utkface/ for padding).")] = Path(
+        "../shared/data"
+    ),
+    output: Annotated[Path, typer.Option(help="Folder for trial.json and trial.png.")] = Path("trial"),
+    passers_by: Annotated[int, typer.Option(min=2, help="People walking past the camera.")] = 150,
+    mated_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of passers-by who are on the watchlist.")
+    ] = 0.2,
+    watchlist_size: Annotated[
+        list[int] | None, typer.Option(help="Watchlist sizes (repeatable; default 100, 1000, 10000).")
+    ] = None,
+    keep_video: Annotated[bool, typer.Option(help="Keep the generated clip in the output folder.")] = False,
+    seed: Annotated[int, typer.Option(help="Who walks, in which order, and how.")] = 0,
+) -> None:
+    """An NPL-style walk-past trial of the live engine, tracked against frame by frame."""
+    import tempfile
+    from collections.abc import Iterator
+
+    import numpy as np
+
+    from openlfr.demo.synthetic import write_video
+    from openlfr.evaluation import trial, walkpast
+    from openlfr.evaluation.datasets import read_labels
+    from openlfr.evaluation.report import write_trial_report
+
+    settings = get_settings()
+    sizes = sorted(watchlist_size or [100, 1000, 10_000])
+    lfw = read_labels(data / "lfw" / "labels.csv", "lfw")
+    utk_labels = data / "utkface" / "labels.csv"
+    utk = read_labels(utk_labels, "utkface").paths if utk_labels.is_file() else []
+    plan = trial.plan_trial(lfw, utk, passers_by, mated_share, seed)
+    scene = walkpast.SceneSettings()
+    walks = walkpast.schedule([p.image for p in plan.passers_by], scene, seed)
+    embedder = study_embedder(settings, settings.model_pack)
+    analyzer = embedder.model.analyzer
+    flip = settings.recognition.flip_fusion
+    output.mkdir(parents=True, exist_ok=True)
+    with progress_bar() as bar, tempfile.TemporaryDirectory(prefix="openlfr-trial-") as folder:
+
+        def progress(label: str, total: int) -> Callable[[int], None]:
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+
+        subjects = sorted(plan.enrolment)
+        enrolled = embedder.embed(
+            "lfw", [plan.enrolment[s] for s in subjects], progress("enrolling", len(subjects))
+        )
+        filler_paths = [p for p in plan.fillers if p.is_relative_to(data / "lfw")]
+        fillers = [
+            embedder.embed("lfw", filler_paths, progress("fillers (LFW)", len(filler_paths))).templates(flip)
+        ]
+        extra = [p for p in plan.fillers if not p.is_relative_to(data / "lfw")]
+        if extra:
+            fillers.append(
+                embedder.embed("utkface", extra, progress("fillers (UTKFace)", len(extra))).templates(flip)
+            )
+        templates = enrolled.templates(flip)
+        galleries = {
+            size: trial.build_watchlist(
+                size,
+                {s: templates[i] for i, s in enumerate(subjects) if templates[i].any()},
+                np.concatenate(fillers),
+                seed,
+            )
+            for size in sizes
+        }
+        video = Path(folder) / "walk-past.mp4"
+        total = max(w.first_frame + w.frames for w in walks)
+        rendered = progress("rendering the walk-past clip", total)
+
+        def counted(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+            for frame in frames:
+                rendered(1)
+                yield frame
+
+        frames = write_video(video, counted(walkpast.scene_frames(walks, scene)), scene.fps, scene.crf)
+        scores = trial.run_trial(
+            analyzer,
+            video,
+            walks,
+            plan,
+            galleries,
+            scene,
+            settings.live,
+            progress("engine runs", 2 * len(sizes)),
+        )
+        if keep_video:
+            import shutil
+
+            shutil.copy(video, output / "walk-past.mp4")
+    paths = write_trial_report(scores, scene, frames, output)
+    table = Table("watchlist", "mode", "TPIR", "false alerts / 1,000", "FPIR", "embeddings")
+    for s in scores:
+        table.add_row(
+            f"{s.watchlist_size:,}",
+            s.mode,
+            f"{s.tpir:.1%}",
+            f"{s.false_alerts_per_1000:.1f}",
+            f"{s.fpir:.1%}",
+            f"{s.embeddings:,}",
+        )
+    out.print(table)
+    out.print(f"trial: {paths['json']}, {paths['png']}")
+
+
 @eval_app.command("study")
 @cli_errors
 def eval_study(

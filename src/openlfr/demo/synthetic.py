@@ -68,14 +68,16 @@ def demo_frames(seconds_on_team: float = 4.0, seconds_on_astronaut: float = 2.0)
             yield _view(astronaut, 225, 140, 480 - 160 * u)
 
 
-def write_video(path: Path, frames: Iterator[np.ndarray], fps: int = FPS) -> int:
-    """Encode frames as H.264 in MP4 with PyAV; returns the number of frames written."""
+def write_video(path: Path, frames: Iterator[np.ndarray], fps: int = FPS, crf: int = 20) -> int:
+    """Encode frames as H.264 in MP4 with PyAV (size from the first frame); returns the frame count."""
     count = 0
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps, 1))
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "20", "g": str(fps)}
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": str(crf), "g": str(fps)}
         for image in frames:
+            if count == 0:
+                stream.height, stream.width = image.shape[:2]
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 container.mux(packet)
             count += 1

@@ -229,3 +229,39 @@ def write_report(packs: list[StudyResults], folder: Path) -> dict[str, Path]:
     summary = {"packs": [pack_summary(r) for r in packs], "comparison": comparison_rows(packs)}
     paths["json"].write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
     return paths
+
+
+def write_trial_report(scores: list, scene, frames: int, folder: Path) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """trial.json and trial.png: TPIR and false alerts against watchlist size, tracked and frame by frame."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for mode in dict.fromkeys(s.mode for s in scores):
+        rows = sorted((s for s in scores if s.mode == mode), key=lambda s: s.watchlist_size)
+        sizes = [s.watchlist_size for s in rows]
+        left.semilogx(sizes, [s.tpir for s in rows], marker="o", label=mode)
+        right.semilogx(sizes, [s.false_alerts_per_1000 for s in rows], marker="o", label=mode)
+    left.set(
+        xlabel="watchlist size", ylabel="TPIR (per passer-by)", title="Watchlist subjects found", ylim=(0, 1)
+    )
+    right.set(xlabel="watchlist size", ylabel="false alerts per 1,000 passers-by", title="False alerts")
+    for axis in (left, right):
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    figure.suptitle(
+        f"Walk-past trial: faces {scene.start_width:.0f}→{scene.end_width:.0f} px, H.264 crf {scene.crf}"
+    )
+    figure.tight_layout()
+    paths = {"json": folder / "trial.json", "png": folder / "trial.png"}
+    figure.savefig(paths["png"], dpi=90)
+    plt.close(figure)
+    summary = {
+        "scene": {**scene.__dict__, "frames": frames, "width": 1280, "height": 720},
+        "runs": [s.as_dict() for s in scores],
+    }
+    paths["json"].write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
+    return paths
