@@ -100,12 +100,19 @@ class LiveSettings(BaseModel):
         "for everyone. See the README's equity section for what it costs in hit rate.",
     )
     min_faces: int = Field(2, ge=1, description="Embedded shots a track needs before it may alert.")
-    max_embeddings_per_track: int = Field(5, ge=1, description="Cap on recognizer runs per track.")
-    embed_interval: float = Field(0.2, ge=0.0, description="Seconds between embeddings of one track.")
+    max_embeddings_per_track: int = Field(8, ge=1, description="Cap on recognizer runs per track.")
+    fused_shots: int = Field(
+        3,
+        ge=1,
+        description="The best shots (by quality) a track keeps and fuses; a worse kept shot is replaced "
+        "when a new one beats it by `improvement`.",
+    )
+    embed_interval: float = Field(0.15, ge=0.0, description="Seconds between embeddings of one track.")
     improvement: float = Field(
-        0.05,
+        0.0,
         ge=0.0,
-        description="After min_faces, embed a new shot only if its quality beats the best by this.",
+        description="Once a track holds fused_shots shots, embed a new one only if its quality beats the "
+        "worst kept shot by this.",
     )
     top_k: int = Field(5, ge=1, description="Candidates reported with each alert.")
     cooldown: float = Field(

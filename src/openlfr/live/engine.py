@@ -1,8 +1,10 @@
 """One camera's recognition engine: frame in, alerts out.
 
-Per frame: detect, track, measure quality. Per track: keep the best few shots, embed a
-capped number of them (not every frame), fuse them into one quality-weighted template and
-search the watchlist. An alert needs the fused score at or above the threshold with at
+Per frame: detect, track, measure quality. Per track: embed a shot every ``embed_interval``
+up to a cap, keep only the ``fused_shots`` best by quality (a new shot must beat the worst kept
+one), fuse them into one quality-weighted template and search the watchlist. The walk-past
+trial chose this: a person walking towards the camera looks best in the last frames, so the
+budget must last the whole track, and early small shots must not dilute the fused template. An alert needs the fused score at or above the threshold with at
 least ``min_faces`` embedded shots behind it; one alert per (track, subject), and a subject
 that alerted on this camera stays quiet for ``cooldown`` seconds.
 
@@ -37,14 +39,24 @@ class TrackMemory:
     track_id: int
     best_quality: float = 0.0
     probe_crop: np.ndarray | None = None
-    embeddings: list[np.ndarray] = field(default_factory=list)
+    embeddings: list[np.ndarray] = field(default_factory=list)  # the kept (best) shots only
     weights: list[float] = field(default_factory=list)
+    runs: int = 0  # recognizer runs so far, kept or not
     last_embedded: float = -1e9
     alerted: set[str] = field(default_factory=set)
 
     @property
-    def best_embedded_quality(self) -> float:
-        return max(self.weights, default=0.0)
+    def worst_kept_quality(self) -> float:
+        return min(self.weights, default=0.0)
+
+    def keep(self, template: np.ndarray, quality: float, limit: int) -> None:
+        """Add a shot; past ``limit`` shots the lowest-quality one is dropped (and forgotten)."""
+        self.embeddings.append(template)
+        self.weights.append(quality)
+        self.runs += 1
+        if len(self.weights) > limit:
+            worst = int(np.argmin(self.weights))
+            del self.embeddings[worst], self.weights[worst]
 
     def fused(self) -> np.ndarray:
         """Quality-weighted sum of the embedded shots, renormalised."""
@@ -131,8 +143,7 @@ class CameraEngine:
             touched = []
             for index, template in zip(wanted, templates, strict=True):
                 memory = self.memories[int(track_ids[index])]
-                memory.embeddings.append(template)
-                memory.weights.append(qualities[index].score)
+                memory.keep(template, qualities[index].score, max(self.settings.fused_shots, 1))
                 memory.last_embedded = t
                 touched.append(memory)
             fused = np.stack([memory.fused() for memory in touched])
@@ -169,13 +180,13 @@ class CameraEngine:
         if not self.tracking:
             return True
         if (
-            len(memory.embeddings) >= s.max_embeddings_per_track
-            or t - memory.last_embedded < s.embed_interval
+            memory.runs >= s.max_embeddings_per_track
+            or t - memory.last_embedded < s.embed_interval - 1e-6  # frame times are not exact
         ):
             return False
-        if len(memory.embeddings) < s.min_faces:
+        if memory.runs < s.min_faces or len(memory.embeddings) < s.fused_shots:
             return True
-        return quality > memory.best_embedded_quality + s.improvement
+        return quality > memory.worst_kept_quality + s.improvement
 
     def _decide(
         self, memory: TrackMemory, probe: np.ndarray, candidates: list, frame: Frame, t: float
@@ -184,7 +195,7 @@ class CameraEngine:
             return None
         best = candidates[0]
         required = self.settings.min_faces if self.tracking else 1
-        if best.score < self.thresholds.base or len(memory.embeddings) < required:
+        if best.score < self.thresholds.base or memory.runs < required:
             return None
         threshold = self.thresholds.for_match(probe, best.subject)
         if best.score < threshold:
@@ -207,7 +218,7 @@ class CameraEngine:
             threshold=threshold,
             track_id=memory.track_id,
             candidates=candidates,
-            supporting_faces=len(memory.embeddings),
+            supporting_faces=memory.runs,
             frame_time=frame.captured_at,
             raised_at=time.time(),
             media_position=frame.position,
