@@ -115,26 +115,17 @@ def run_cameras(
 
 
 def tracking_vs_frames(analyzer, gallery, video: Path) -> dict[str, dict[str, Any]]:
+    from openlfr.evaluation.trial import run_live
+
     result = {}
     for label, tracking in (("tracking", True), ("frame by frame", False)):
-        live = (
-            analyzer.settings.live
-            if tracking
-            else analyzer.settings.live.model_copy(update={"cooldown": 0.0})
-        )
-        sink = CollectingSink()
-        runner = LiveRunner(
-            {"cam": parse_source(str(video), lossless=True)}, analyzer, gallery, sink, live, tracking=tracking
-        )
-        runner.start()
-        runner.wait()
-        runner.stop()
-        m = runner.status()[0].metrics
+        live = analyzer.settings.live.model_copy(update={} if tracking else {"cooldown": 0.0})
+        alerts, m, _ = run_live(analyzer, video, gallery, live, tracking)
         result[label] = {
             "faces": m["faces"],
             "tracks": m["tracks"],
             "embeddings": m["embeddings"],
-            "alerts": len(sink.alerts),
+            "alerts": len(alerts),
         }
     return result
 

@@ -159,3 +159,14 @@ def test_snorm_discounts_a_group_whose_faces_all_look_alike() -> None:
     assert pooled(result.normalised_fmr) == pytest.approx(pooled(result.raw_fmr), abs=2e-3)
     assert result.normalised_fmr["alike"] < result.raw_fmr["alike"] / 2
     assert result.normalised_fmr["spread"] > result.raw_fmr["spread"]
+
+
+def test_packs_are_matched_at_equal_false_match_counts() -> None:
+    from openlfr.evaluation.study import matching_threshold
+
+    reference = np.array([0.9, 0.8, 0.5, 0.4, 0.1, 0.0])
+    assert matching_threshold(reference, 0.45, reference) == pytest.approx(0.45)  # a copy: same threshold
+    shifted = reference * 2 + 1  # another pack on another scale: the same pairs in the same order
+    t = matching_threshold(reference, 0.45, shifted)
+    assert t == pytest.approx(1.9) and np.sum(shifted >= t) == np.sum(reference >= 0.45) == 3
+    assert matching_threshold(reference, 0.95, shifted) == pytest.approx(2.85)  # above every score

@@ -80,8 +80,27 @@ def test_watchlist_holds_every_subject_and_refuses_impossible_padding() -> None:
     enrolled = {"Ann": fillers[0], "Cat": fillers[1]}
     gallery = trial.build_watchlist(20, enrolled, fillers[2:])
     assert len(gallery) == 20 and {"Ann", "Cat"} <= set(gallery.subjects)
+    larger = trial.build_watchlist(25, enrolled, fillers[2:])
+    assert set(gallery.subjects) < set(larger.subjects)  # smaller watchlists nest in larger ones
     with pytest.raises(ValueError, match="needs 98 fillers"):
         trial.build_watchlist(100, enrolled, fillers[2:])
+
+
+def test_only_the_fillers_needed_are_embedded() -> None:
+    pool = [Path(f"{i}.jpg") for i in range(1000)]
+    asked: list[int] = []
+
+    def embed(paths: list[Path]) -> np.ndarray:
+        asked.extend(int(p.stem) for p in paths)
+        out = np.ones((len(paths), 4), np.float32)
+        out[[i for i, p in enumerate(paths) if int(p.stem) % 10 == 0]] = 0  # one in ten has no face
+        return out
+
+    fillers = trial.embed_fillers(embed, pool, 50)
+    assert len(fillers) == 50 and fillers.any(axis=1).all()
+    assert len(asked) < 100  # not the whole pool
+    with pytest.raises(ValueError, match="only 900 of 1000"):
+        trial.embed_fillers(embed, pool, 950)
 
 
 @pytest.mark.shared_data

@@ -581,25 +581,22 @@ def eval_trial(
         enrolled = embedder.embed(
             "lfw", [plan.enrolment[s] for s in subjects], progress("enrolling", len(subjects))
         )
-        filler_paths = [p for p in plan.fillers if p.is_relative_to(data / "lfw")]
-        fillers = [
-            embedder.embed("lfw", filler_paths, progress("fillers (LFW)", len(filler_paths))).templates(flip)
-        ]
-        extra = [p for p in plan.fillers if not p.is_relative_to(data / "lfw")]
-        if extra:
-            fillers.append(
-                embedder.embed("utkface", extra, progress("fillers (UTKFace)", len(extra))).templates(flip)
-            )
         templates = enrolled.templates(flip)
-        galleries = {
-            size: trial.build_watchlist(
-                size,
-                {s: templates[i] for i, s in enumerate(subjects) if templates[i].any()},
-                np.concatenate(fillers),
-                seed,
-            )
-            for size in sizes
-        }
+        subject_templates = {s: templates[i] for i, s in enumerate(subjects) if templates[i].any()}
+        filling = progress("fillers", max(sizes) - len(subject_templates))
+
+        def embed_pool(paths: list[Path]) -> np.ndarray:
+            """Embed through the cache of each image's own set, keeping the order."""
+            out = np.zeros((len(paths), analyzer.embedder.dimension), np.float32)
+            for name in ("lfw", "utkface"):
+                chosen = [i for i, p in enumerate(paths) if p.is_relative_to(data / name)]
+                if chosen:
+                    out[chosen] = embedder.embed(name, [paths[i] for i in chosen]).templates(flip)
+            filling(int(out.any(axis=1).sum()))
+            return out
+
+        fillers = trial.embed_fillers(embed_pool, plan.fillers, max(sizes) - len(subject_templates))
+        galleries = {size: trial.build_watchlist(size, subject_templates, fillers) for size in sizes}
         video = Path(folder) / "walk-past.mp4"
         total = max(w.first_frame + w.frames for w in walks)
         rendered = progress("rendering the walk-past clip", total)
@@ -694,14 +691,10 @@ def eval_study(
             embedder = study_embedder(settings, name)
             pack_threshold = operating
             if index > 0:
-                if "lfw_fmr_at_operating_threshold" not in all_results[0].numbers:
+                if all_results[0].lfw_impostor is None:
                     raise typer.BadParameter("comparing packs needs the identify or calibrate part")
                 pack_threshold = study.operating_threshold_for(
-                    embedder,
-                    data,
-                    use_flip,
-                    all_results[0].numbers["lfw_fmr_at_operating_threshold"],
-                    progress,
+                    embedder, data, use_flip, all_results[0], progress
                 )
             all_results.append(
                 study.run_study(
@@ -712,6 +705,7 @@ def eval_study(
                     pack_threshold,
                     progress,
                     fit_clusters=index == 0,
+                    duplicates=all_results[0].utk_duplicates if index > 0 else None,
                     write_calibration=write_calibration if index == 0 else None,
                 )
             )

@@ -17,7 +17,7 @@ from openlfr.evaluation import calibrate, demographics, mitigation
 from openlfr.evaluation.datasets import Embedder, read_labels
 from openlfr.evaluation.identify import identify, split_gallery
 from openlfr.evaluation.lfw import protocol_scores, read_pairs
-from openlfr.evaluation.metrics import open_set_from_scores, tar_at_far, threshold_at_rate
+from openlfr.evaluation.metrics import open_set_from_scores, tar_at_far
 from openlfr.evaluation.verification import kfold_accuracy
 from openlfr.models.cluster_thresholds import ClusterThresholds
 
@@ -33,6 +33,8 @@ class StudyResults:
     numbers: dict[str, object] = field(default_factory=dict)
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     differentials: list[demographics.Differential] = field(default_factory=list)
+    lfw_impostor: np.ndarray | None = None  # LFW cross-identity scores, for matching other packs
+    utk_duplicates: set[tuple[int, int]] | None = None  # likely duplicate UTKFace image pairs
 
 
 def verify_lfw(embedder: Embedder, lfw: Path, flip: bool, results: StudyResults, progress: Progress) -> None:
@@ -97,14 +99,22 @@ def demographics_lfw(
 
 
 def demographics_utkface(
-    embedder: Embedder, utk: Path, flip: bool, threshold: float, results: StudyResults, progress: Progress
+    embedder: Embedder,
+    utk: Path,
+    flip: bool,
+    threshold: float,
+    results: StudyResults,
+    progress: Progress,
+    duplicates: set[tuple[int, int]] | None = None,
 ) -> None:
     labelled = read_labels(utk / "labels.csv", "utkface")
     templates = embedder.embed(
         "utkface", labelled.paths, progress("embedding UTKFace", len(labelled.paths))
     ).templates(flip)
     sex, race, age = labelled.column("sex"), labelled.column("race"), labelled.column("age")
-    duplicates = demographics.likely_duplicates(templates, sex, race, age)
+    if duplicates is None:  # the first pack finds them; later packs reuse its list (a property of the data)
+        duplicates = demographics.likely_duplicates(templates, sex, race, age)
+    results.utk_duplicates = duplicates
     results.numbers["utkface_likely_duplicate_pairs"] = len(duplicates)
     adult = np.array([demographics.age_band(a) not in ("0-12", "13-19", "") for a in age])
     race_sex = np.array([f"{r} {s}" for r, s in zip(race, sex, strict=True)])
@@ -271,13 +281,31 @@ def calibrate_watchlists(impostor: np.ndarray, results: StudyResults, write_to: 
 
 
 def operating_threshold_for(
-    embedder: Embedder, data: Path, flip: bool, lfw_fmr: float, progress: Progress
+    embedder: Embedder, data: Path, flip: bool, reference: StudyResults, progress: Progress
 ) -> float:
-    """The threshold at which this pack has ``lfw_fmr`` on LFW cross-identity pairs: packs are
-    compared at equal false match rate, as NIST compares algorithms, not at equal cosine."""
+    """The threshold at which this pack makes as many false matches on LFW cross-identity pairs as
+    the reference pack at its threshold: packs are compared at equal false match rate, as NIST
+    compares algorithms, not at equal cosine."""
+    if reference.lfw_impostor is None:
+        raise ValueError("comparing packs needs the reference pack's identify or calibrate part")
     labelled, templates = lfw_templates(embedder, data / "lfw", flip, progress)
     impostor = lfw_impostor_scores(templates, labelled.column("identity"))
-    return threshold_at_rate(impostor, lfw_fmr)
+    return matching_threshold(reference.lfw_impostor, reference.numbers["operating_threshold"], impostor)
+
+
+def matching_threshold(reference: np.ndarray, threshold: float, other: np.ndarray) -> float:
+    """Quantile matching: place the threshold between the same two order statistics of ``other``'s
+    impostor scores, at the same fraction of the gap, as ``threshold`` sits in ``reference``'s
+    (so a copy of a pack gets exactly the same threshold, however sparse the tail)."""
+    ref, oth = np.sort(reference)[::-1], np.sort(other)[::-1]
+    k = int(np.sum(ref >= threshold))  # reference false matches at its threshold
+    if k == 0:
+        return float(oth[0] + (threshold - ref[0]))
+    if k >= min(len(ref), len(oth)):
+        return float(oth[-1])
+    high, low = ref[k - 1], ref[k]
+    fraction = (threshold - low) / (high - low) if high > low else 0.0
+    return float(oth[k] + fraction * (oth[k - 1] - oth[k]))
 
 
 def run_study(
@@ -289,6 +317,7 @@ def run_study(
     progress: Progress,
     *,
     fit_clusters: bool = False,
+    duplicates: set[tuple[int, int]] | None = None,
     write_calibration: Path | None = None,
 ) -> StudyResults:
     """Every requested part of the study for one model pack."""
@@ -301,11 +330,12 @@ def run_study(
         templates = identify_lfw(embedder, lfw, flip, threshold, results, progress)
         impostor = lfw_impostor_scores(templates, read_labels(lfw / "labels.csv").column("identity"))
         results.numbers["lfw_fmr_at_operating_threshold"] = float(np.mean(impostor >= threshold))
+        results.lfw_impostor = impostor
         if "calibrate" in parts:
             calibrate_watchlists(impostor, results, write_calibration)
     if "demographics" in parts:
         demographics_lfw(embedder, lfw, flip, threshold, results, progress)
-        demographics_utkface(embedder, utk, flip, threshold, results, progress)
+        demographics_utkface(embedder, utk, flip, threshold, results, progress, duplicates)
         if fit_clusters:
             clusters_to = (
                 write_calibration.with_name(f"{write_calibration.stem}.clusters.json")

@@ -39,7 +39,7 @@ class TrialPlan:
 
     passers_by: list[Passerby]
     enrolment: dict[str, Path]  # watchlist subject -> enrolment image (never the walking image)
-    fillers: list[Path]  # images of people who do not walk past
+    fillers: list[Path]  # images of people who do not walk past, in random order
 
 
 def plan_trial(
@@ -63,29 +63,42 @@ def plan_trial(
     order = rng.permutation(len(walkers))
     walking = set(mated) | set(unmated)
     fillers = [lfw.paths[i] for i, identity in enumerate(identities) if identity not in walking]
+    fillers += list(extra_fillers)
     return TrialPlan(
         [walkers[i] for i in order],
         {p: lfw.paths[by_person[p][0]] for p in mated},
-        fillers + list(extra_fillers),
+        [fillers[i] for i in rng.permutation(len(fillers))],
     )
 
 
-def build_watchlist(
-    size: int, enrolled: dict[str, np.ndarray], fillers: np.ndarray, seed: int = 0
-) -> Gallery:
-    """Every trial subject plus randomly drawn fillers up to ``size`` entries."""
+def build_watchlist(size: int, enrolled: dict[str, np.ndarray], fillers: np.ndarray) -> Gallery:
+    """Every trial subject plus the first fillers up to ``size`` entries (so smaller watchlists are
+    subsets of larger ones, as when NPL scaled one filler set to several sizes)."""
     gallery = Gallery(fillers.shape[1])
     for subject, template in enrolled.items():
         gallery.add(subject, template)
-    usable = np.flatnonzero(fillers.any(axis=1))
-    needed = size - len(enrolled)
-    if needed > len(usable):
-        raise ValueError(
-            f"a watchlist of {size} needs {needed} fillers; only {len(usable)} images are usable"
-        )
-    for number, index in enumerate(np.random.default_rng(seed).choice(usable, max(needed, 0), replace=False)):
-        gallery.add(f"filler-{number}", fillers[index])
+    needed = max(size - len(enrolled), 0)
+    if needed > len(fillers):
+        raise ValueError(f"a watchlist of {size} needs {needed} fillers; only {len(fillers)} are usable")
+    for number in range(needed):
+        gallery.add(f"filler-{number}", fillers[number])
     return gallery
+
+
+def embed_fillers(embed: Callable[[list[Path]], np.ndarray], pool: Sequence[Path], needed: int) -> np.ndarray:
+    """Templates of the first ``needed`` usable filler images, in pool order: only as many images
+    are embedded as the largest watchlist needs (plus a few for faces not found)."""
+    found: list[np.ndarray] = []
+    count = start = 0
+    while count < needed and start < len(pool):
+        batch = list(pool[start : start + int((needed - count) * 1.05) + 10])
+        templates = embed(batch)
+        found.append(templates[templates.any(axis=1)])
+        count += len(found[-1])
+        start += len(batch)
+    if count < needed:
+        raise ValueError(f"{needed} fillers needed; only {count} of {len(pool)} images have a usable face")
+    return np.concatenate(found)[:needed] if found else np.zeros((0, 0), np.float32)
 
 
 @dataclass

@@ -4,8 +4,9 @@ Per frame: detect, track, measure quality. Per track: embed a shot every ``embed
 up to a cap, keep only the ``fused_shots`` best by quality (a new shot must beat the worst kept
 one), fuse them into one quality-weighted template and search the watchlist. The walk-past
 trial chose this: a person walking towards the camera looks best in the last frames, so the
-budget must last the whole track, and early small shots must not dilute the fused template. An alert needs the fused score at or above the threshold with at
-least ``min_faces`` embedded shots behind it; one alert per (track, subject), and a subject
+budget must last the whole track, and early small shots must not dilute the fused template.
+An alert needs the fused score at or above the threshold with at least ``min_faces``
+embedded shots behind it; one alert per (track, subject), and a subject
 that alerted on this camera stays quiet for ``cooldown`` seconds.
 
 Privacy by construction: a track's crops and templates live only in its ``TrackMemory``.

