@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -89,5 +90,9 @@ def test_identification_and_demographics_on_real_subsets(
     html = (out / "evaluation.html").read_text()
     assert "Model packs side by side" in html and user["pack"] in html
     assert html.count("data:image/png;base64,") >= 6
-    assert (out / "evaluation.pdf").read_bytes().startswith(b"%PDF")
+    pdf = (out / "evaluation.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF")
+    pages = len(re.findall(rb"/Type /Page\b", pdf))
+    tables = 1 + len(summary["demographics"]) + len(user["demographics"])  # comparison + one per differential
+    assert pages == tables + html.count("data:image/png;base64,")  # the PDF carries the tables too
     assert list((tmp_path / "state" / "eval-cache").glob("*.sealed"))  # the cache exists, sealed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +168,67 @@ measured on the other half and on LFW.</p>
 </body></html>"""
 
 
+DATASETS = (
+    "Data: LFW (deep-funnelled, 7,701 images, 4,281 people; sex labels) and UTKFace (4,887 aligned "
+    "crops labelled by age, sex and race, no identities). Public research sets collected from the web, "
+    "not a police population. Pairs share images, so intervals and p-values are optimistic."
+)
+
+
+def _table_page(plt, title: str, header: list[str], rows: list[list[str]], note: str = ""):  # type: ignore[no-untyped-def]
+    """One A4-landscape PDF page holding a table (the PDF carries the tables, not only the plots)."""
+    figure = plt.figure(figsize=(11.7, 8.3))
+    figure.suptitle(title, fontsize=12, x=0.05, ha="left")
+    if note:
+        figure.text(0.05, 0.90, note, fontsize=8, wrap=True, va="top")
+    axis = figure.add_axes((0.05, 0.05, 0.9, 0.78))
+    axis.axis("off")
+    table = axis.table(cellText=rows, colLabels=header, loc="upper left", cellLoc="right")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.auto_set_column_width(list(range(len(header))))
+    return figure
+
+
+def _table_pages(plt, packs: list[StudyResults]) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    yield (
+        "Model packs side by side",
+        _table_page(
+            plt,
+            "Accuracy and equity evaluation: model packs side by side",
+            ["", *(r.pack for r in packs)],
+            comparison_rows(packs),
+            DATASETS,
+        ),
+    )
+    for r in packs:
+        for d in r.differentials:
+            ratios = d.ratios()
+            rows = [
+                [
+                    g.group,
+                    f"{g.trials:,}",
+                    f"{g.errors:,}",
+                    f"{g.rate:.2e}",
+                    f"{g.ci_low:.1e}–{g.ci_high:.1e}",
+                    f"{ratios[g.group]:.1f}",
+                ]
+                for g in d.fmr
+            ]
+            note = (
+                f"p = {d.fmr_p_value:.2g} that the groups share one rate; "
+                + (
+                    f"no significant difference from {d.non_significant_from}."
+                    if d.non_significant_from is not None
+                    else "significant across the whole sweep."
+                )
+                + (f" {d.excluded_pairs} likely duplicate pairs excluded." if d.excluded_pairs else "")
+            )
+            title = f"{r.pack}: {d.attribute}, FMR at {d.threshold:.2f}"
+            header = ["group", "impostor pairs", "false matches", "FMR", "95% CI", "× lowest"]
+            yield title, _table_page(plt, title, header, rows, note)
+
+
 def pack_summary(results: StudyResults) -> dict[str, object]:
     summary = dict(results.numbers, pack=results.pack)
     summary["demographics"] = [
@@ -222,6 +284,9 @@ def write_report(packs: list[StudyResults], folder: Path) -> dict[str, Path]:
     paths["html"].write_text(html, encoding="utf-8")
     every = shared + [item for f in per_pack for item in f]
     with PdfPages(paths["pdf"]) as pdf:
+        for _, figure in _table_pages(plt, packs):  # one at a time: tables can run to dozens of pages
+            pdf.savefig(figure)
+            plt.close(figure)
         for _, figure in every:
             pdf.savefig(figure)
     for _, figure in every:
