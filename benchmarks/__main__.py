@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import evaluation, live, vision
+from benchmarks import evaluation, live, search, vision
 
-SUITES = {"vision": vision.run, "live": live.run, "evaluation": evaluation.run}
+SUITES = {"vision": vision.run, "live": live.run, "evaluation": evaluation.run, "search": search.run}
 
 
 def main(names: list[str]) -> None:

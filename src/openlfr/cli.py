@@ -746,6 +746,64 @@ def print_study_summary(results) -> None:  # type: ignore[no-untyped-def]
         )
 
 
+@app.command()
+@cli_errors
+def crossmatch(
+    register_a: Annotated[Path, typer.Argument(help="Folder of images, or CSV with a 'path' column.")],
+    register_b: Annotated[Path, typer.Argument(help="The other register.")],
+    threshold: Annotated[
+        float | None, typer.Option(help="Report pairs at or above this (default: live.alert_threshold).")
+    ] = None,
+    output: Annotated[Path, typer.Option(help="Candidate pairs, best first (CSV).")] = Path("crossmatch.csv"),
+) -> None:
+    """Every pair of faces across two registers (e.g. missing against found) above a threshold,
+    as a candidate list for people to review. Templates stay in memory; nothing is cached."""
+    import csv as csv_module
+
+    from openlfr.evaluation.embeddings import embed_images
+    from openlfr.models.calibration import load_calibration
+    from openlfr.search.crossmatch import crossmatch as match_registers
+    from openlfr.search.crossmatch import read_register
+    from openlfr.vision import FaceAnalyzer
+
+    settings = get_settings()
+    analyzer = FaceAnalyzer(settings)
+    cut = settings.live.alert_threshold if threshold is None else threshold
+    paths = {name: read_register(location) for name, location in (("A", register_a), ("B", register_b))}
+    with progress_bar() as bar:
+        embedded = {}
+        for name, files in paths.items():
+            task = bar.add_task(f"register {name}", total=len(files))
+            embedded[name] = embed_images(analyzer, files, lambda n, task=task: bar.advance(task, n))
+        task = bar.add_task("cross-matching", total=len(paths["A"]))
+        pairs = match_registers(
+            embedded["A"].templates(settings.recognition.flip_fusion),
+            embedded["B"].templates(settings.recognition.flip_fusion),
+            cut,
+            progress=lambda n: bar.advance(task, n),
+        )
+    for name, result in embedded.items():
+        for path in result.missing:
+            out.print(f"register {name}: rejected {path}: no usable face (or not a readable image)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv_module.writer(handle)
+        writer.writerow(["rank", "a", "b", "score"])
+        for rank, (i, j, score) in enumerate(zip(pairs.a, pairs.b, pairs.scores, strict=True), start=1):
+            writer.writerow([rank, paths["A"][i], paths["B"][j], f"{score:.4f}"])
+    usable = [len(r.paths) - len(r.missing) for r in embedded.values()]
+    calibration = load_calibration(analyzer.pack.name)
+    expected = (
+        f"; about {usable[0] * usable[1] * calibration.fmr(cut):.1f} of them expected by chance"
+        if calibration
+        else ""
+    )
+    out.print(
+        f"{len(pairs)} candidate pair(s) at ≥ {cut:.2f} among {usable[0]:,} × {usable[1]:,} faces{expected}. "
+        f"Review them: {output}"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

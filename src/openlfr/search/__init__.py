@@ -1,0 +1,1 @@
+"""Searching templates at scale: register cross-matching (and, later, large gallery indexes)."""

@@ -1,0 +1,58 @@
+"""Register cross-matching: exact against brute force, in blocks, and on real faces."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from openlfr.cli import app
+from openlfr.search.crossmatch import crossmatch
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_blocks_find_exactly_the_pairs_brute_force_finds() -> None:
+    rng = np.random.default_rng(0)
+    found = unit(rng.normal(size=(700, 32)))
+    missing = unit(np.concatenate([found[:50] + 0.05 * rng.normal(size=(50, 32)), rng.normal(size=(250, 32))]))
+    missing[7] = 0  # an image without a face never matches
+    result = crossmatch(missing, found, 0.5, block=64)
+    scores = missing @ found.T
+    expected = set(zip(*np.nonzero(scores >= 0.5), strict=True))
+    assert set(zip(result.a.tolist(), result.b.tolist(), strict=True)) == expected
+    assert (np.diff(result.scores) <= 0).all()  # best first
+    assert {(i, i) for i in range(50) if i != 7} <= expected  # the planted mates are there
+    assert len(crossmatch(missing, found, 1.01)) == 0
+
+
+@pytest.mark.shared_data
+def test_crossmatch_command_pairs_people_across_registers(shared_data: Path, tmp_path: Path) -> None:
+    rows = list(csv.DictReader((shared_data / "lfw" / "labels.csv").open()))
+    people: dict[str, list[str]] = {}
+    for row in rows:
+        people.setdefault(row["identity"], []).append(row["path"])
+    twice = [p for p, images in people.items() if len(images) >= 2][:6]
+    once = [p for p, images in people.items() if len(images) == 1][:6]
+    registers = {"missing": tmp_path / "missing", "found": tmp_path / "found"}
+    for folder in registers.values():
+        folder.mkdir()
+    for person in twice:
+        (registers["missing"] / f"{person}.jpg").symlink_to(shared_data / "lfw" / people[person][0])
+        (registers["found"] / f"{person}.jpg").symlink_to(shared_data / "lfw" / people[person][1])
+    for person in once:
+        (registers["found"] / f"{person}.jpg").symlink_to(shared_data / "lfw" / people[person][0])
+    (registers["found"] / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "pairs.csv"
+    result = CliRunner().invoke(
+        app, ["crossmatch", str(registers["missing"]), str(registers["found"]), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    pairs = list(csv.DictReader(out.open()))
+    assert {(Path(p["a"]).stem, Path(p["b"]).stem) for p in pairs} == {(p, p) for p in twice}
+    assert "broken.jpg" in result.output  # rejected with its reason, not silently dropped
