@@ -20,7 +20,9 @@ def unit(rows: np.ndarray) -> np.ndarray:
 def test_blocks_find_exactly_the_pairs_brute_force_finds() -> None:
     rng = np.random.default_rng(0)
     found = unit(rng.normal(size=(700, 32)))
-    missing = unit(np.concatenate([found[:50] + 0.05 * rng.normal(size=(50, 32)), rng.normal(size=(250, 32))]))
+    missing = unit(
+        np.concatenate([found[:50] + 0.05 * rng.normal(size=(50, 32)), rng.normal(size=(250, 32))])
+    )
     missing[7] = 0  # an image without a face never matches
     result = crossmatch(missing, found, 0.5, block=64)
     scores = missing @ found.T
