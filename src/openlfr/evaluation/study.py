@@ -191,7 +191,9 @@ def cluster_threshold_study(
     if write_to is not None:
         clusters.save(write_to)
     sex, race, age = labelled.column("sex"), labelled.column("race"), labelled.column("age")
-    duplicates = demographics.likely_duplicates(templates, sex, race, age)
+    duplicates = results.utk_duplicates  # found by the demographics step, on the same templates
+    if duplicates is None:
+        duplicates = demographics.likely_duplicates(templates, sex, race, age)
     measured = templates.copy()
     measured[fit] = 0  # only the held-out half is measured
     race_sex = np.array([f"{r} {s}" for r, s in zip(race, sex, strict=True)])
