@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (real RTSP server, PostgreSQL), only when something is missing.
+# Installs the Debian packages the tests need (real RTSP server, PostgreSQL, Chromium for browser tests), only when something is missing.
 set -euo pipefail
 packages=(
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   postgresql
+  chromium fonts-dejavu-core
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -809,9 +809,10 @@ def main() -> None:
     app()
 
 
-from openlfr import cli_governance  # noqa: E402  (registers the governance commands)
+from openlfr import cli_governance, cli_serve  # noqa: E402  (registers the governance and service commands)
 
 cli_governance.register(app)
+cli_serve.register(app)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -171,6 +171,30 @@ class ImageSettings(BaseModel):
     max_bytes: int = Field(100 * 1024 * 1024, ge=1)
 
 
+class ApiSettings(BaseModel):
+    """The service: listening address, sign-in rules, upload limits and the alert webhook."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8600, ge=1, le=65535)
+    public_url: str | None = Field(None, description="Origin browsers use (for WebSocket origin checks).")
+    secure_cookies: bool = Field(True, description="Send the session cookie over HTTPS (and localhost) only.")
+    session_hours: float = Field(12.0, gt=0.0, description="A sign-in ends this long after it began.")
+    session_idle_minutes: float = Field(30.0, gt=0.0, description="…or after this long without a request.")
+    login_attempts: int = Field(5, ge=1, description="Failed sign-ins allowed per user and address…")
+    login_window_minutes: float = Field(15.0, gt=0.0, description="…within this many minutes.")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Larger requests get 413.")
+    max_upload_pixels: int = Field(40_000_000, ge=1, description="Larger uploaded images are refused.")
+    feed_poll_seconds: float = Field(0.05, gt=0.0, description="How often the alert feed is read.")
+    preview_fps: float = Field(5.0, gt=0.0, le=30.0)
+    supervise_seconds: float = Field(2.0, gt=0.0, description="How often live deployments are checked.")
+    webhook_url: str | None = Field(None, description="POST every alert event here (HMAC-signed).")
+    webhook_secret: SecretStr | None = None
+    webhook_max_backoff: float = Field(60.0, gt=0.0)
+    data_contact: str = Field(
+        "the force's data protection officer", description="Who the public page tells people to ask."
+    )
+
+
 class Settings(BaseSettings):
     """All openlfr settings."""
 
@@ -191,6 +215,7 @@ class Settings(BaseSettings):
     images: ImageSettings = ImageSettings()
     store: StoreSettings = StoreSettings()
     governance: GovernanceSettings = GovernanceSettings()
+    api: ApiSettings = ApiSettings()
     master_key: SecretStr | None = Field(None, description="Base64 master key; else store.master_key_file.")
 
     def database_url(self) -> str:

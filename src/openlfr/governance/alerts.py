@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 import cv2
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from openlfr.errors import PolicyViolation
 from openlfr.governance.context import Governance
 from openlfr.live.alerts import Alert
-from openlfr.store.models import AlertRecord, Deployment
+from openlfr.store.models import AlertFeedEntry, AlertRecord, Deployment
 from openlfr.vision.images import encode_jpeg
 
 DECISIONS = ("confirmed_match", "false_alert", "not_engaged", "unable_to_locate")
@@ -48,7 +48,19 @@ def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engi
         session.add(row)
         session.flush()
         gov.audit(session, actor, "alert.create", row, subject=alert.subject, score=round(alert.score, 4))
+        _feed(gov, session, row, "alert.created")
         return row
+
+
+def _feed(gov: Governance, session, row: AlertRecord, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """Append to the ordered feed in the same transaction: an alert is stored before anyone is told.
+
+    On PostgreSQL a transaction lock makes feed numbers commit in order, so a reader that has
+    seen number n has seen every number below it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7203)"))
+    session.add(AlertFeedEntry(alert_id=row.id, deployment_id=row.deployment_id, kind=kind, at=gov.now()))
 
 
 def decide(gov: Governance, alert_id: str, decision: str, actor: str, reason: str = "") -> AlertRecord:
@@ -58,6 +70,7 @@ def decide(gov: Governance, alert_id: str, decision: str, actor: str, reason: st
         row = gov.get(session, AlertRecord, alert_id)
         row.decision, row.decided_by, row.decided_at = decision, actor, gov.now()
         gov.audit(session, actor, "alert.adjudicate", row, reason, decision=decision)
+        _feed(gov, session, row, "alert.decided")
         return row
 
 
@@ -70,6 +83,7 @@ def record_outcome(gov: Governance, alert_id: str, outcome: str, actor: str, rea
             raise PolicyViolation("an outcome follows an engagement: confirm the match first")
         row.outcome, row.outcome_by, row.outcome_at = outcome, actor, gov.now()
         gov.audit(session, actor, "alert.outcome", row, reason, outcome=outcome)
+        _feed(gov, session, row, "alert.outcome")
         return row
 
 

@@ -24,6 +24,7 @@ from openlfr.errors import (
     LowQualityFaceError,
     MultipleFacesError,
     NoFaceError,
+    NotFoundError,
     PolicyViolation,
 )
 from openlfr.governance.context import Governance, aware
@@ -84,28 +85,80 @@ def _check_rules(gov: Governance, session, deployment: Deployment, entry: Subjec
     return warnings
 
 
-def _enrolment_face(gov: Governance, entry: SubjectEntry):  # type: ignore[no-untyped-def]
-    analyzer = gov.analyzer
-    image = analyzer.load(entry.image)
-    faces = analyzer.analyze(image)
+def _enrolment_problem(gov: Governance, reference: str, faces: list):  # type: ignore[no-untyped-def]
+    """The first rule a reference image breaks, as the error to raise; None if it is usable."""
     if not faces:
-        raise NoFaceError(f"{entry.reference}: no face in the reference image")
+        return NoFaceError(f"{reference}: no face in the reference image")
     if len(faces) > 1:
-        raise MultipleFacesError(
-            f"{entry.reference}: {len(faces)} faces in the reference image; exactly one is needed"
+        return MultipleFacesError(
+            f"{reference}: {len(faces)} faces in the reference image; exactly one is needed"
         )
-    face = faces[0]
-    rules = gov.settings.governance
-    if face.quality.inter_eye < rules.enrol_min_inter_eye:
-        raise LowQualityFaceError(
-            f"{entry.reference}: {face.quality.inter_eye:.0f} px between the eyes, "
+    quality, rules = faces[0].quality, gov.settings.governance
+    if quality.inter_eye < rules.enrol_min_inter_eye:
+        return LowQualityFaceError(
+            f"{reference}: {quality.inter_eye:.0f} px between the eyes, "
             f"at least {rules.enrol_min_inter_eye:.0f} needed"
         )
-    if face.quality.score < rules.enrol_min_quality:
-        raise LowQualityFaceError(
-            f"{entry.reference}: quality {face.quality.score:.2f} is below {rules.enrol_min_quality:.2f}"
+    if quality.score < rules.enrol_min_quality:
+        return LowQualityFaceError(
+            f"{reference}: quality {quality.score:.2f} is below {rules.enrol_min_quality:.2f}"
         )
-    return image, face
+    return None
+
+
+def _enrolment_face(gov: Governance, entry: SubjectEntry):  # type: ignore[no-untyped-def]
+    image = gov.analyzer.load(entry.image)
+    faces = gov.analyzer.analyze(image)
+    problem = _enrolment_problem(gov, entry.reference, faces)
+    if problem is not None:
+        raise problem
+    return image, faces[0]
+
+
+def assess_reference(gov: Governance, image: Path | bytes, label: str = "image") -> dict:
+    """Quality feedback on a candidate reference image before anyone enrols it (nothing is stored)."""
+    faces = gov.analyzer.analyze(gov.analyzer.load(image))
+    problem = _enrolment_problem(gov, label, faces)
+    best = faces[0] if len(faces) == 1 else None
+    return {
+        "faces": len(faces),
+        "quality": round(best.quality.score, 3) if best else None,
+        "inter_eye_px": round(best.quality.inter_eye, 1) if best else None,
+        "usable": problem is None,
+        "problem": str(problem) if problem else None,
+    }
+
+
+def reference_jpeg(gov: Governance, subject_id: str, actor: str, reason: str) -> bytes:
+    """A subject's reference crop, decrypted for a person to look at (audited)."""
+    with gov.store.session() as session:
+        subject = gov.get(session, Subject, subject_id)
+        jpeg = gov.store.open(
+            subject.deployment_id, subject.reference_image_sealed, f"reference:{subject.id}"
+        )
+        gov.audit(session, actor, "subject.view_reference", subject, reason)
+    return jpeg
+
+
+def find_subject(gov: Governance, deployment_id: str, reference: str) -> str:
+    """The id of the subject with this reference on the deployment's watchlist."""
+    with gov.store.session() as session:
+        subject_id = session.scalar(
+            select(Subject.id).where(Subject.deployment_id == deployment_id, Subject.reference == reference)
+        )
+    if subject_id is None:
+        raise NotFoundError(f"{reference} is no longer on the watchlist (purged or removed)")
+    return subject_id
+
+
+def list_subjects(gov: Governance, deployment_id: str) -> list[Subject]:
+    with gov.store.session() as session:
+        gov.get(session, Deployment, deployment_id)
+        return list(
+            session.scalars(
+                select(Subject).where(Subject.deployment_id == deployment_id).order_by(Subject.added_at)
+            )
+        )
 
 
 def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor: str) -> Enrolment:

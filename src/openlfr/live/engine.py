@@ -96,6 +96,7 @@ class CameraEngine:
         self._last_alert: dict[str, float] = {}
         self._next_single = -1
         self.last_boxes: list[tuple[np.ndarray, int, bool]] = []
+        self.last_view: tuple[np.ndarray, list[tuple[np.ndarray, int, bool]]] | None = None
         self.expected_false_alert_rate: float | None = None
 
     def process(self, frame: Frame, t: float | None = None) -> list[Alert]:
@@ -162,6 +163,7 @@ class CameraEngine:
         self.last_boxes = [
             (box, int(t), int(t) in alerted) for box, t in zip(detections.boxes, track_ids, strict=True)
         ]
+        self.last_view = (image, self.last_boxes)  # memory only; the console shows it blurred
         self.metrics.frame_done(frame.captured_at)
         for alert in alerts:
             self.metrics.alerts += 1
@@ -175,6 +177,7 @@ class CameraEngine:
             self._forget(track_id)
         for track_id in list(self.memories):
             self._forget(track_id)
+        self.last_view = None
 
     def _should_embed(self, memory: TrackMemory, quality: float, t: float) -> bool:
         s = self.settings

@@ -1,0 +1,253 @@
+"""Users, console sessions and API tokens.
+
+Passwords are hashed with argon2id. Session cookies and API tokens are random 256-bit
+strings; only their SHA-256 reaches the database, so a copy of the database signs nobody in.
+Sessions end after ``session_hours`` or ``session_idle_minutes`` without use, whichever
+comes first; tokens end when revoked or expired. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from openlfr.api.permissions import ROLES
+from openlfr.errors import NotFoundError, PolicyViolation
+from openlfr.governance import audit
+from openlfr.governance.context import Governance, aware
+from openlfr.store.models import ApiToken, User, WebSession
+
+TOKEN_PREFIX = "olfr_"
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, and how they proved it."""
+
+    user_id: str
+    username: str
+    role: str
+    via: str  # "session" or "token"
+    csrf_token: str | None = None
+    session_hash: str | None = None
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _audit(
+    gov: Governance, session, actor: str, action: str, object_type: str, object_id: str, **details
+) -> None:  # type: ignore[no-untyped-def]
+    audit.append(
+        session,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        at=gov.now(),
+        details=details,
+    )
+
+
+def create_user(
+    gov: Governance, username: str, password: str, role: str, actor: str, display_name: str = ""
+) -> User:
+    if role not in ROLES:
+        raise PolicyViolation(f"role must be one of {', '.join(ROLES)}")
+    if not username.strip() or len(username) > 80:
+        raise PolicyViolation("a username is 1 to 80 characters")
+    if len(password) < 10:
+        raise PolicyViolation("a password needs at least 10 characters")
+    with gov.store.session() as session:
+        if session.scalar(select(User.id).where(User.username == username)):
+            raise PolicyViolation(f"user {username} already exists")
+        user = User(
+            username=username,
+            display_name=display_name or username,
+            role=role,
+            password_hash=_hasher.hash(password),
+            active=True,
+            created_at=gov.now(),
+        )
+        session.add(user)
+        session.flush()
+        _audit(gov, session, actor, "user.create", "user", user.id, username=username, role=role)
+        return user
+
+
+def set_active(gov: Governance, user_id: str, active: bool, actor: str) -> User:
+    """Disabling a user also ends their sessions and revokes their tokens."""
+    with gov.store.session() as session:
+        user = gov.get(session, User, user_id)
+        user.active = active
+        if not active:
+            now = gov.now()
+            for row in session.scalars(select(WebSession).where(WebSession.user_id == user_id)):
+                row.revoked_at = row.revoked_at or now
+            for row in session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)):
+                row.revoked_at = row.revoked_at or now
+        _audit(gov, session, actor, "user.enable" if active else "user.disable", "user", user.id)
+        return user
+
+
+def list_users(gov: Governance) -> list[User]:
+    with gov.store.session() as session:
+        return list(session.scalars(select(User).order_by(User.username)))
+
+
+def authenticate(gov: Governance, username: str, password: str) -> User | None:
+    """The user if the password is right and the account active; the same work is done either way."""
+    with gov.store.session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        try:
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if user is None or not user.active:
+            return None
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        return user
+
+
+def open_session(gov: Governance, user: User) -> tuple[str, str]:
+    """A new console session: returns (cookie token, CSRF token)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = gov.now()
+    with gov.store.session() as session:
+        session.add(
+            WebSession(
+                token_hash=digest(token),
+                user_id=user.id,
+                csrf_token=csrf,
+                created_at=now,
+                last_seen=now,
+                expires_at=now + timedelta(hours=gov.settings.api.session_hours),
+            )
+        )
+        _audit(gov, session, user.username, "session.login", "user", user.id)
+    return token, csrf
+
+
+def resolve_session(gov: Governance, token: str) -> Principal | None:
+    """The signed-in user of a cookie, or None if it is unknown, revoked, expired or idle too long."""
+    now = gov.now()
+    idle = timedelta(minutes=gov.settings.api.session_idle_minutes)
+    with gov.store.session() as session:
+        row = session.get(WebSession, digest(token))
+        if row is None or row.revoked_at is not None:
+            return None
+        if now >= aware(row.expires_at) or now - aware(row.last_seen) > idle:
+            return None
+        user = session.get(User, row.user_id)
+        if user is None or not user.active:
+            return None
+        if now - aware(row.last_seen) > timedelta(seconds=30):  # keep writes rare
+            row.last_seen = now
+        return Principal(user.id, user.username, user.role, "session", row.csrf_token, row.token_hash)
+
+
+def end_session(gov: Governance, principal: Principal) -> None:
+    with gov.store.session() as session:
+        row = session.get(WebSession, principal.session_hash)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = gov.now()
+            _audit(gov, session, principal.username, "session.logout", "user", principal.user_id)
+
+
+def create_token(
+    gov: Governance, principal: Principal, name: str, days: float | None = None
+) -> tuple[ApiToken, str]:
+    """A new API token acting as ``principal``; the secret is returned once and never stored."""
+    if not name.strip():
+        raise PolicyViolation("a token needs a name")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = gov.now()
+    with gov.store.session() as session:
+        row = ApiToken(
+            name=name,
+            token_hash=digest(secret),
+            user_id=principal.user_id,
+            created_at=now,
+            expires_at=now + timedelta(days=days) if days else None,
+        )
+        session.add(row)
+        session.flush()
+        _audit(gov, session, principal.username, "token.create", "api_token", row.id, name=name)
+        return row, secret
+
+
+def list_tokens(gov: Governance, principal: Principal) -> list[ApiToken]:
+    with gov.store.session() as session:
+        return list(session.scalars(select(ApiToken).where(ApiToken.user_id == principal.user_id)))
+
+
+def revoke_token(gov: Governance, token_id: str, principal: Principal) -> ApiToken:
+    """Owners revoke their own tokens; administrators any."""
+    with gov.store.session() as session:
+        row = session.get(ApiToken, token_id)
+        if row is None or (row.user_id != principal.user_id and principal.role != "admin"):
+            raise NotFoundError(f"no api_token with id {token_id}")
+        row.revoked_at = row.revoked_at or gov.now()
+        _audit(gov, session, principal.username, "token.revoke", "api_token", row.id)
+        return row
+
+
+def resolve_token(gov: Governance, secret: str) -> Principal | None:
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    with gov.store.session() as session:
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.expires_at is not None and gov.now() >= aware(row.expires_at):
+            return None
+        user = session.get(User, row.user_id)
+        if user is None or not user.active:
+            return None
+        return Principal(user.id, user.username, user.role, "token")
+
+
+class LoginLimiter:
+    """At most ``attempts`` failed sign-ins per (username, address) in a sliding window."""
+
+    def __init__(self, attempts: int, window_seconds: float) -> None:
+        self.attempts = attempts
+        self.window = window_seconds
+        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        failures = self._failures[key]
+        while failures and now - failures[0] > self.window:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, username: str, address: str) -> float | None:
+        """Seconds to wait if this pair is locked out now, else None."""
+        now = time.monotonic()
+        with self._lock:
+            failures = self._recent((username.lower(), address), now)
+            if len(failures) >= self.attempts:
+                return max(1.0, self.window - (now - failures[0]))
+        return None
+
+    def failed(self, username: str, address: str) -> None:
+        with self._lock:
+            self._recent((username.lower(), address), time.monotonic()).append(time.monotonic())
+
+    def succeeded(self, username: str, address: str) -> None:
+        with self._lock:
+            self._failures.pop((username.lower(), address), None)

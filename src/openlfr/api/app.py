@@ -1,0 +1,40 @@
+"""Builds the FastAPI application around a ``Service``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.formparsers import MultiPartParser
+
+from openlfr import __version__
+from openlfr.api import errors
+from openlfr.api.middleware import BodyLimit, SecurityHeaders
+from openlfr.api.routes import admin, alerts, auth, cameras, deployments, public, reports
+from openlfr.api.service import Service
+from openlfr.api.templating import CONSOLE
+from openlfr.console import pages
+
+
+def create_app(service: Service) -> FastAPI:
+    limit = service.gov.settings.api.max_upload_bytes
+    # Uploaded photos are biometric: keep every upload in memory (it is capped by BodyLimit)
+    # rather than letting the multipart parser spill large ones into an unencrypted temp file.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limit + 1)
+    app = FastAPI(
+        title="openlfr",
+        version=__version__,
+        description="Live facial recognition under law: deployments, watchlists, alerts, audit.",
+        lifespan=service.lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.service = service
+    errors.install(app)
+    for module in (auth, deployments, alerts, cameras, reports, admin, public):
+        app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(CONSOLE / "static")), name="static")
+    app.add_middleware(BodyLimit, limit=limit)
+    app.add_middleware(SecurityHeaders)
+    return app

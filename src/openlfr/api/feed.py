@@ -1,0 +1,107 @@
+"""The alert feed: stored alert events read in order, and fanned out to every WebSocket client.
+
+Alerts reach the feed table in the same transaction that stores them, so a client is only ever
+told about an alert that is already safe. One poller reads the table for all clients; a client
+that reconnects with the last number it saw is sent everything after it from the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from openlfr.governance.context import Governance, aware
+from openlfr.store.models import AlertFeedEntry, AlertRecord
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_BACKLOG = 10_000
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = aware(value)
+    return value.isoformat(timespec="milliseconds") if value else None
+
+
+def alert_summary(row: AlertRecord) -> dict:
+    """What an alert looks like on the wire: metadata only; images have their own audited routes."""
+    return {
+        "id": row.id,
+        "deployment_id": row.deployment_id,
+        "camera": row.camera,
+        "subject": row.subject_reference,
+        "score": round(row.score, 4),
+        "threshold": round(row.threshold, 4),
+        "candidates": row.candidates,
+        "track_id": row.track_id,
+        "supporting_faces": row.supporting_faces,
+        "raised_at": _iso(row.raised_at),
+        "latency_ms": round(row.latency_ms, 1),
+        "decision": row.decision,
+        "decided_by": row.decided_by,
+        "outcome": row.outcome,
+        "retained": row.retain_reason is not None,
+        "images_available": row.probe_sealed is not None,
+    }
+
+
+def head(gov: Governance) -> int:
+    with gov.store.session() as session:
+        return int(session.scalar(select(func.max(AlertFeedEntry.seq))) or 0)
+
+
+def read_feed(gov: Governance, after: int, limit: int = 500) -> list[dict]:
+    """Feed events after number ``after``, oldest first, each with its alert as it is now."""
+    with gov.store.session() as session:
+        rows = session.execute(
+            select(AlertFeedEntry, AlertRecord)
+            .join(AlertRecord, AlertRecord.id == AlertFeedEntry.alert_id)
+            .where(AlertFeedEntry.seq > after)
+            .order_by(AlertFeedEntry.seq)
+            .limit(limit)
+        ).all()
+        return [
+            {"seq": entry.seq, "kind": entry.kind, "at": _iso(entry.at), "alert": alert_summary(alert)}
+            for entry, alert in rows
+        ]
+
+
+class AlertHub:
+    """Polls the feed once for everyone and hands each new event to every subscriber's queue."""
+
+    def __init__(self, gov: Governance, poll_seconds: float) -> None:
+        self.gov = gov
+        self.poll_seconds = poll_seconds
+        self.last_seq = 0
+        self.subscribers: set[asyncio.Queue] = set()
+
+    def subscribe(self) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        self.subscribers.discard(queue)
+
+    async def run(self) -> None:
+        self.last_seq = await asyncio.to_thread(head, self.gov)
+        while True:
+            try:
+                events = await asyncio.to_thread(read_feed, self.gov, self.last_seq)
+            except Exception as exc:  # database away: clients keep their place and catch up later
+                log.warning("alert feed unreadable: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            for event in events:
+                for queue in list(self.subscribers):
+                    if queue.qsize() > MAX_CLIENT_BACKLOG:
+                        queue.put_nowait(None)  # too slow: the client is cut off and must resume by number
+                        self.subscribers.discard(queue)
+                    else:
+                        queue.put_nowait(event)
+                self.last_seq = event["seq"]
+            if len(events) < 500:
+                await asyncio.sleep(self.poll_seconds)

@@ -1,0 +1,44 @@
+"""Who may do what: the one explicit table every route is checked against.
+
+Least privilege: administrators run accounts and publication but see no faces; only
+operators look at alert images; auditors read everything except images and change nothing.
+"""
+
+from __future__ import annotations
+
+ROLES = ("admin", "authorising_officer", "watchlist_manager", "operator", "auditor")
+
+EVERYONE = frozenset(ROLES)
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "deployments.read": EVERYONE,
+    "deployments.create": frozenset({"admin", "watchlist_manager"}),
+    "deployments.authorise": frozenset({"authorising_officer"}),
+    "deployments.approve_watchlist": frozenset({"authorising_officer"}),
+    "deployments.signage": frozenset({"admin", "operator"}),
+    "deployments.start": frozenset({"admin", "operator"}),
+    "deployments.end": frozenset({"admin", "operator", "authorising_officer"}),
+    "deployments.publish": frozenset({"admin"}),
+    "watchlist.read": frozenset({"admin", "authorising_officer", "watchlist_manager", "operator", "auditor"}),
+    "watchlist.enrol": frozenset({"watchlist_manager"}),
+    "watchlist.remove": frozenset({"watchlist_manager", "authorising_officer"}),
+    "watchlist.images": frozenset({"watchlist_manager", "operator"}),
+    "alerts.read": frozenset({"authorising_officer", "operator", "auditor"}),
+    "alerts.images": frozenset({"operator"}),
+    "alerts.decide": frozenset({"operator"}),
+    "alerts.retain": frozenset({"authorising_officer"}),
+    "cameras.status": frozenset({"admin", "operator", "authorising_officer"}),
+    "cameras.preview": frozenset({"operator"}),
+    "reports.read": EVERYONE,
+    "audit.read": frozenset({"admin", "auditor", "authorising_officer"}),
+    "users.manage": frozenset({"admin"}),
+    "tokens.own": EVERYONE,
+    "purge.run": frozenset({"admin"}),
+    "settings.read": frozenset({"admin", "auditor"}),
+}
+
+
+def allowed(role: str, permission: str) -> bool:
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return role in PERMISSIONS[permission]

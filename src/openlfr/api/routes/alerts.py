@@ -1,0 +1,172 @@
+"""The alert queue: list, adjudicate, record outcomes, retain, look at the two images, and the live feed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from openlfr.api.accounts import Principal
+from openlfr.api.deps import gov_of, principal_of, require, service_of
+from openlfr.api.feed import alert_summary, head, read_feed
+from openlfr.api.permissions import allowed
+from openlfr.governance import alerts as al
+from openlfr.governance import watchlists as wl
+from openlfr.store.models import AlertRecord
+from openlfr.vision.images import encode_jpeg
+
+router = APIRouter(prefix="/api", tags=["alerts"])
+
+
+class Decision(BaseModel):
+    decision: str = Field(description=" | ".join(al.DECISIONS))
+    reason: str = Field("", max_length=2000)
+
+
+class Outcome(BaseModel):
+    outcome: str = Field(description=" | ".join(al.OUTCOMES))
+    reason: str = Field("", max_length=2000)
+
+
+class Retain(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AlertList(BaseModel):
+    head: int = Field(description="Feed number to resume the WebSocket from.")
+    alerts: list[dict]
+
+
+@router.get("/alerts")
+def list_alerts(
+    request: Request,
+    deployment_id: str | None = Query(None, max_length=32),
+    undecided: bool = Query(False),
+    limit: int = Query(200, ge=1, le=1000),
+    _: Principal = Depends(require("alerts.read")),
+) -> AlertList:
+    """Newest first. ``head`` is the feed position this list is current to."""
+    gov = gov_of(request)
+    position = head(gov)
+    query = select(AlertRecord).order_by(AlertRecord.raised_at.desc()).limit(limit)
+    if deployment_id:
+        query = query.where(AlertRecord.deployment_id == deployment_id)
+    if undecided:
+        query = query.where(AlertRecord.decision.is_(None))
+    with gov.store.session() as session:
+        return AlertList(head=position, alerts=[alert_summary(a) for a in session.scalars(query)])
+
+
+@router.get("/alerts/{alert_id}")
+def get_alert(alert_id: str, request: Request, _: Principal = Depends(require("alerts.read"))) -> dict:
+    gov = gov_of(request)
+    with gov.store.session() as session:
+        return alert_summary(gov.get(session, AlertRecord, alert_id))
+
+
+def _jpeg(data: bytes) -> Response:
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/alerts/{alert_id}/probe.jpg", response_class=Response)
+def probe_image(alert_id: str, request: Request, principal: Principal = Depends(require("alerts.images"))):  # type: ignore[no-untyped-def]
+    """The camera's face crop (decrypted for this request; the viewing is audited)."""
+    image = al.probe_image(gov_of(request), alert_id, principal.username, "adjudication")
+    return _jpeg(encode_jpeg(image))
+
+
+@router.get("/alerts/{alert_id}/reference.jpg", response_class=Response)
+def reference_image(
+    alert_id: str, request: Request, principal: Principal = Depends(require("alerts.images"))
+):  # type: ignore[no-untyped-def]
+    """The watchlist photo of the alerted subject (audited)."""
+    gov = gov_of(request)
+    with gov.store.session() as session:
+        row = gov.get(session, AlertRecord, alert_id)
+        deployment_id, reference = row.deployment_id, row.subject_reference
+    subject_id = wl.find_subject(gov, deployment_id, reference)
+    return _jpeg(wl.reference_jpeg(gov, subject_id, principal.username, f"adjudication of alert {alert_id}"))
+
+
+@router.post("/alerts/{alert_id}/decision")
+def decide(
+    alert_id: str, body: Decision, request: Request, principal: Principal = Depends(require("alerts.decide"))
+) -> dict:
+    return alert_summary(al.decide(gov_of(request), alert_id, body.decision, principal.username, body.reason))
+
+
+@router.post("/alerts/{alert_id}/outcome")
+def outcome(
+    alert_id: str, body: Outcome, request: Request, principal: Principal = Depends(require("alerts.decide"))
+) -> dict:
+    return alert_summary(
+        al.record_outcome(gov_of(request), alert_id, body.outcome, principal.username, body.reason)
+    )
+
+
+@router.post("/alerts/{alert_id}/retain")
+def retain(
+    alert_id: str, body: Retain, request: Request, principal: Principal = Depends(require("alerts.retain"))
+) -> dict:
+    return alert_summary(al.retain(gov_of(request), alert_id, principal.username, body.reason))
+
+
+def _origin_ok(websocket: WebSocket) -> bool:
+    """A cookie-authenticated socket must come from our own pages (no cross-site hijacking)."""
+    origin = websocket.headers.get("origin")
+    if origin is None or "authorization" in websocket.headers:
+        return True
+    host = websocket.headers.get("host", "")
+    allowed_origins = {f"http://{host}", f"https://{host}"}
+    public_url = service_of(websocket).gov.settings.api.public_url
+    if public_url:
+        allowed_origins.add(public_url.rstrip("/"))
+    return origin in allowed_origins
+
+
+@router.websocket("/alerts/ws")
+async def alert_stream(websocket: WebSocket, since: int | None = Query(None, ge=0)) -> None:
+    """Every alert event after feed number ``since`` (default: from now), in order, then live.
+
+    Each message is ``{"seq", "kind", "at", "alert"}``. Reconnect with the last ``seq`` seen
+    to receive everything missed.
+    """
+    try:
+        principal = await run_in_threadpool(principal_of, websocket)
+    except Exception:
+        principal = None
+    if principal is None or not allowed(principal.role, "alerts.read") or not _origin_ok(websocket):
+        await websocket.close(code=4403, reason="not allowed")
+        return
+    await websocket.accept()
+    service = service_of(websocket)
+    queue = service.hub.subscribe()
+    try:
+        last = since if since is not None else await run_in_threadpool(head, service.gov)
+        while True:  # the backlog, read from the store
+            backlog = await run_in_threadpool(read_feed, service.gov, last)
+            for event in backlog:
+                await websocket.send_json(event)
+                last = event["seq"]
+            if len(backlog) < 500:
+                break
+        while True:  # then live, skipping what the backlog already covered
+            event = await queue.get()
+            if event is None:
+                await websocket.close(code=4008, reason="too slow; reconnect with since")
+                return
+            if event["seq"] <= last:
+                continue
+            await websocket.send_json(event)
+            last = event["seq"]
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        service.hub.unsubscribe(queue)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.close(), 1.0)

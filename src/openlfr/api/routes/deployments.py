@@ -1,0 +1,299 @@
+"""Deployments and their watchlists: plan, authorise, enrol, approve, go live, end, publish."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+
+from openlfr.api.accounts import Principal
+from openlfr.api.deps import gov_of, require
+from openlfr.errors import PolicyViolation
+from openlfr.governance import deployments as dep
+from openlfr.governance import watchlists as wl
+from openlfr.governance.context import aware
+from openlfr.store.models import Deployment, User
+from openlfr.vision.images import decode_image
+
+router = APIRouter(prefix="/api", tags=["deployments"])
+SAFE_NAME = re.compile(r"^[\w .()-]{1,200}$")
+
+
+class NewDeployment(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=2000)
+    location_name: str = Field(min_length=1, max_length=200)
+    area_description: str = Field("", max_length=2000)
+    planned_start: datetime
+    planned_end: datetime
+    authorising_officer: str = Field(min_length=1, max_length=80, description="Username of the officer.")
+    legal_basis: str = Field(min_length=1, max_length=2000)
+    dpia_reference: str = Field(min_length=1, max_length=200)
+    cameras: list[str] = Field(default_factory=list, max_length=64)
+    signage_confirmed: bool = False
+    alert_threshold: float | None = Field(None, ge=-1.0, le=1.0)
+
+
+class Reason(BaseModel):
+    reason: str = Field("", max_length=2000)
+
+
+class Publication(BaseModel):
+    published: bool
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    name: str
+    purpose: str
+    location_name: str
+    area_description: str
+    planned_start: datetime
+    planned_end: datetime
+    cameras: list[str]
+    authorising_officer: str
+    legal_basis: str
+    dpia_reference: str
+    signage_confirmed: bool
+    alert_threshold: float
+    state: str
+    authorised_by: str | None
+    watchlist_approved_by: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    published: bool
+    faces_seen: int
+
+
+class SubjectOut(BaseModel):
+    id: str
+    reference: str
+    category: str
+    reason: str
+    image_source: str
+    under_18: bool
+    image_outdated: bool
+    quality: float
+    added_by: str
+    added_at: datetime
+    expires_at: datetime
+
+
+class EnrolmentOut(BaseModel):
+    subject_id: str
+    warnings: list[str]
+    assessment: dict
+
+
+def deployment_out(d: Deployment) -> DeploymentOut:
+    return DeploymentOut(
+        **{name: getattr(d, name) for name in DeploymentOut.model_fields if name not in ("cameras",)},
+        cameras=list(d.cameras),
+    )
+
+
+@router.get("/deployments")
+def list_deployments(
+    request: Request, _: Principal = Depends(require("deployments.read"))
+) -> list[DeploymentOut]:
+    return [deployment_out(d) for d in dep.list_all(gov_of(request))]
+
+
+@router.get("/deployments/{deployment_id}")
+def get_deployment(
+    deployment_id: str, request: Request, _: Principal = Depends(require("deployments.read"))
+) -> DeploymentOut:
+    gov = gov_of(request)
+    with gov.store.session() as session:
+        return deployment_out(gov.get(session, Deployment, deployment_id))
+
+
+@router.post("/deployments", status_code=201)
+def create_deployment(
+    body: NewDeployment, request: Request, principal: Principal = Depends(require("deployments.create"))
+) -> DeploymentOut:
+    gov = gov_of(request)
+    with gov.store.session() as session:
+        officer = session.scalar(select(User).where(User.username == body.authorising_officer))
+        if officer is None or officer.role != "authorising_officer" or not officer.active:
+            raise PolicyViolation(f"{body.authorising_officer} is not an active authorising officer")
+    plan = dep.DeploymentPlan(
+        **body.model_dump(exclude={"cameras", "planned_start", "planned_end"}),
+        planned_start=aware(body.planned_start),
+        planned_end=aware(body.planned_end),
+        cameras=tuple(body.cameras),
+    )
+    return deployment_out(dep.create(gov, plan, principal.username))
+
+
+def _action(path: str, permission: str, function, with_reason: bool = True):  # type: ignore[no-untyped-def]
+    def endpoint(
+        deployment_id: str,
+        request: Request,
+        body: Reason | None = None,
+        principal: Principal = Depends(require(permission)),
+    ) -> DeploymentOut:
+        args = (gov_of(request), deployment_id, principal.username)
+        if with_reason:
+            args += ((body.reason if body else ""),)
+        return deployment_out(function(*args))
+
+    endpoint.__name__ = f"deployment_{path.replace('-', '_')}"
+    endpoint.__doc__ = function.__doc__
+    router.post(f"/deployments/{{deployment_id}}/{path}")(endpoint)
+
+
+_action("authorise", "deployments.authorise", dep.authorise)
+_action("approve-watchlist", "deployments.approve_watchlist", dep.approve_watchlist)
+_action("signage", "deployments.signage", dep.confirm_signage, with_reason=False)
+_action("start", "deployments.start", dep.start, with_reason=False)
+_action("end", "deployments.end", dep.end)
+
+
+@router.put("/deployments/{deployment_id}/publication")
+def set_publication(
+    deployment_id: str,
+    body: Publication,
+    request: Request,
+    principal: Principal = Depends(require("deployments.publish")),
+) -> DeploymentOut:
+    """Choose whether the deployment appears on the public transparency page."""
+    gov = gov_of(request)
+    with gov.store.session() as session:
+        deployment = gov.get(session, Deployment, deployment_id)
+        deployment.published = body.published
+        gov.audit(session, principal.username, "deployment.publication", deployment, published=body.published)
+        return deployment_out(deployment)
+
+
+# -- watchlist --------------------------------------------------------------------------------
+
+
+@router.get("/deployments/{deployment_id}/subjects")
+def list_subjects(
+    deployment_id: str, request: Request, _: Principal = Depends(require("watchlist.read"))
+) -> list[SubjectOut]:
+    return [
+        SubjectOut(**{name: getattr(s, name) for name in SubjectOut.model_fields})
+        for s in wl.list_subjects(gov_of(request), deployment_id)
+    ]
+
+
+async def _image_field(request: Request) -> tuple[dict[str, str], bytes]:
+    """The multipart form's text fields and its one image, checked before anything else sees it."""
+    form = await request.form(max_files=1, max_fields=20)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    upload = form.get("image")
+    if not isinstance(upload, UploadFile):
+        raise HTTPException(422, "send the reference photo as the multipart file field 'image'")
+    name = upload.filename or ""
+    if "/" in name or "\\" in name or ".." in name or "\x00" in name or not SAFE_NAME.match(name or "x"):
+        raise HTTPException(422, "the file name must be a plain name without folders")
+    data = await upload.read()
+    await upload.close()
+    max_pixels = gov_of(request).settings.api.max_upload_pixels
+    decode_image(data, label="the uploaded image", max_pixels=max_pixels)  # 413/415 before any face work
+    return fields, data
+
+
+@router.post(
+    "/deployments/{deployment_id}/subjects/check",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"image": {"type": "string", "format": "binary"}},
+                        "required": ["image"],
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
+async def check_reference(
+    deployment_id: str, request: Request, _: Principal = Depends(require("watchlist.enrol"))
+) -> dict:
+    """Quality feedback on a reference photo before enrolment; nothing is stored."""
+    _fields, data = await _image_field(request)
+    gov = gov_of(request)
+    from starlette.concurrency import run_in_threadpool
+
+    with gov.store.session() as session:
+        gov.get(session, Deployment, deployment_id)
+    return await run_in_threadpool(wl.assess_reference, gov, data)
+
+
+SUBJECT_FORM = {
+    "type": "object",
+    "properties": {
+        "image": {"type": "string", "format": "binary"},
+        "reference": {"type": "string"},
+        "category": {"type": "string"},
+        "reason": {"type": "string"},
+        "image_source": {"type": "string"},
+        "image_date": {"type": "string"},
+        "age": {"type": "integer"},
+        "under_18_justification": {"type": "string"},
+    },
+    "required": ["image", "reference", "category", "reason", "image_source"],
+}
+
+
+@router.post(
+    "/deployments/{deployment_id}/subjects",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {"content": {"multipart/form-data": {"schema": SUBJECT_FORM}}, "required": True}
+    },
+)
+async def enrol_subject(
+    deployment_id: str, request: Request, principal: Principal = Depends(require("watchlist.enrol"))
+) -> EnrolmentOut:
+    """Enrol one subject from an uploaded photo, under the watchlist rules."""
+    from starlette.concurrency import run_in_threadpool
+
+    fields, data = await _image_field(request)
+    missing = [
+        f for f in ("reference", "category", "reason", "image_source") if not fields.get(f, "").strip()
+    ]
+    if missing:
+        raise HTTPException(422, f"missing form fields: {', '.join(missing)}")
+    try:
+        age = int(fields["age"]) if fields.get("age") else None
+        image_date = aware(datetime.fromisoformat(fields["image_date"])) if fields.get("image_date") else None
+    except ValueError:
+        raise HTTPException(422, "age must be a whole number and image_date an ISO date") from None
+    entry = wl.SubjectEntry(
+        reference=fields["reference"][:200],
+        category=fields["category"][:60],
+        reason=fields["reason"][:2000],
+        image=data,
+        image_source=fields["image_source"][:200],
+        image_date=image_date,
+        age=age,
+        under_18_justification=fields.get("under_18_justification") or None,
+    )
+    gov = gov_of(request)
+    result = await run_in_threadpool(wl.add_subject, gov, deployment_id, entry, principal.username)
+    assessment = await run_in_threadpool(wl.assess_reference, gov, data)
+    return EnrolmentOut(subject_id=result.subject_id, warnings=result.warnings, assessment=assessment)
+
+
+@router.delete("/subjects/{subject_id}")
+def remove_subject(
+    subject_id: str,
+    body: Reason,
+    request: Request,
+    principal: Principal = Depends(require("watchlist.remove")),
+) -> dict:
+    if not body.reason.strip():
+        raise PolicyViolation("removing a subject needs a reason")
+    wl.remove_subject(gov_of(request), subject_id, principal.username, body.reason)
+    return {"removed": subject_id}

@@ -1,0 +1,111 @@
+"""Everything `openlfr serve` runs in one process besides the web routes.
+
+The alert hub (WebSocket fan-out), the supervisor (live engines), the periodic purge and the
+optional webhook. The service audits the settings it starts with, so an auditor can see the
+thresholds and retention rules in force at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from openlfr.api.accounts import LoginLimiter
+from openlfr.api.feed import AlertHub
+from openlfr.api.supervisor import DeploymentSupervisor
+from openlfr.api.webhook import WebhookSender
+from openlfr.governance import audit
+from openlfr.governance.context import Governance
+from openlfr.governance.retention import purge
+
+log = logging.getLogger(__name__)
+
+
+def public_settings(gov: Governance) -> dict:
+    """The settings in force, secrets masked (what is audited at start and shown to auditors)."""
+    return gov.settings.model_dump(mode="json")
+
+
+class Periodic:
+    """Calls a function every ``interval`` seconds on its own thread until stopped."""
+
+    def __init__(self, name: str, interval: float, function) -> None:  # type: ignore[no-untyped-def]
+        self.interval, self.function = interval, function
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Periodic:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.function()
+            except Exception:
+                log.exception("%s failed; will try again", self._thread.name)
+            self._stop.wait(self.interval)
+
+
+class Service:
+    def __init__(self, gov: Governance, *, run_engines: bool = True) -> None:
+        self.gov = gov
+        api = gov.settings.api
+        self.limiter = LoginLimiter(api.login_attempts, api.login_window_minutes * 60)
+        self.hub = AlertHub(gov, api.feed_poll_seconds)
+        self.supervisor = DeploymentSupervisor(gov, api.supervise_seconds)
+        self.run_engines = run_engines
+        self.webhook: WebhookSender | None = None
+        if api.webhook_url:
+            if api.webhook_secret is None:
+                raise ValueError("api.webhook_url needs api.webhook_secret to sign deliveries")
+            self.webhook = WebhookSender(
+                gov, api.webhook_url, api.webhook_secret.get_secret_value().encode(), api.webhook_max_backoff
+            )
+        self.purger = Periodic("purge", gov.settings.governance.purge_interval_minutes * 60, self._purge)
+
+    def _purge(self) -> None:
+        report = purge(self.gov)
+        if not report.nothing:
+            log.info("purge: %s", report)
+
+    def _audit_start(self) -> None:
+        with self.gov.store.session() as session:
+            audit.append(
+                session,
+                actor="service",
+                action="service.start",
+                object_type="service",
+                object_id="openlfr",
+                at=self.gov.now(),
+                details={"settings": public_settings(self.gov), "engines": self.run_engines},
+            )
+
+    @asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        self._audit_start()
+        hub = asyncio.create_task(self.hub.run())
+        self.purger.start()
+        if self.webhook:
+            self.webhook.start()
+        if self.run_engines:
+            self.supervisor.start()
+        try:
+            yield
+        finally:
+            hub.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hub
+            for part in (self.supervisor, self.webhook, self.purger):
+                if part is not None and (part is not self.supervisor or self.run_engines):
+                    await asyncio.to_thread(part.stop)

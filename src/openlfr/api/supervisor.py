@@ -1,0 +1,138 @@
+"""Runs the live engine for every deployment that may match now, and stops it the moment it may not.
+
+Every few seconds the supervisor looks for live deployments: each one that passes the legal
+gate (live, authorised, approved watchlist, signage, inside its window) gets a ``LiveRunner``
+over its cameras with the durable alert sink; a running one whose gate closes (ended,
+window over) is stopped and its counters saved. Video files given as cameras loop in real
+time, which is how the demo and the browser tests play a recording as a camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import cv2
+from sqlalchemy import select
+
+from openlfr.errors import OpenLFRError
+from openlfr.governance import deployments as dep
+from openlfr.governance.context import Governance
+from openlfr.governance.live_session import LiveSession, open_live_session
+from openlfr.live.preview import privacy_preview
+from openlfr.live.runner import CameraStatus, LiveRunner
+from openlfr.store.models import Deployment
+from openlfr.video import parse_source
+
+log = logging.getLogger(__name__)
+ACTOR = "service"
+
+
+@dataclass
+class Running:
+    session: LiveSession
+    runner: LiveRunner
+
+
+class DeploymentSupervisor:
+    def __init__(self, gov: Governance, interval: float) -> None:
+        self.gov = gov
+        self.interval = interval
+        self.running: dict[str, Running] = {}
+        self.refusals: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
+
+    def start(self) -> DeploymentSupervisor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        for deployment_id in list(self.running):
+            self._halt(deployment_id, "service stopping")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("supervisor")
+            self._stop.wait(self.interval)
+
+    def tick(self) -> None:
+        with self.gov.store.session() as session:
+            live = set(session.scalars(select(Deployment.id).where(Deployment.state == "live")))
+        for deployment_id in live - set(self.running):
+            self._launch(deployment_id)
+        for deployment_id, running in list(self.running.items()):
+            reason = running.session.still_allowed()
+            if reason or running.runner.finished:
+                self._halt(deployment_id, reason or "every camera ended")
+
+    def _launch(self, deployment_id: str) -> None:
+        try:
+            session = open_live_session(self.gov, deployment_id, ACTOR)
+        except OpenLFRError as exc:
+            if self.refusals.get(deployment_id) != str(exc):
+                log.warning("deployment %s not started: %s", deployment_id, exc)
+            self.refusals[deployment_id] = str(exc)
+            return
+        live = session.live
+        network = {
+            "rtsp_transport": live.rtsp_transport,
+            "open_timeout": live.open_timeout,
+            "read_timeout": live.read_timeout,
+        }
+        sources = {
+            f"cam{i + 1}": parse_source(uri, loop=True, realtime=True, **network)
+            for i, uri in enumerate(session.cameras)
+        }
+        runner = LiveRunner(sources, self.gov.analyzer, session.gallery, session.sink, live)
+        with self._lock:
+            self.running[deployment_id] = Running(session, runner.start())
+        self.refusals.pop(deployment_id, None)
+        log.info("deployment %s: %d camera(s) running", session.name, len(sources))
+
+    def _halt(self, deployment_id: str, reason: str) -> None:
+        with self._lock:
+            running = self.running.pop(deployment_id, None)
+        if running is None:
+            return
+        running.runner.stop()
+        running.session.sink.close()
+        statuses = running.runner.status()
+        faces = sum(int(s.metrics["faces"]) for s in statuses)
+        tracks = sum(int(s.metrics["tracks"]) for s in statuses)
+        try:
+            dep.record_counts(self.gov, deployment_id, faces, tracks)
+        except OpenLFRError as exc:
+            log.error("deployment %s: counters not saved: %s", deployment_id, exc)
+        log.info("deployment %s stopped: %s", deployment_id, reason)
+
+    def status(self) -> dict[str, list[CameraStatus]]:
+        with self._lock:
+            return {d: r.runner.status() for d, r in self.running.items()}
+
+    def has_camera(self, deployment_id: str, camera: str) -> bool:
+        with self._lock:
+            running = self.running.get(deployment_id)
+        return running is not None and any(w.name == camera for w in running.runner.workers)
+
+    def preview_jpeg(self, deployment_id: str, camera: str) -> bytes | None:
+        """The camera's newest frame with every non-alert face pixelated, as JPEG (never stored)."""
+        with self._lock:
+            running = self.running.get(deployment_id)
+        if running is None:
+            return None
+        worker = next((w for w in running.runner.workers if w.name == camera), None)
+        view = worker.engine.last_view if worker else None
+        if view is None:
+            return None
+        image, boxes = view
+        preview = privacy_preview(image, boxes)
+        ok, jpeg = cv2.imencode(".jpg", preview, [cv2.IMWRITE_JPEG_QUALITY, 75])
+        return jpeg.tobytes() if ok else None

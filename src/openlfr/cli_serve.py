@@ -1,0 +1,85 @@
+"""`openlfr serve` and `openlfr users`: the service, and the accounts that sign in to it."""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from openlfr.cli import cli_errors, err, open_governance, out
+
+users_app = typer.Typer(help="Console and API users.", no_args_is_help=True)
+
+
+@cli_errors
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default api.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default api.port).")] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Fresh demo state in ./openlfr-demo: users, a live deployment, a camera.")
+    ] = False,
+    engines: Annotated[bool, typer.Option(help="Run the live engines of live deployments.")] = True,
+) -> None:
+    """Start the API, the console, the live engines, the periodic purge and the webhook."""
+    import uvicorn
+
+    from openlfr.api import create_app
+    from openlfr.api.service import Service
+    from openlfr.governance import Governance
+    from openlfr.settings import load_settings
+    from openlfr.store import open_store
+
+    if demo:
+        folder = Path("openlfr-demo").resolve()
+        shutil.rmtree(folder / "state", ignore_errors=True)
+        settings = load_settings(data_dir=folder / "state")
+    else:
+        settings = load_settings()
+    bind_host, bind_port = host or settings.api.host, port or settings.api.port
+    gov = Governance(open_store(settings), settings)
+    setup = None
+    if demo:
+        from openlfr.demo.service import prepare_demo
+
+        err.print("preparing the demo (users, watchlist, camera video)…")
+        setup = prepare_demo(gov, folder)
+    app = create_app(Service(gov, run_engines=engines))
+    url = f"http://{'127.0.0.1' if bind_host in ('0.0.0.0', '::') else bind_host}:{bind_port}"
+    out.print(f"[bold]openlfr console:[/] {url}/   public page: {url}/public   API: {url}/api/openapi.json")
+    if setup is not None:
+        out.print(f"demo watchlist: {', '.join(setup.enrolled)}")
+        for line in setup.rejected:
+            err.print(f"[yellow]not enrolled:[/] {line}")
+        out.print("demo logins (new passwords each start):")
+        for name, password in setup.passwords.items():
+            out.print(f"  {name:9} {password}", highlight=False)
+        out.print("sign in as [bold]operator[/] to adjudicate alerts; Ctrl-C stops.")
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", ws="websockets-sansio")
+
+
+@users_app.command("add")
+@cli_errors
+def users_add(
+    username: str,
+    role: Annotated[
+        str, typer.Option(help="admin, authorising_officer, watchlist_manager, operator, auditor")
+    ],
+    by: Annotated[str, typer.Option("--by", help="Who is acting (audit trail).")],
+    display_name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create a user; the password is read from the terminal (or OPENLFR_NEW_PASSWORD)."""
+    import os
+
+    from openlfr.api import accounts
+
+    password = os.environ.get("OPENLFR_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
+    user = accounts.create_user(open_governance(), username, password, role, by, display_name)
+    out.print(f"created {user.username} ({user.role})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+    app.add_typer(users_app, name="users")

@@ -1,0 +1,176 @@
+"""Console pages. Each names the permission it needs, like every API route; data comes from the API."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from openlfr.api import accounts
+from openlfr.api.accounts import Principal
+from openlfr.api.deps import SESSION_COOKIE, gov_of, public, require, service_of
+from openlfr.api.permissions import PERMISSIONS
+from openlfr.api.templating import templates
+from openlfr.governance import alerts as al
+from openlfr.governance import deployments as dep
+from openlfr.governance import reports
+from openlfr.governance import watchlists as wl
+from openlfr.store.models import Deployment
+
+router = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(HTTPException):
+    def __init__(self, path: str) -> None:
+        super().__init__(303, "sign in", {"Location": f"/login?next={quote(path)}"})
+
+
+def page(permission: str):  # type: ignore[no-untyped-def]
+    """Like ``require``, but an anonymous or expired visitor is sent to the sign-in page."""
+    check = require(permission)
+
+    def dependency(request: Request) -> Principal:
+        try:
+            return check(request)
+        except HTTPException as exc:
+            if exc.status_code == 401:
+                raise LoginRequired(request.url.path) from None
+            raise
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def render(request: Request, name: str, principal: Principal | None, **context: object) -> HTMLResponse:
+    can = {p for p, roles in PERMISSIONS.items() if principal and principal.role in roles}
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"me": principal, "can": can, "csrf": principal.csrf_token if principal else ""} | context,
+    )
+
+
+@router.get("/", dependencies=[Depends(public)])
+def home() -> RedirectResponse:
+    return RedirectResponse("/console/alerts", 303)
+
+
+@router.get("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
+def login_page(request: Request, next: str = "/console/alerts"):  # type: ignore[no-untyped-def]
+    return render(request, "login.html", None, next=_local(next), error=None)
+
+
+def _local(target: str) -> str:
+    """Only redirect within this site (no open redirect through ?next=)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/console/alerts"
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
+def login_form(  # type: ignore[no-untyped-def]
+    request: Request,
+    username: str = Form(max_length=80),
+    password: str = Form(max_length=200),
+    next: str = Form("/console/alerts", max_length=500),
+):
+    service = service_of(request)
+    address = request.client.host if request.client else "unknown"
+    if service.limiter.retry_after(username, address) is not None:
+        return render(
+            request,
+            "login.html",
+            None,
+            next=_local(next),
+            error="Too many failed sign-ins. Wait and try again.",
+        )
+    user = accounts.authenticate(service.gov, username, password)
+    if user is None:
+        service.limiter.failed(username, address)
+        return render(request, "login.html", None, next=_local(next), error="Wrong username or password.")
+    service.limiter.succeeded(username, address)
+    token, _csrf = accounts.open_session(service.gov, user)
+    response = RedirectResponse(_local(next), 303)
+    settings = service.gov.settings.api
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="strict",
+        path="/",
+    )
+    return response
+
+
+@router.get("/console/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, me: Principal = Depends(page("alerts.read"))):  # type: ignore[no-untyped-def]
+    return render(request, "alerts.html", me, decisions=al.DECISIONS, outcomes=al.OUTCOMES)
+
+
+@router.get("/console/live", response_class=HTMLResponse)
+def live_page(request: Request, me: Principal = Depends(page("cameras.status"))):  # type: ignore[no-untyped-def]
+    supervisor = service_of(request).supervisor
+    return render(
+        request,
+        "live.html",
+        me,
+        running=supervisor.status(),
+        refused=supervisor.refusals,
+        names={d.id: d.name for d in dep.list_all(gov_of(request))},
+    )
+
+
+@router.get("/console/deployments", response_class=HTMLResponse)
+def deployments_page(request: Request, me: Principal = Depends(page("deployments.read"))):  # type: ignore[no-untyped-def]
+    return render(request, "deployments.html", me, deployments=dep.list_all(gov_of(request)))
+
+
+@router.get("/console/deployments/{deployment_id}", response_class=HTMLResponse)
+def deployment_page(deployment_id: str, request: Request, me: Principal = Depends(page("deployments.read"))):  # type: ignore[no-untyped-def]
+    gov = gov_of(request)
+    with gov.store.session() as session:
+        deployment = gov.get(session, Deployment, deployment_id)
+    subjects = (
+        wl.list_subjects(gov, deployment_id)
+        if "watchlist.read" in {p for p, roles in PERMISSIONS.items() if me.role in roles}
+        else []
+    )
+    return render(
+        request,
+        "deployment.html",
+        me,
+        d=deployment,
+        subjects=subjects,
+        categories=gov.settings.governance.allowed_categories,
+    )
+
+
+@router.get("/console/reports", response_class=HTMLResponse)
+def reports_page(request: Request, me: Principal = Depends(page("reports.read"))):  # type: ignore[no-untyped-def]
+    gov = gov_of(request)
+    built = [(d, reports.build(gov, d.id)) for d in dep.list_all(gov)]
+    return render(request, "reports.html", me, reports=built)
+
+
+@router.get("/console/audit", response_class=HTMLResponse)
+def audit_page(request: Request, me: Principal = Depends(page("audit.read"))):  # type: ignore[no-untyped-def]
+    return render(request, "audit.html", me)
+
+
+@router.get("/console/users", response_class=HTMLResponse)
+def users_page(request: Request, me: Principal = Depends(page("users.manage"))):  # type: ignore[no-untyped-def]
+    return render(request, "users.html", me, users=accounts.list_users(gov_of(request)))
+
+
+@router.post("/logout", dependencies=[Depends(public)])
+def logout_form(request: Request) -> Response:
+    """Sign out from the console (SameSite=strict keeps other sites from doing this for you)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = accounts.resolve_session(gov_of(request), cookie)
+        if principal is not None:
+            accounts.end_session(gov_of(request), principal)
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,218 @@
+// openlfr console: a little JavaScript on server-rendered pages. No inline scripts (CSP).
+"use strict";
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+
+async function api(method, path, body, isForm) {
+  const headers = { "X-CSRF-Token": csrf() };
+  if (body !== undefined && !isForm) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : (isForm ? body : JSON.stringify(body)),
+  });
+  if (response.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
+    throw new Error(detail || ("HTTP " + response.status));
+  }
+  return data;
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => { if (k === "class") node.className = v; else node.setAttribute(k, v); });
+  children.forEach((c) => node.append(c));
+  return node;
+}
+
+function showError(id, error) {
+  const node = document.getElementById(id);
+  if (!node) return;
+  node.textContent = error ? error.message : "";
+  node.hidden = !error;
+}
+
+// -- alerts queue ---------------------------------------------------------------------------
+function alertsPage() {
+  const alerts = new Map();
+  let selected = null, last = 0, retry = 1000;
+  const queue = document.getElementById("queue");
+  const onlyOpen = document.getElementById("only-open");
+  const images = document.body.dataset.images === "yes";
+
+  function visible() {
+    return [...alerts.values()]
+      .filter((a) => !onlyOpen.checked || !a.decision || a.id === selected)
+      .sort((a, b) => b.raised_at.localeCompare(a.raised_at));
+  }
+
+  function renderQueue() {
+    queue.replaceChildren(...visible().map((a) => {
+      const item = el("li", { "data-id": a.id, class: (a.decision ? "decided" : "") + (a.id === selected ? " selected" : "") },
+        el("span", { class: "score" }, a.score.toFixed(2)),
+        el("strong", {}, a.subject), el("br"),
+        el("span", { class: "muted" }, `${a.camera} · ${new Date(a.raised_at).toLocaleTimeString()}` + (a.decision ? ` · ${a.decision.replaceAll("_", " ")}` : "")));
+      item.addEventListener("click", () => select(a.id));
+      return item;
+    }));
+    document.getElementById("queue-empty").hidden = alerts.size > 0;
+  }
+
+  function select(id) {
+    selected = id;
+    const a = alerts.get(id);
+    document.getElementById("detail").hidden = !a;
+    if (!a) return renderQueue();
+    document.getElementById("d-subject").textContent = a.subject;
+    document.getElementById("d-meta").textContent = `${a.camera} · ${new Date(a.raised_at).toLocaleString()} · track ${a.track_id}`;
+    document.getElementById("d-score").textContent = a.score.toFixed(3);
+    document.getElementById("d-threshold").textContent = a.threshold.toFixed(3);
+    document.getElementById("d-support").textContent = a.supporting_faces;
+    document.getElementById("d-candidates").textContent = a.candidates.slice(1).map((c) => `${c.subject} ${c.score.toFixed(2)}`).join(", ") || "none";
+    document.getElementById("d-decision").textContent = a.decision ? `${a.decision.replaceAll("_", " ")} (${a.decided_by})` : "undecided";
+    document.getElementById("d-outcome").textContent = a.outcome || "—";
+    const probe = document.getElementById("d-probe"), reference = document.getElementById("d-reference");
+    const showImages = images && a.images_available;
+    probe.parentElement.parentElement.hidden = !showImages;
+    document.getElementById("d-noimages").hidden = showImages;
+    if (showImages) {
+      probe.src = `/api/alerts/${a.id}/probe.jpg`;
+      reference.src = `/api/alerts/${a.id}/reference.jpg`;
+    }
+    const outcome = document.getElementById("outcome");
+    if (outcome) outcome.hidden = a.decision !== "confirmed_match" || !!a.outcome;
+    showError("d-error", null);
+    renderQueue();
+  }
+
+  function move(step) {
+    const list = visible();
+    const index = list.findIndex((a) => a.id === selected);
+    const next = list[Math.max(0, Math.min(list.length - 1, index + step))];
+    if (next) select(next.id);
+  }
+
+  async function decide(decision) {
+    if (!selected) return;
+    try {
+      const updated = await api("POST", `/api/alerts/${selected}/decision`, { decision, reason: "" });
+      alerts.set(updated.id, updated);
+      select(updated.id);
+    } catch (error) { showError("d-error", error); }
+  }
+
+  document.querySelectorAll("[data-decision]").forEach((b) => b.addEventListener("click", () => decide(b.dataset.decision)));
+  const save = document.getElementById("outcome-save");
+  if (save) save.addEventListener("click", async () => {
+    try {
+      const updated = await api("POST", `/api/alerts/${selected}/outcome`, { outcome: document.getElementById("outcome-select").value, reason: "" });
+      alerts.set(updated.id, updated); select(updated.id);
+    } catch (error) { showError("d-error", error); }
+  });
+  onlyOpen.addEventListener("change", renderQueue);
+  const keys = { c: "confirmed_match", f: "false_alert", n: "not_engaged", u: "unable_to_locate" };
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const key = event.key.toLowerCase();
+    if (key === "j") move(1);
+    else if (key === "k") move(-1);
+    else if (keys[key] && document.getElementById("decide")) decide(keys[key]);
+  });
+
+  function connect() {
+    const state = document.getElementById("feed-state");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/api/alerts/ws?since=${last}`);
+    socket.onopen = () => { state.textContent = "live"; state.className = "pill ok"; retry = 1000; };
+    socket.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      last = event.seq;
+      alerts.set(event.alert.id, event.alert);
+      if (!selected && !event.alert.decision) select(event.alert.id); else if (event.alert.id === selected) select(selected); else renderQueue();
+    };
+    socket.onclose = () => {
+      state.textContent = "reconnecting…"; state.className = "pill bad";
+      setTimeout(connect, retry); retry = Math.min(retry * 2, 15000);
+    };
+  }
+
+  api("GET", "/api/alerts?limit=200").then((data) => {
+    last = data.head;
+    data.alerts.forEach((a) => alerts.set(a.id, a));
+    renderQueue();
+    const first = visible().find((a) => !a.decision);
+    if (first) select(first.id);
+    connect();
+  }).catch((error) => showError("d-error", error));
+}
+
+// -- deployments ----------------------------------------------------------------------------
+function deploymentsPage() {
+  const form = document.getElementById("create-deployment");
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    data.cameras = (data.cameras || "").split("\n").map((s) => s.trim()).filter(Boolean);
+    data.planned_start += ":00Z"; data.planned_end += ":00Z";
+    try {
+      const created = await api("POST", "/api/deployments", data);
+      location.href = `/console/deployments/${created.id}`;
+    } catch (error) { showError("form-error", error); }
+  });
+}
+
+function deploymentPage() {
+  const id = document.getElementById("deployment").dataset.deployment;
+  document.querySelectorAll("[data-action]").forEach((button) => button.addEventListener("click", async () => {
+    try { await api("POST", `/api/deployments/${id}/${button.dataset.action}`, { reason: "" }); location.reload(); }
+    catch (error) { showError("action-error", error); }
+  }));
+  document.querySelectorAll("[data-publish]").forEach((button) => button.addEventListener("click", async () => {
+    try { await api("PUT", `/api/deployments/${id}/publication`, { published: button.dataset.publish === "true" }); location.reload(); }
+    catch (error) { showError("action-error", error); }
+  }));
+  const form = document.getElementById("enrol");
+  if (!form) return;
+  const feedback = document.getElementById("enrol-feedback");
+  const say = (text, good) => feedback.replaceChildren(el("p", { class: good ? "good" : "bad" }, text));
+  document.getElementById("check").addEventListener("click", async () => {
+    const body = new FormData(); body.append("image", form.image.files[0]);
+    try {
+      const a = await api("POST", `/api/deployments/${id}/subjects/check`, body, true);
+      say(a.usable ? `Usable: one face, quality ${a.quality}, ${a.inter_eye_px} px between the eyes.` : `Not usable: ${a.problem}`, a.usable);
+    } catch (error) { say(error.message, false); }
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const result = await api("POST", `/api/deployments/${id}/subjects`, new FormData(form), true);
+      say(`Enrolled (quality ${result.assessment.quality}).` + (result.warnings.length ? " Warnings: " + result.warnings.join("; ") : ""), !result.warnings.length);
+      setTimeout(() => location.reload(), 1500);
+    } catch (error) { say(error.message, false); }
+  });
+}
+
+// -- audit ----------------------------------------------------------------------------------
+function auditPage() {
+  const body = document.querySelector("#audit-table tbody");
+  let oldest = null;
+  async function more() {
+    const events = await api("GET", "/api/audit?limit=100" + (oldest ? `&before=${oldest}` : ""));
+    events.forEach((e) => body.append(el("tr", {}, el("td", {}, String(e.seq)), el("td", {}, e.at.slice(0, 19).replace("T", " ")),
+      el("td", {}, e.actor), el("td", {}, e.action), el("td", {}, `${e.object_type} ${e.object_id.slice(0, 8)}`), el("td", {}, e.reason))));
+    if (events.length) oldest = events[events.length - 1].seq;
+    document.getElementById("older").hidden = events.length < 100;
+  }
+  document.getElementById("older").addEventListener("click", more);
+  more();
+  api("GET", "/api/audit/verify").then((r) => {
+    const chain = document.getElementById("chain");
+    chain.textContent = r.intact ? `chain intact · ${r.events} events` : `BROKEN at event ${r.broken_at}: ${r.problem}`;
+    chain.className = r.intact ? "pill ok" : "pill bad";
+  });
+}
+
+const pages = { alerts: alertsPage, deployments: deploymentsPage, deployment: deploymentPage, audit: auditPage };
+document.addEventListener("DOMContentLoaded", () => (pages[document.body.dataset.page] || (() => {}))());
