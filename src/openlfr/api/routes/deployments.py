@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
@@ -297,3 +298,12 @@ def remove_subject(
         raise PolicyViolation("removing a subject needs a reason")
     wl.remove_subject(gov_of(request), subject_id, principal.username, body.reason)
     return {"removed": subject_id}
+
+
+@router.get("/subjects/{subject_id}/image.jpg", response_class=Response)
+def subject_image(
+    subject_id: str, request: Request, principal: Principal = Depends(require("watchlist.images"))
+):  # type: ignore[no-untyped-def]
+    """The subject's enrolled reference crop (audited)."""
+    jpeg = wl.reference_jpeg(gov_of(request), subject_id, principal.username, "watchlist review")
+    return Response(jpeg, media_type="image/jpeg")
