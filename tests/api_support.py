@@ -26,13 +26,13 @@ PASSWORD = "correct horse battery staple"
 OFFICER = "authorising_officer"  # each role's user is named after the role
 
 
-def make_gov(tmp_path: Path, analyzer, clock=None, **api: object) -> Governance:  # type: ignore[no-untyped-def]
+def make_gov(tmp_path: Path, analyzer, clock=None, users: bool = True, **api: object) -> Governance:  # type: ignore[no-untyped-def]
     settings = load_settings(data_dir=tmp_path / "data", api=api)
     store = Store(f"sqlite:///{tmp_path / 'main.sqlite'}", f"sqlite:///{tmp_path / 'keys.sqlite'}", new_key())
     store.migrate()
     gov = Governance(store, settings, clock) if clock else Governance(store, settings)
     gov.__dict__["analyzer"] = analyzer
-    for role in ROLES:
+    for role in ROLES if users else ():
         accounts.create_user(gov, role, PASSWORD, role, "test-setup")
     return gov
 
