@@ -33,6 +33,7 @@ ACTOR = "service"
 class Running:
     session: LiveSession
     runner: LiveRunner
+    saved: tuple[int, int] = (0, 0)  # faces and tracks already added to the deployment's counters
 
 
 class DeploymentSupervisor:
@@ -72,6 +73,23 @@ class DeploymentSupervisor:
             reason = running.session.still_allowed()
             if reason or running.runner.finished:
                 self._halt(deployment_id, reason or "every camera ended")
+            else:
+                self._save_counts(deployment_id, running)
+
+    def _save_counts(self, deployment_id: str, running: Running) -> None:
+        """Add what the cameras counted since the last save, so live reports stay current."""
+        statuses = running.runner.status()
+        totals = (
+            sum(int(s.metrics["faces"]) for s in statuses),
+            sum(int(s.metrics["tracks"]) for s in statuses),
+        )
+        faces, tracks = totals[0] - running.saved[0], totals[1] - running.saved[1]
+        if faces or tracks:
+            try:
+                dep.record_counts(self.gov, deployment_id, faces, tracks)
+                running.saved = totals
+            except OpenLFRError as exc:
+                log.error("deployment %s: counters not saved yet: %s", deployment_id, exc)
 
     def _launch(self, deployment_id: str) -> None:
         try:
@@ -104,13 +122,7 @@ class DeploymentSupervisor:
             return
         running.runner.stop()
         running.session.sink.close()
-        statuses = running.runner.status()
-        faces = sum(int(s.metrics["faces"]) for s in statuses)
-        tracks = sum(int(s.metrics["tracks"]) for s in statuses)
-        try:
-            dep.record_counts(self.gov, deployment_id, faces, tracks)
-        except OpenLFRError as exc:
-            log.error("deployment %s: counters not saved: %s", deployment_id, exc)
+        self._save_counts(deployment_id, running)
         log.info("deployment %s stopped: %s", deployment_id, reason)
 
     def status(self) -> dict[str, list[CameraStatus]]:

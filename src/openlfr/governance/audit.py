@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from openlfr.store.models import AuditEvent
@@ -48,6 +48,18 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def _lock_chain(session: Session) -> None:
+    """Hold the chain's write lock until this transaction ends, so concurrent appends queue up.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a write statement (matching no
+    rows) starts the write transaction before the last link is read.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7201)"))
+    else:
+        session.execute(text("UPDATE audit_events SET seq = seq WHERE 1 = 0"))
+
+
 def append(
     session: Session,
     *,
@@ -60,6 +72,7 @@ def append(
     details: dict | None = None,
 ) -> AuditEvent:
     """Add the next link (flushed in the caller's transaction, so it commits with the action it records)."""
+    _lock_chain(session)
     last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,

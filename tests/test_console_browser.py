@@ -1,0 +1,201 @@
+"""The console in a real browser (Debian's Chromium via Playwright) against the service on a real video.
+
+Screenshots of the main pages are saved to test-artifacts/screenshots (or $OPENLFR_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from openlfr.demo.service import prepare_demo
+from tests.api_support import live_server, make_app, make_gov
+from tests.conftest import REPO_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian chromium not installed (scripts/system-deps.sh)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    folder = Path(os.environ.get("OPENLFR_ARTIFACTS", REPO_ROOT / "test-artifacts")) / "screenshots"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory, analyzer):  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("console")
+    gov = make_gov(folder, analyzer, users=False, supervise_seconds=0.5)
+    setup = prepare_demo(gov, folder / "demo")
+    with live_server(make_app(gov, run_engines=True)) as url:
+        yield gov, setup, url
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield instance
+        instance.close()
+
+
+def wait_js(page, expression: str, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll a JavaScript expression until true (Playwright's wait_for_function evals, which our CSP forbids)."""
+    deadline = time.monotonic() + limit
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {limit:.0f} s: {expression}")
+        time.sleep(0.1)
+
+
+def sign_in(browser, url: str, username: str, password: str, path: str = "/console/alerts"):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    page.goto(url + path)
+    assert "/login" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + path)
+    return page
+
+
+def test_operator_sees_alert_arrive_and_adjudicates_it(console, browser, shots) -> None:
+    gov, setup, url = console
+    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    page.goto(url + "/console/alerts")
+    page.screenshot(path=shots / "01-login.png")
+    page.close()
+    page = sign_in(browser, url, "operator", setup.passwords["operator"])
+    page.wait_for_selector("#feed-state.ok")
+    page.wait_for_selector("#queue li", timeout=90_000)  # raised by the engine on the video, pushed live
+    wait_js(page, "document.getElementById('d-probe').naturalWidth > 0")
+    wait_js(page, "document.getElementById('d-reference').naturalWidth > 0")
+    assert page.inner_text("#d-subject") == "yao_ming"
+    assert page.inner_text("#d-decision") == "undecided"
+    page.screenshot(path=shots / "02-alerts-operator.png")
+    page.keyboard.press("c")  # keyboard shortcut: confirmed match
+    wait_js(page, "document.getElementById('d-decision').textContent.startsWith('confirmed match')")
+    assert page.is_visible("#outcome")
+    page.select_option("#outcome-select", "words_of_advice")
+    page.click("#outcome-save")
+    wait_js(page, "document.getElementById('d-outcome').textContent === 'words_of_advice'")
+    page.goto(url + "/console/reports")
+    report = page.locator(f".report[data-deployment='{setup.deployment_id}']")
+    assert report.locator(".r-confirmed").inner_text() == "1"
+    wait_js(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=shots / "05-reports.png", full_page=True)
+    page.goto(url + "/console/live")
+    wait_js(
+        page, "document.querySelector('.tile img') && document.querySelector('.tile img').naturalWidth > 0"
+    )
+    page.screenshot(path=shots / "03-live.png")
+
+
+def test_operator_cannot_authorise(console, browser) -> None:
+    gov, setup, url = console
+    page = sign_in(
+        browser, url, "operator", setup.passwords["operator"], f"/console/deployments/{setup.deployment_id}"
+    )
+    assert page.locator("[data-action=authorise]").count() == 0
+    status = page.evaluate(
+        """async (id) => (await fetch(`/api/deployments/${id}/authorise`, {method: 'POST',
+             headers: {'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content,
+                       'Content-Type': 'application/json'}, body: '{}'})).status""",
+        setup.deployment_id,
+    )
+    assert status == 403
+
+
+def test_auditor_sees_no_face_images(console, browser, shots) -> None:
+    gov, setup, url = console
+    page = sign_in(browser, url, "auditor", setup.passwords["auditor"])
+    image_requests = []
+    page.on(
+        "request",
+        lambda r: image_requests.append(r.url) if r.url.endswith(".jpg") or ".mjpg" in r.url else None,
+    )
+    page.wait_for_selector("#queue li", timeout=90_000)
+    page.uncheck("#only-open")
+    page.click("#queue li")
+    assert page.is_visible("#d-noimages") and not page.is_visible("#d-probe")
+    assert page.locator("#decide").count() == 0
+    page.screenshot(path=shots / "06-alerts-auditor.png")
+    page.goto(url + "/console/audit")
+    page.wait_for_selector("#chain.ok")
+    assert "chain intact" in page.inner_text("#chain")
+    page.wait_for_selector("#audit-table tbody tr")
+    page.screenshot(path=shots / "07-audit.png")
+    page.goto(url + "/console/live")
+    assert page.locator(".tile img").count() == 0
+    assert image_requests == []
+
+
+def test_manager_plans_and_enrols_with_feedback_and_officer_authorises(
+    console, browser, shots, samples, yaoming
+) -> None:
+    import cv2
+
+    gov, setup, url = console
+    page = sign_in(browser, url, "manager", setup.passwords["manager"], "/console/deployments")
+    form = page.locator("#create-deployment")
+    for name, value in {
+        "name": "Browser-planned deployment",
+        "location_name": "Town Hall steps",
+        "purpose": "Locate a missing vulnerable person",
+        "planned_start": "2030-01-01T09:00",
+        "planned_end": "2030-01-01T17:00",
+        "authorising_officer": "officer",
+        "dpia_reference": "DPIA-B-1",
+        "legal_basis": "Common law policing powers",
+    }.items():
+        form.locator(f"[name={name}]").fill(value)
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#enrol")
+    deployment_page = page.url
+    small = Path(str(shots.parent / "small-face.jpg"))
+    cv2.imwrite(str(small), cv2.resize(yaoming, None, fx=0.12, fy=0.12))
+    page.set_input_files("#enrol [name=image]", str(small))
+    page.click("#check")
+    page.wait_for_selector("#enrol-feedback .bad")
+    page.set_input_files("#enrol [name=image]", str(samples["yaoming"]))
+    page.click("#check")
+    page.wait_for_selector("#enrol-feedback .good")
+    assert "Usable" in page.inner_text("#enrol-feedback")
+    page.fill("#enrol [name=reference]", "missing-person-17")
+    page.fill("#enrol [name=reason]", "High-risk missing person report 17")
+    page.screenshot(path=shots / "04-deployment-enrol.png", full_page=True)
+    page.click("#enrol button[type=submit]")
+    page.wait_for_selector("#enrol-feedback .good >> text=Enrolled")
+    page.wait_for_selector("text=missing-person-17")
+    small.unlink()
+
+    officer = sign_in(browser, url, "officer", setup.passwords["officer"], deployment_page.replace(url, ""))
+    officer.click("[data-action=authorise]")
+    officer.wait_for_selector(".pill.state-authorised")
+    public = browser.new_page()
+    public.goto(url + "/public")
+    assert "Browser-planned deployment" in public.inner_text(".public-planned")
+    public.screenshot(path=shots / "08-public.png", full_page=True)
