@@ -8,7 +8,6 @@ import os
 import tempfile
 
 import cv2
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image

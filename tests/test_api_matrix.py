@@ -100,7 +100,9 @@ def test_alert_stream_by_role(matrix_setup, role: str) -> None:
         with client.websocket_connect("/api/alerts/ws?since=0", headers=bearer(tokens[role])) as socket:
             socket.close()
     else:
-        with pytest.raises(WebSocketDisconnect) as refused:
-            with client.websocket_connect("/api/alerts/ws", headers=bearer(tokens[role])) as socket:
-                socket.receive_json()
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            client.websocket_connect("/api/alerts/ws", headers=bearer(tokens[role])) as socket,
+        ):
+            socket.receive_json()
         assert refused.value.code == 4403

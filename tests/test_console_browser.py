@@ -63,7 +63,7 @@ def browser():  # type: ignore[no-untyped-def]
 
 
 def wait_js(page, expression: str, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll a JavaScript expression until true (Playwright's wait_for_function evals, which our CSP forbids)."""
+    """Wait until a JavaScript expression is true (wait_for_function evaluates strings; our CSP forbids that)."""
     deadline = time.monotonic() + limit
     while not page.evaluate(f"() => Boolean({expression})"):
         if time.monotonic() > deadline:
@@ -83,7 +83,7 @@ def sign_in(browser, url: str, username: str, password: str, path: str = "/conso
 
 
 def test_operator_sees_alert_arrive_and_adjudicates_it(console, browser, shots) -> None:
-    gov, setup, url = console
+    _, setup, url = console
     page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
     page.goto(url + "/console/alerts")
     page.screenshot(path=shots / "01-login.png")
@@ -115,7 +115,7 @@ def test_operator_sees_alert_arrive_and_adjudicates_it(console, browser, shots) 
 
 
 def test_operator_cannot_authorise(console, browser) -> None:
-    gov, setup, url = console
+    _, setup, url = console
     page = sign_in(
         browser, url, "operator", setup.passwords["operator"], f"/console/deployments/{setup.deployment_id}"
     )
@@ -130,7 +130,7 @@ def test_operator_cannot_authorise(console, browser) -> None:
 
 
 def test_auditor_sees_no_face_images(console, browser, shots) -> None:
-    gov, setup, url = console
+    _, setup, url = console
     page = sign_in(browser, url, "auditor", setup.passwords["auditor"])
     image_requests = []
     page.on(
@@ -158,7 +158,7 @@ def test_manager_plans_and_enrols_with_feedback_and_officer_authorises(
 ) -> None:
     import cv2
 
-    gov, setup, url = console
+    _, setup, url = console
     page = sign_in(browser, url, "manager", setup.passwords["manager"], "/console/deployments")
     form = page.locator("#create-deployment")
     for name, value in {
