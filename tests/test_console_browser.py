@@ -63,7 +63,7 @@ def browser():  # type: ignore[no-untyped-def]
 
 
 def wait_js(page, expression: str, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait until a JavaScript expression is true (wait_for_function evaluates strings; our CSP forbids that)."""
+    """Wait until a JavaScript expression holds (wait_for_function evaluates strings: CSP forbids it)."""
     deadline = time.monotonic() + limit
     while not page.evaluate(f"() => Boolean({expression})"):
         if time.monotonic() > deadline:
