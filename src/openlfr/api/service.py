@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from openlfr.api.accounts import LoginLimiter
+from openlfr.api.background import Background
 from openlfr.api.feed import AlertHub
 from openlfr.api.supervisor import DeploymentSupervisor
 from openlfr.api.webhook import WebhookSender
@@ -32,28 +32,19 @@ def public_settings(gov: Governance) -> dict:
     return gov.settings.model_dump(mode="json")
 
 
-class Periodic:
+class Periodic(Background):
     """Calls a function every ``interval`` seconds on its own thread until stopped."""
 
     def __init__(self, name: str, interval: float, function) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(name)
         self.interval, self.function = interval, function
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> Periodic:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.function()
             except Exception:
-                log.exception("%s failed; will try again", self._thread.name)
+                log.exception("%s failed; will try again", self.name)
             self._stop.wait(self.interval)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 from sqlalchemy import select
 
+from openlfr.api.background import Background
 from openlfr.errors import OpenLFRError
 from openlfr.governance import deployments as dep
 from openlfr.governance.context import Governance
@@ -36,23 +37,17 @@ class Running:
     saved: tuple[int, int] = (0, 0)  # faces and tracks already added to the deployment's counters
 
 
-class DeploymentSupervisor:
+class DeploymentSupervisor(Background):
     def __init__(self, gov: Governance, interval: float) -> None:
+        super().__init__("supervisor")
         self.gov = gov
         self.interval = interval
         self.running: dict[str, Running] = {}
         self.refusals: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
 
-    def start(self) -> DeploymentSupervisor:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
         for deployment_id in list(self.running):
             self._halt(deployment_id, "service stopping")
 

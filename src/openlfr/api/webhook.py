@@ -13,11 +13,11 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 
 import httpx
 
+from openlfr.api.background import Background
 from openlfr.api.feed import head, read_feed
 from openlfr.governance.context import Governance
 from openlfr.store.models import ServiceState
@@ -43,24 +43,15 @@ def verify(secret: bytes, header: str, body: bytes, tolerance: float = 300.0) ->
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
-class WebhookSender:
+class WebhookSender(Background):
     def __init__(
         self, gov: Governance, url: str, secret: bytes, max_backoff: float = 60.0, poll_seconds: float = 0.2
     ) -> None:
+        super().__init__("webhook")
         self.gov, self.url, self.secret = gov, url, secret
         self.max_backoff, self.poll_seconds = max_backoff, poll_seconds
         self.delivered = self.failures = 0
         self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhook", daemon=True)
-
-    def start(self) -> WebhookSender:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
     def cursor(self) -> int:
         with self.gov.store.session() as session:

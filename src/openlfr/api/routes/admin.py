@@ -95,7 +95,7 @@ def enable_user(
 def audit_events(
     request: Request,
     limit: int = Query(100, ge=1, le=1000),
-    before: int | None = Query(None, ge=1),
+    before: int | None = Query(None, ge=1, le=2**62),
     _: Principal = Depends(require("audit.read")),
 ) -> list[AuditOut]:
     """The newest audit events first; page with ``before`` = the smallest seq you hold."""

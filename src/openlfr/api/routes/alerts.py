@@ -130,7 +130,7 @@ def _origin_ok(websocket: WebSocket) -> bool:
 
 
 @router.websocket("/alerts/ws")
-async def alert_stream(websocket: WebSocket, since: int | None = Query(None, ge=0)) -> None:
+async def alert_stream(websocket: WebSocket, since: int | None = Query(None, ge=0, le=2**62)) -> None:
     """Every alert event after feed number ``since`` (default: from now), in order, then live.
 
     Each message is ``{"seq", "kind", "at", "alert"}``. Reconnect with the last ``seq`` seen
