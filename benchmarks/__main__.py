@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import evaluation, live, search, vision
+from benchmarks import api_load, evaluation, live, search, vision
 
-SUITES = {"vision": vision.run, "live": live.run, "evaluation": evaluation.run, "search": search.run}
+SUITES = {
+    "vision": vision.run,
+    "live": live.run,
+    "evaluation": evaluation.run,
+    "search": search.run,
+    "api": api_load.run,
+}
 
 
 def main(names: list[str]) -> None:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import uvicorn
-
 from openlfr.api import accounts, create_app
 from openlfr.api.permissions import ROLES
+from openlfr.api.server import serve_in_thread
 from openlfr.api.service import Service
 from openlfr.governance import Governance
 from openlfr.governance import deployments as dep
@@ -57,27 +51,6 @@ def draft_deployment(gov: Governance, **changes: object) -> str:
     return dep.create(gov, plan(start, authorising_officer=OFFICER, **changes), "watchlist_manager").id
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def live_server(app):  # type: ignore[no-untyped-def]
     """The app under a real uvicorn on a free local port; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    return serve_in_thread(app)

@@ -57,7 +57,14 @@ def serve_command(
         for name, password in setup.passwords.items():
             out.print(f"  {name:9} {password}", highlight=False)
         out.print("sign in as [bold]operator[/] to adjudicate alerts; Ctrl-C stops.")
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", ws="websockets-sansio")
+    uvicorn.run(
+        app,
+        host=bind_host,
+        port=bind_port,
+        log_level="warning",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @users_app.command("add")

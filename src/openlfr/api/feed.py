@@ -8,6 +8,7 @@ that reconnects with the last number it saw is sent everything after it from the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime
 
@@ -96,6 +97,9 @@ class AlertHub:
                 await asyncio.sleep(1.0)
                 continue
             for event in events:
+                event["text"] = json.dumps(
+                    {k: v for k, v in event.items() if k != "text"}
+                )  # encoded once for all
                 for queue in list(self.subscribers):
                     if queue.qsize() > MAX_CLIENT_BACKLOG:
                         queue.put_nowait(None)  # too slow: the client is cut off and must resume by number

@@ -129,6 +129,31 @@ def _origin_ok(websocket: WebSocket) -> bool:
     return origin in allowed_origins
 
 
+async def _forward_live(websocket: WebSocket, queue: asyncio.Queue, last: int) -> None:
+    """Send hub events after ``last`` until the client leaves (noticed at once, not at the next send)."""
+    departure = asyncio.create_task(websocket.receive())
+    try:
+        while True:
+            arrival = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({arrival, departure}, return_when=asyncio.FIRST_COMPLETED)
+            if arrival not in done:
+                arrival.cancel()  # cancelling a pending get() loses nothing
+            if departure in done:
+                if departure.result()["type"] == "websocket.disconnect":
+                    return
+                departure = asyncio.create_task(websocket.receive())  # clients have nothing to say; ignore
+            if arrival in done:
+                event = arrival.result()
+                if event is None:
+                    await websocket.close(code=4008, reason="too slow; reconnect with since")
+                    return
+                if event["seq"] > last:
+                    await websocket.send_text(event["text"])
+                    last = event["seq"]
+    finally:
+        departure.cancel()
+
+
 @router.websocket("/alerts/ws")
 async def alert_stream(websocket: WebSocket, since: int | None = Query(None, ge=0, le=2**62)) -> None:
     """Every alert event after feed number ``since`` (default: from now), in order, then live.
@@ -155,15 +180,7 @@ async def alert_stream(websocket: WebSocket, since: int | None = Query(None, ge=
                 last = event["seq"]
             if len(backlog) < 500:
                 break
-        while True:  # then live, skipping what the backlog already covered
-            event = await queue.get()
-            if event is None:
-                await websocket.close(code=4008, reason="too slow; reconnect with since")
-                return
-            if event["seq"] <= last:
-                continue
-            await websocket.send_json(event)
-            last = event["seq"]
+        await _forward_live(websocket, queue, last)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
