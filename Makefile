@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 .PHONY: demo test bench lint lfw clean
 
 demo: $(STAMP)
-	$(BIN)/openlfr demo
+	$(BIN)/openlfr serve --demo
 
 test: $(STAMP)
 	bash scripts/system-deps.sh

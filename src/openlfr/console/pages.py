@@ -52,7 +52,14 @@ def render(request: Request, name: str, principal: Principal | None, **context: 
 
 
 @router.get("/", dependencies=[Depends(public)])
-def home() -> RedirectResponse:
+def home(request: Request) -> RedirectResponse:
+    """Operators land on the alert queue; roles that cannot see alerts on the deployments."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = accounts.resolve_session(gov_of(request), cookie) if cookie else None
+    if principal is not None and "alerts.read" not in {
+        p for p, r in PERMISSIONS.items() if principal.role in r
+    }:
+        return RedirectResponse("/console/deployments", 303)
     return RedirectResponse("/console/alerts", 303)
 
 
