@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from benchmarks.api_load import alert_load
 
 pytestmark = pytest.mark.slow
