@@ -137,8 +137,8 @@ def test_auditor_sees_no_face_images(console, browser, shots) -> None:
         "request",
         lambda r: image_requests.append(r.url) if r.url.endswith(".jpg") or ".mjpg" in r.url else None,
     )
+    page.uncheck("#only-open")  # the operator already decided the first alert
     page.wait_for_selector("#queue li", timeout=90_000)
-    page.uncheck("#only-open")
     page.click("#queue li")
     assert page.is_visible("#d-noimages") and not page.is_visible("#d-probe")
     assert page.locator("#decide").count() == 0
