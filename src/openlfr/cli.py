@@ -809,10 +809,11 @@ def main() -> None:
     app()
 
 
-from openlfr import cli_governance, cli_serve  # noqa: E402  (registers the governance and service commands)
+from openlfr import cli_governance, cli_search, cli_serve  # noqa: E402  (registers more commands)
 
 cli_governance.register(app)
 cli_serve.register(app)
+cli_search.register(app)
 
 if __name__ == "__main__":
     sys.exit(main())

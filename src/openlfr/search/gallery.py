@@ -1,0 +1,249 @@
+"""Named, persistent galleries of encrypted templates for retrospective search.
+
+A gallery lives in ``data_dir/galleries/NAME``. Its templates, labels and FAISS index are
+sealed with AES-GCM under the gallery's own data key, held in the key store like a
+deployment's, so a copy of the folder alone reveals nothing. Every file is written whole
+(temporary file, fsync, rename). Deleting a subject rewrites the files without them and
+rebuilds the index; a searcher in use swaps to the new index only when it is ready, so
+searches never wait for a rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from openlfr.errors import NotFoundError, PolicyViolation
+from openlfr.governance import audit
+from openlfr.governance.context import Governance
+from openlfr.search.index import IndexSettings, TemplateIndex
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CHUNK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Candidate:
+    rank: int
+    label: str
+    source: str
+    score: float
+
+
+def key_id(name: str) -> str:
+    return "gallery-" + hashlib.sha256(name.encode()).hexdigest()[:24]
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_suffix(path.suffix + ".part")
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.rename(path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+class GalleryStore:
+    """Reads and writes one named gallery."""
+
+    def __init__(self, gov: Governance, name: str) -> None:
+        if not NAME.match(name):
+            raise PolicyViolation("a gallery name is 1–64 letters, digits, '.', '_' or '-'")
+        self.gov, self.name = gov, name
+        self.folder = gov.settings.data_dir / "galleries" / name
+        self.key = key_id(name)
+
+    @property
+    def exists(self) -> bool:
+        return (self.folder / "manifest.json").is_file()
+
+    def manifest(self) -> dict:
+        if not self.exists:
+            raise NotFoundError(f"no gallery named {self.name}")
+        return json.loads((self.folder / "manifest.json").read_text())
+
+    def _seal(self, data: bytes, context: str) -> bytes:
+        return self.gov.store.seal(self.key, data, f"{self.key}:{context}")
+
+    def _open(self, path: Path, context: str) -> bytes:
+        return self.gov.store.open(self.key, path.read_bytes(), f"{self.key}:{context}")
+
+    def write(
+        self, labels: list[str], sources: list[str], templates: np.ndarray, actor: str, action: str
+    ) -> None:
+        """Replace the gallery's contents (new galleries get a fresh data key)."""
+        if len(labels) != len(templates) or len(sources) != len(templates):
+            raise ValueError("labels, sources and templates must line up")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.exists:
+            self.gov.store.create_data_key(self.key)
+        templates = np.ascontiguousarray(templates, np.float32)
+        chunks = 0
+        for chunks, start in enumerate(range(0, len(templates), CHUNK_ROWS), start=1):
+            block = templates[start : start + CHUNK_ROWS].tobytes()
+            _write_atomically(
+                self.folder / f"templates-{chunks - 1:05d}.sealed", self._seal(block, f"t{chunks - 1}")
+            )
+        for stale in self.folder.glob("templates-*.sealed"):
+            if int(stale.stem.split("-")[1]) >= chunks:
+                stale.unlink()
+        entries = json.dumps({"labels": labels, "sources": sources}).encode()
+        _write_atomically(self.folder / "entries.sealed", self._seal(entries, "entries"))
+        (self.folder / "index.sealed").unlink(missing_ok=True)
+        manifest = {
+            "name": self.name,
+            "count": len(templates),
+            "subjects": len(set(labels)),
+            "dimension": int(templates.shape[1]) if len(templates) else 0,
+            "chunks": chunks,
+            "model_pack": self.gov.settings.model_pack,
+        }
+        _write_atomically(self.folder / "manifest.json", json.dumps(manifest, indent=2).encode())
+        with self.gov.store.session() as session:
+            audit.append(
+                session,
+                actor=actor,
+                action=action,
+                object_type="gallery",
+                object_id=self.name,
+                at=self.gov.now(),
+                details={"templates": len(templates), "subjects": len(set(labels))},
+            )
+
+    def read(self) -> tuple[list[str], list[str], np.ndarray]:
+        manifest = self.manifest()
+        entries = json.loads(self._open(self.folder / "entries.sealed", "entries"))
+        blocks = [
+            np.frombuffer(self._open(self.folder / f"templates-{i:05d}.sealed", f"t{i}"), np.float32)
+            for i in range(manifest["chunks"])
+        ]
+        templates = (
+            np.concatenate(blocks).reshape(-1, manifest["dimension"])
+            if blocks
+            else np.zeros((0, manifest["dimension"] or 512), np.float32)
+        )
+        return entries["labels"], entries["sources"], templates
+
+    def index(self, templates: np.ndarray, settings: IndexSettings) -> TemplateIndex:
+        """The search index, from its sealed file when one matches, else built (and sealed) now."""
+        import faiss
+
+        path = self.folder / "index.sealed"
+        if path.is_file():
+            stored = faiss.deserialize_index(np.frombuffer(self._open(path, "index"), np.uint8))
+            if stored.ntotal == len(templates):
+                return TemplateIndex(templates, settings, stored)
+        index = TemplateIndex(templates, settings)
+        if index.faiss is not None:
+            _write_atomically(path, self._seal(faiss.serialize_index(index.faiss).tobytes(), "index"))
+        return index
+
+    def delete_label(self, label: str, actor: str, reason: str) -> int:
+        """Remove every template of ``label`` for good (files rewritten, index rebuilt); returns how many."""
+        if not reason.strip():
+            raise PolicyViolation("deleting from a gallery needs a reason")
+        labels, sources, templates = self.read()
+        keep = [i for i, existing in enumerate(labels) if existing != label]
+        removed = len(labels) - len(keep)
+        if not removed:
+            raise NotFoundError(f"{label} is not in gallery {self.name}")
+        self.write(
+            [labels[i] for i in keep],
+            [sources[i] for i in keep],
+            templates[keep],
+            actor,
+            "gallery.delete",
+        )
+        with self.gov.store.session() as session:
+            audit.append(
+                session,
+                actor=actor,
+                action="gallery.delete_subject",
+                object_type="gallery",
+                object_id=self.name,
+                at=self.gov.now(),
+                reason=reason,
+                details={"label": label, "templates": removed},
+            )
+        return removed
+
+
+class GallerySearcher:
+    """A loaded gallery that answers searches; ``rebuild`` swaps in a new index without a pause."""
+
+    def __init__(self, store: GalleryStore, settings: IndexSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or IndexSettings()
+        self._lock = threading.Lock()
+        self._load()
+
+    def _load(self) -> None:
+        labels, sources, templates = self.store.read()
+        index = self.store.index(templates, self.settings)
+        with self._lock:
+            self.labels, self.sources, self.index = labels, sources, index
+
+    def rebuild(self) -> threading.Thread:
+        """Reload files and index on a thread; searches keep using the old ones until the swap."""
+        thread = threading.Thread(target=self._load, name=f"rebuild-{self.store.name}", daemon=True)
+        thread.start()
+        return thread
+
+    def search(
+        self, probes: np.ndarray, top: int, actor: str, reason: str, what: str
+    ) -> list[list[Candidate]]:
+        """Ranked candidates per probe template, for a person to review (the search is audited)."""
+        if not reason.strip():
+            raise PolicyViolation("a retrospective search needs a reason (recorded in the audit trail)")
+        with self._lock:
+            labels, sources, index = self.labels, self.sources, self.index
+        results = []
+        if len(probes):
+            scores, rows = index.search(probes, top)
+            for score_row, found in zip(scores, rows, strict=True):
+                results.append(
+                    [
+                        Candidate(rank, labels[row], sources[row], float(score))
+                        for rank, (score, row) in enumerate(zip(score_row, found, strict=True), start=1)
+                        if row >= 0
+                    ]
+                )
+        with self.store.gov.store.session() as session:
+            audit.append(
+                session,
+                actor=actor,
+                action="gallery.search",
+                object_type="gallery",
+                object_id=self.store.name,
+                at=self.store.gov.now(),
+                reason=reason,
+                details={"probe": what, "probes": len(probes), "top": top, "index": index.kind},
+            )
+        return results
+
+
+def gallery_source(location: Path) -> tuple[list[Path], list[str]]:
+    """Images and who each shows: a folder of one sub-folder per person (or files named by person),
+    or a CSV with a ``path`` column and an optional ``label`` column."""
+    from openlfr.search.crossmatch import read_register
+
+    paths = read_register(location)
+    if location.is_dir():
+        return paths, [p.parent.name if p.parent != location else p.stem for p in paths]
+    from openlfr.evaluation.datasets import read_labels
+
+    rows = read_labels(location).rows
+    return paths, [
+        row.get("label") or Path(row["path"]).parent.name or Path(row["path"]).stem for row in rows
+    ]

@@ -1,0 +1,93 @@
+"""Probe templates for a retrospective search: every face of a still, or one per track of a video.
+
+A video is searched per person, not per frame: the live engine's own tracking and best-shot
+policy runs over every frame, and each track's fused template becomes one probe, so a person
+who walks through a clip is one query with the best view of them behind it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from openlfr.errors import NoFaceError
+from openlfr.live.alerts import CollectingSink
+from openlfr.live.engine import CameraEngine
+from openlfr.video import parse_source
+from openlfr.video.sources import open_frames
+from openlfr.vision import FaceAnalyzer
+from openlfr.watchlist import Gallery
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One person to search for: which face or track, where it was seen, and the template."""
+
+    name: str
+    seen: str
+    template: np.ndarray
+
+
+class _TrackCollector(CameraEngine):
+    """The live engine with nobody to match: each track's fused template is kept when it ends."""
+
+    def __init__(self, analyzer: FaceAnalyzer) -> None:
+        empty = Gallery(analyzer.embedder.dimension)
+        super().__init__("retrospective", analyzer, empty, CollectingSink())
+        self.probes: list[Probe] = []
+        self._first_seen: dict[int, float] = {}
+
+    def process(self, frame, t=None):  # type: ignore[no-untyped-def]
+        alerts = super().process(frame, t)
+        for track_id in self.memories:
+            self._first_seen.setdefault(track_id, frame.position)
+        self._last = frame.position
+        return alerts
+
+    def _forget(self, track_id: int) -> None:
+        memory = self.memories.get(track_id)
+        if memory is not None and memory.embeddings:
+            start = self._first_seen.get(track_id, 0.0)
+            self.probes.append(
+                Probe(
+                    f"track {len(self.probes) + 1}",
+                    f"{start:.1f}–{getattr(self, '_last', start):.1f} s",
+                    memory.fused(),
+                )
+            )
+        super()._forget(track_id)
+
+
+def video_probes(analyzer: FaceAnalyzer, path: Path) -> list[Probe]:
+    """One probe per track that got at least one good shot, in order of appearance."""
+    collector = _TrackCollector(analyzer)
+    spec = parse_source(str(path), lossless=True, realtime=False)
+    for frame in open_frames(spec, threading.Event()):
+        collector.process(frame)
+    collector.finish()
+    return sorted(collector.probes, key=lambda p: float(p.seen.split("–")[0]))
+
+
+def image_probes(analyzer: FaceAnalyzer, path: Path) -> list[Probe]:
+    """Every face in the still that passes the quality gate, largest first."""
+    faces = [f for f in analyzer.analyze(analyzer.load(path)) if analyzer.passes_gate(f)]
+    if not faces:
+        raise NoFaceError(f"{path.name}: no face of usable quality")
+    faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return [
+        Probe(f"face {i}", "box " + ",".join(str(int(v)) for v in face.box), face.embedding)
+        for i, face in enumerate(faces, start=1)
+    ]
+
+
+def probes_for(analyzer: FaceAnalyzer, path: Path) -> list[Probe]:
+    return (
+        video_probes(analyzer, path)
+        if path.suffix.lower() in VIDEO_SUFFIXES
+        else image_probes(analyzer, path)
+    )

@@ -1,0 +1,190 @@
+"""Retrospective search: the index, encrypted galleries, deletion for good, rebuilds, and the CLI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from openlfr.cli import app
+from openlfr.errors import EncryptionKeyError, NotFoundError, PolicyViolation
+from openlfr.search.gallery import GallerySearcher, GalleryStore
+from openlfr.search.index import IndexSettings, TemplateIndex
+from openlfr.settings import get_settings
+from openlfr.store.models import AuditEvent
+
+
+def clustered(rng: np.random.Generator, size: int, dimension: int = 128) -> np.ndarray:
+    centres = rng.normal(size=(32, dimension)).astype(np.float32)
+    rows = centres[rng.integers(0, 32, size)] * 0.6 + rng.normal(size=(size, dimension)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def noisy(rows: np.ndarray, rng: np.random.Generator, amount: float = 0.5) -> np.ndarray:
+    probes = rows + amount * clustered(rng, len(rows), rows.shape[1])
+    return probes / np.linalg.norm(probes, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "ivfpq", "hnsw"])
+def test_approximate_index_agrees_with_exact_and_forgets_deleted_rows(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    gallery = clustered(rng, 20_000)
+    queries = noisy(gallery[:40], rng)
+    settings = IndexSettings(kind=kind, nlist=64, nprobe=16, pq_bytes=16, rerank=200)
+    exact, approximate = TemplateIndex(gallery, IndexSettings(kind="exact")), TemplateIndex(gallery, settings)
+    _, exact_rows = exact.search(queries, 10)
+    scores, rows = approximate.search(queries, 10)
+    assert (rows[:, 0] == np.arange(40)).all()  # each probe's own mate is first
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact_rows, rows, strict=True)])
+    assert recall >= 0.95
+    found = rows >= 0
+    np.testing.assert_allclose(
+        scores[found], np.einsum("qd,qkd->qk", queries, gallery[rows])[found], atol=1e-5
+    )
+    for index in (exact, approximate):
+        index.remove(np.arange(10))
+        _, after = index.search(queries[:10], 10)
+        assert not np.isin(after, np.arange(10)).any()
+        assert len(index) == 19_990
+
+
+def test_exact_search_pads_small_galleries() -> None:
+    rng = np.random.default_rng(0)
+    scores, rows = TemplateIndex(clustered(rng, 3)).search(clustered(rng, 2), 5)
+    assert (rows[:, 3:] == -1).all() and np.isinf(scores[:, 3:]).all() and (rows[:, :3] >= 0).all()
+
+
+def test_gallery_at_rest_is_sealed_and_deletion_is_for_good(gov, tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    templates = clustered(rng, 3_000, 512)
+    labels = [f"person-{i // 3}" for i in range(3_000)]
+    store = GalleryStore(gov, "custody")
+    store.write(labels, [f"img/{i}.jpg" for i in range(3_000)], templates, "admin", "gallery.build")
+    on_disk = b"".join(p.read_bytes() for p in store.folder.iterdir())
+    for row in (0, 1_500, 2_999):
+        assert templates[row].tobytes()[:64] not in on_disk  # no template in clear
+    assert b"person-42" not in on_disk and b"img/7.jpg" not in on_disk
+    searcher = GallerySearcher(store, IndexSettings(kind="ivf", nlist=32, nprobe=32))
+    results = searcher.search(templates[[3, 4]], 5, "investigator", "case 1234", "probe.jpg")
+    assert [r[0].label for r in results] == ["person-1", "person-1"]
+
+    assert store.delete_label("person-1", "admin", "acquitted: record deleted") == 3
+    labels_after, _, remaining = store.read()
+    assert "person-1" not in labels_after and len(remaining) == 2_997
+    on_disk = b"".join(p.read_bytes() for p in store.folder.iterdir())
+    assert not any(templates[row].tobytes()[:64] in remaining.tobytes() for row in (3, 4, 5))
+    searcher.rebuild().join()
+    after = searcher.search(templates[[3, 4, 5]], 10, "investigator", "case 1234", "probe.jpg")
+    assert all(c.label != "person-1" for result in after for c in result)
+    with pytest.raises(NotFoundError):
+        store.delete_label("person-1", "admin", "again")
+    with pytest.raises(PolicyViolation):
+        searcher.search(templates[:1], 5, "investigator", "", "probe.jpg")
+    with gov.store.session() as session:
+        actions = [
+            e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.object_type == "gallery"))
+        ]
+    assert actions == [
+        "gallery.build",
+        "gallery.search",
+        "gallery.delete",
+        "gallery.delete_subject",
+        "gallery.search",
+    ]
+    gov.store.destroy_data_key(store.key)
+    gov.store._data_keys.clear()
+    with pytest.raises(EncryptionKeyError):
+        store.read()
+
+
+def test_searches_continue_during_a_rebuild(gov) -> None:
+    rng = np.random.default_rng(9)
+    templates = clustered(rng, 30_000, 64)
+    store = GalleryStore(gov, "big")
+    store.write([str(i) for i in range(30_000)], ["-"] * 30_000, templates, "admin", "gallery.build")
+    searcher = GallerySearcher(store, IndexSettings(kind="ivf", nlist=128, nprobe=16))
+    (store.folder / "index.sealed").unlink()  # force a full rebuild
+    answered: list[str] = []
+    rebuild = searcher.rebuild()
+    while rebuild.is_alive():
+        answered.append(searcher.search(templates[:1], 1, "a", "test", "p")[0][0].label)
+    rebuild.join()
+    assert answered and set(answered) == {"0"}
+    assert searcher.search(templates[7:8], 1, "a", "test", "p")[0][0].label == "7"
+
+
+def test_gallery_and_search_commands(tmp_path: Path, monkeypatch, samples, demo_material) -> None:
+    monkeypatch.setenv("OPENLFR_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    people = tmp_path / "people"
+    for name in ("yao_ming", "player_9"):
+        (people / name).mkdir(parents=True)
+        source = next((demo_material["watchlist"] / name).iterdir())
+        (people / name / source.name).write_bytes(source.read_bytes())
+    (people / "player_9" / "broken.jpg").write_bytes(b"not an image")
+    try:
+        built = runner.invoke(app, ["gallery", "build", "custody", str(people), "--by", "admin"])
+        assert built.exit_code == 0, built.output
+        assert "2 templates of 2 people" in built.stdout and "broken.jpg" in built.stderr.replace("\n", "")
+        still = runner.invoke(
+            app,
+            [
+                "search",
+                str(samples["players"]),
+                "--gallery",
+                "custody",
+                "--by",
+                "det",
+                "--reason",
+                "op X",
+                "--top",
+                "2",
+                "--output",
+                str(tmp_path / "still.csv"),
+            ],
+        )
+        assert still.exit_code == 0, still.output
+        rows = list(csv.DictReader((tmp_path / "still.csv").open()))
+        yao = [r for r in rows if r["label"] == "yao_ming" and float(r["score"]) > 0.45]
+        assert len(yao) == 1 and yao[0]["rank"] == "1"  # one face of the team photo is him
+        video = runner.invoke(
+            app,
+            [
+                "search",
+                str(demo_material["video"]),
+                "--gallery",
+                "custody",
+                "--by",
+                "det",
+                "--reason",
+                "op X",
+                "--output",
+                str(tmp_path / "video.csv"),
+            ],
+        )
+        assert video.exit_code == 0, video.output
+        tracks = list(csv.DictReader((tmp_path / "video.csv").open()))
+        probes = {r["probe"] for r in tracks}
+        assert 5 <= len(probes) < 200  # per track, far fewer than faces × frames
+        best = max(tracks, key=lambda r: float(r["score"]))
+        assert best["label"] == "yao_ming" and best["rank"] == "1" and float(best["score"]) > 0.45
+        deleted = runner.invoke(
+            app, ["gallery", "delete", "custody", "yao_ming", "--by", "admin", "--reason", "r"]
+        )
+        assert deleted.exit_code == 0, deleted.output
+        again = runner.invoke(
+            app,
+            ["search", str(samples["yaoming"]), "--gallery", "custody", "--by", "det", "--reason", "op X"],
+        )
+        assert again.exit_code == 0 and "yao_ming" not in again.stdout and "player_9" in again.stdout
+        missing = runner.invoke(
+            app, ["search", str(samples["yaoming"]), "--gallery", "nope", "--by", "d", "--reason", "r"]
+        )
+        assert missing.exit_code != 0 and "no gallery named nope" in missing.output
+    finally:
+        get_settings.cache_clear()
