@@ -188,3 +188,41 @@ def test_gallery_and_search_commands(tmp_path: Path, monkeypatch, samples, demo_
         assert missing.exit_code != 0 and "no gallery named nope" in missing.output
     finally:
         get_settings.cache_clear()
+
+
+def test_search_through_the_api(tmp_path: Path, analyzer, samples, demo_material) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.api_support import bearer, make_app, make_gov, token
+
+    gov = make_gov(tmp_path, analyzer)
+    names = ("yao_ming", "player_9", "player_20")
+    templates = np.stack(
+        [
+            analyzer.single_face(analyzer.load(next((demo_material["watchlist"] / n).iterdir()))).embedding
+            for n in names
+        ]
+    )
+    GalleryStore(gov, "custody").write(list(names), ["custody"] * 3, templates, "admin", "gallery.build")
+    with TestClient(make_app(gov), base_url="https://testserver") as client:
+        operator = bearer(token(gov, "operator"))
+        url = "/api/galleries/custody/search"
+        photo = {"image": ("probe.jpg", samples["yaoming"].read_bytes())}
+        found = client.post(url, files=photo, data={"reason": "case 17", "top": "2"}, headers=operator)
+        assert found.status_code == 200, found.text
+        (probe,) = found.json()["probes"]
+        assert probe["candidates"][0]["label"] == "yao_ming" and len(probe["candidates"]) == 2
+        assert client.post(url, files=photo, data={"top": "2"}, headers=operator).status_code == 422
+        assert (
+            client.post(
+                url, files=photo, data={"reason": "x"}, headers=bearer(token(gov, "auditor"))
+            ).status_code
+            == 403
+        )
+        missing = client.post(
+            "/api/galleries/none/search", files=photo, data={"reason": "x"}, headers=operator
+        )
+        assert missing.status_code == 404
+    with gov.store.session() as session:
+        searches = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "gallery.search")))
+    assert [(e.actor, e.reason) for e in searches] == [("operator", "case 17")]

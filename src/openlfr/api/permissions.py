@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "tokens.own": EVERYONE,
     "purge.run": frozenset({"admin"}),
     "settings.read": frozenset({"admin", "auditor"}),
+    "search.run": frozenset({"operator", "authorising_officer"}),
 }
 
 

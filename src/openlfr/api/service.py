@@ -56,6 +56,7 @@ class Service:
         self.hub = AlertHub(gov, api.feed_poll_seconds)
         self.supervisor = DeploymentSupervisor(gov, api.supervise_seconds)
         self.run_engines = run_engines
+        self.searchers: dict = {}  # gallery name → loaded GallerySearcher
         self.webhook: WebhookSender | None = None
         if api.webhook_url:
             if api.webhook_secret is None:

@@ -73,11 +73,12 @@ def video_probes(analyzer: FaceAnalyzer, path: Path) -> list[Probe]:
     return sorted(collector.probes, key=lambda p: float(p.seen.split("–")[0]))
 
 
-def image_probes(analyzer: FaceAnalyzer, path: Path) -> list[Probe]:
+def image_probes(analyzer: FaceAnalyzer, image: Path | bytes) -> list[Probe]:
     """Every face in the still that passes the quality gate, largest first."""
-    faces = [f for f in analyzer.analyze(analyzer.load(path)) if analyzer.passes_gate(f)]
+    faces = [f for f in analyzer.analyze(analyzer.load(image)) if analyzer.passes_gate(f)]
     if not faces:
-        raise NoFaceError(f"{path.name}: no face of usable quality")
+        label = image.name if isinstance(image, Path) else "the image"
+        raise NoFaceError(f"{label}: no face of usable quality")
     faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return [
         Probe(f"face {i}", "box " + ",".join(str(int(v)) for v in face.box), face.embedding)

@@ -184,7 +184,7 @@ def list_subjects(
     ]
 
 
-async def _image_field(request: Request) -> tuple[dict[str, str], bytes]:
+async def image_upload(request: Request) -> tuple[dict[str, str], bytes]:
     """The multipart form's text fields and its one image, checked before anything else sees it."""
     form = await request.form(max_files=1, max_fields=20)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -222,7 +222,7 @@ async def check_reference(
     deployment_id: str, request: Request, _: Principal = Depends(require("watchlist.enrol"))
 ) -> dict:
     """Quality feedback on a reference photo before enrolment; nothing is stored."""
-    _fields, data = await _image_field(request)
+    _fields, data = await image_upload(request)
     gov = gov_of(request)
     from starlette.concurrency import run_in_threadpool
 
@@ -260,7 +260,7 @@ async def enrol_subject(
     """Enrol one subject from an uploaded photo, under the watchlist rules."""
     from starlette.concurrency import run_in_threadpool
 
-    fields, data = await _image_field(request)
+    fields, data = await image_upload(request)
     missing = [
         f for f in ("reference", "category", "reason", "image_source") if not fields.get(f, "").strip()
     ]
