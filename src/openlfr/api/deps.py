@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from fastapi import HTTPException, Request, WebSocket
+from fastapi import HTTPException, Request, Response, WebSocket
 
 from openlfr.api import accounts
 from openlfr.api.accounts import Principal
@@ -76,3 +76,32 @@ def public(request: Request) -> None:
 
 
 public.permission = None  # type: ignore[attr-defined]
+
+
+def sign_in(request: Request, username: str, password: str) -> tuple[Principal, str, str]:
+    """Check a password under the rate limit; returns (who, session token, CSRF token) or raises 401/429."""
+    service = service_of(request)
+    address = request.client.host if request.client else "unknown"
+    wait = service.limiter.retry_after(username, address)
+    if wait is not None:
+        raise HTTPException(429, "too many failed sign-ins; try again later", {"Retry-After": f"{wait:.0f}"})
+    user = accounts.authenticate(service.gov, username, password)
+    if user is None:
+        service.limiter.failed(username, address)
+        raise HTTPException(401, "wrong username or password")
+    service.limiter.succeeded(username, address)
+    token, csrf = accounts.open_session(service.gov, user)
+    return Principal(user.id, user.username, user.role, "session", csrf), token, csrf
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    settings = gov_of(request).settings.api
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="strict",
+        path="/",
+    )

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openlfr.api import accounts
 from openlfr.api.accounts import Principal
-from openlfr.api.deps import SESSION_COOKIE, gov_of, public, require, service_of
+from openlfr.api.deps import SESSION_COOKIE, gov_of, public, require, service_of, set_session_cookie, sign_in
 from openlfr.api.permissions import PERMISSIONS
 from openlfr.api.templating import templates
 from openlfr.governance import alerts as al
@@ -80,33 +80,17 @@ def login_form(  # type: ignore[no-untyped-def]
     password: str = Form(max_length=200),
     next: str = Form("/console/alerts", max_length=500),
 ):
-    service = service_of(request)
-    address = request.client.host if request.client else "unknown"
-    if service.limiter.retry_after(username, address) is not None:
-        return render(
-            request,
-            "login.html",
-            None,
-            next=_local(next),
-            error="Too many failed sign-ins. Wait and try again.",
+    try:
+        _, token, _ = sign_in(request, username, password)
+    except HTTPException as exc:
+        error = (
+            "Too many failed sign-ins. Wait and try again."
+            if exc.status_code == 429
+            else "Wrong username or password."
         )
-    user = accounts.authenticate(service.gov, username, password)
-    if user is None:
-        service.limiter.failed(username, address)
-        return render(request, "login.html", None, next=_local(next), error="Wrong username or password.")
-    service.limiter.succeeded(username, address)
-    token, _csrf = accounts.open_session(service.gov, user)
+        return render(request, "login.html", None, next=_local(next), error=error)
     response = RedirectResponse(_local(next), 303)
-    settings = service.gov.settings.api
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(settings.session_hours * 3600),
-        httponly=True,
-        secure=settings.secure_cookies,
-        samesite="strict",
-        path="/",
-    )
+    set_session_cookie(response, request, token)
     return response
 
 

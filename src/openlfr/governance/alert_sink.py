@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from openlfr.errors import OpenLFRError
 from openlfr.governance import alerts as alert_records
 from openlfr.governance.context import Governance
 from openlfr.live.alerts import Alert
+from openlfr.store.files import write_atomically
 from openlfr.vision.images import encode_jpeg
 from openlfr.watchlist import Candidate
 
@@ -69,17 +69,7 @@ class StoreAlertSink:
         sealed = self.gov.store.seal(
             self.deployment_id, json.dumps(payload).encode(), f"spool:{alert.alert_id}"
         )
-        final = self.folder / f"{alert.raised_at:.6f}-{alert.alert_id}.alert"
-        temporary = final.with_suffix(".part")
-        try:
-            with temporary.open("wb") as handle:
-                handle.write(sealed)
-                handle.flush()
-                os.fsync(handle.fileno())
-            temporary.rename(final)
-        except OSError:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_atomically(self.folder / f"{alert.raised_at:.6f}-{alert.alert_id}.alert", sealed)
 
     # -- writer side ----------------------------------------------------------------------
     def pending(self) -> int:

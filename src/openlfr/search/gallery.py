@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from openlfr.errors import NotFoundError, PolicyViolation
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.search.index import IndexSettings, TemplateIndex
+from openlfr.store.files import write_atomically
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CHUNK_ROWS = 65_536
@@ -39,19 +39,6 @@ class Candidate:
 
 def key_id(name: str) -> str:
     return "gallery-" + hashlib.sha256(name.encode()).hexdigest()[:24]
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(path.suffix + ".part")
-    try:
-        with temporary.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.rename(path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 class GalleryStore:
@@ -92,14 +79,14 @@ class GalleryStore:
         chunks = 0
         for chunks, start in enumerate(range(0, len(templates), CHUNK_ROWS), start=1):
             block = templates[start : start + CHUNK_ROWS].tobytes()
-            _write_atomically(
+            write_atomically(
                 self.folder / f"templates-{chunks - 1:05d}.sealed", self._seal(block, f"t{chunks - 1}")
             )
         for stale in self.folder.glob("templates-*.sealed"):
             if int(stale.stem.split("-")[1]) >= chunks:
                 stale.unlink()
         entries = json.dumps({"labels": labels, "sources": sources}).encode()
-        _write_atomically(self.folder / "entries.sealed", self._seal(entries, "entries"))
+        write_atomically(self.folder / "entries.sealed", self._seal(entries, "entries"))
         (self.folder / "index.sealed").unlink(missing_ok=True)
         manifest = {
             "name": self.name,
@@ -109,7 +96,7 @@ class GalleryStore:
             "chunks": chunks,
             "model_pack": self.gov.settings.model_pack,
         }
-        _write_atomically(self.folder / "manifest.json", json.dumps(manifest, indent=2).encode())
+        write_atomically(self.folder / "manifest.json", json.dumps(manifest, indent=2).encode())
         with self.gov.store.session() as session:
             audit.append(
                 session,
@@ -146,7 +133,7 @@ class GalleryStore:
                 return TemplateIndex(templates, settings, stored)
         index = TemplateIndex(templates, settings)
         if index.faiss is not None:
-            _write_atomically(path, self._seal(faiss.serialize_index(index.faiss).tobytes(), "index"))
+            write_atomically(path, self._seal(faiss.serialize_index(index.faiss).tobytes(), "index"))
         return index
 
     def delete_label(self, label: str, actor: str, reason: str) -> int:

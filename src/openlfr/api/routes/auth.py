@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from openlfr.api import accounts
 from openlfr.api.accounts import Principal
-from openlfr.api.deps import SESSION_COOKIE, gov_of, public, require, service_of
+from openlfr.api.deps import SESSION_COOKIE, gov_of, public, require, set_session_cookie, sign_in
 from openlfr.api.permissions import PERMISSIONS
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -52,28 +52,9 @@ def _me(principal: Principal, csrf: str | None = None) -> Me:
 @router.post("/auth/login", dependencies=[Depends(public)])
 def login(body: Login, request: Request, response: Response) -> Me:
     """Sign in: sets the session cookie and returns the CSRF token to echo in ``X-CSRF-Token``."""
-    service = service_of(request)
-    address = request.client.host if request.client else "unknown"
-    wait = service.limiter.retry_after(body.username, address)
-    if wait is not None:
-        raise HTTPException(429, "too many failed sign-ins; try again later", {"Retry-After": f"{wait:.0f}"})
-    user = accounts.authenticate(service.gov, body.username, body.password)
-    if user is None:
-        service.limiter.failed(body.username, address)
-        raise HTTPException(401, "wrong username or password")
-    service.limiter.succeeded(body.username, address)
-    token, csrf = accounts.open_session(service.gov, user)
-    settings = service.gov.settings.api
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(settings.session_hours * 3600),
-        httponly=True,
-        secure=settings.secure_cookies,
-        samesite="strict",
-        path="/",
-    )
-    return _me(Principal(user.id, user.username, user.role, "session"), csrf)
+    principal, token, csrf = sign_in(request, body.username, body.password)
+    set_session_cookie(response, request, token)
+    return _me(principal, csrf)
 
 
 @router.post("/auth/logout")
