@@ -20,6 +20,7 @@ from openlfr.api.background import Background
 from openlfr.api.feed import AlertHub
 from openlfr.api.supervisor import DeploymentSupervisor
 from openlfr.api.webhook import WebhookSender
+from openlfr.errors import ConfigError
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.governance.retention import purge
@@ -60,7 +61,7 @@ class Service:
         self.webhook: WebhookSender | None = None
         if api.webhook_url:
             if api.webhook_secret is None:
-                raise ValueError("api.webhook_url needs api.webhook_secret to sign deliveries")
+                raise ConfigError("api.webhook_url needs api.webhook_secret to sign deliveries")
             self.webhook = WebhookSender(
                 gov, api.webhook_url, api.webhook_secret.get_secret_value().encode(), api.webhook_max_backoff
             )
