@@ -52,6 +52,8 @@ class SubjectEntry:
 class Enrolment:
     subject_id: str
     warnings: list[str] = field(default_factory=list)
+    quality: float | None = None
+    inter_eye_px: float | None = None
 
 
 def _check_rules(gov: Governance, session, deployment: Deployment, entry: SubjectEntry) -> list[str]:  # type: ignore[no-untyped-def]
@@ -206,7 +208,7 @@ def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor:
         gov.audit(
             session, actor, "subject.add", subject, entry.reason, category=entry.category, warnings=warnings
         )
-        return Enrolment(subject.id, warnings)
+        return Enrolment(subject.id, warnings, face.quality.score, face.quality.inter_eye)
 
 
 def remove_subject(gov: Governance, subject_id: str, actor: str, reason: str) -> None:

@@ -283,7 +283,13 @@ async def enrol_subject(
     )
     gov = gov_of(request)
     result = await run_in_threadpool(wl.add_subject, gov, deployment_id, entry, principal.username)
-    assessment = await run_in_threadpool(wl.assess_reference, gov, data)
+    assessment = {  # the enrolled face's own measures: no second analysis of the photo
+        "faces": 1,
+        "quality": round(result.quality, 3) if result.quality is not None else None,
+        "inter_eye_px": round(result.inter_eye_px, 1) if result.inter_eye_px is not None else None,
+        "usable": True,
+        "problem": None,
+    }
     return EnrolmentOut(subject_id=result.subject_id, warnings=result.warnings, assessment=assessment)
 
 
