@@ -809,11 +809,12 @@ def main() -> None:
     app()
 
 
-from openlfr import cli_governance, cli_search, cli_serve  # noqa: E402  (registers more commands)
+from openlfr import cli_cluster, cli_governance, cli_search, cli_serve  # noqa: E402  (registers more commands)
 
 cli_governance.register(app)
 cli_serve.register(app)
 cli_search.register(app)
+cli_cluster.register(app)
 
 if __name__ == "__main__":
     sys.exit(main())

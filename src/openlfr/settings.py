@@ -195,6 +195,19 @@ class ApiSettings(BaseModel):
     )
 
 
+class ClusterSettings(BaseModel):
+    """Running a deployment's cameras as Ray actors across machines (``openlfr cluster``)."""
+
+    address: str = Field("auto", description="Ray cluster to join: 'auto' (a node here) or host:port.")
+    node_ip: str | None = Field(
+        None, description="This machine's address in the cluster (127.0.0.1 for a one-machine cluster)."
+    )
+    camera_cpus: float = Field(1.0, gt=0.0, description="CPUs reserved by each camera actor.")
+    camera_gpus: float = Field(0.0, ge=0.0, description="GPU share reserved by each camera actor.")
+    status_seconds: float = Field(2.0, gt=0.0, description="How often camera actors are polled.")
+    call_timeout: float = Field(10.0, gt=0.0, description="A camera silent this long counts as restarting.")
+
+
 class Settings(BaseSettings):
     """All openlfr settings."""
 
@@ -216,6 +229,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     governance: GovernanceSettings = GovernanceSettings()
     api: ApiSettings = ApiSettings()
+    cluster: ClusterSettings = ClusterSettings()
     master_key: SecretStr | None = Field(None, description="Base64 master key; else store.master_key_file.")
 
     def database_url(self) -> str:

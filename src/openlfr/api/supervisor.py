@@ -24,7 +24,6 @@ from openlfr.governance.live_session import LiveSession, open_live_session
 from openlfr.live.preview import privacy_preview
 from openlfr.live.runner import CameraStatus, LiveRunner
 from openlfr.store.models import Deployment
-from openlfr.video import parse_source
 
 log = logging.getLogger(__name__)
 ACTOR = "service"
@@ -94,17 +93,8 @@ class DeploymentSupervisor(Background):
                 log.warning("deployment %s not started: %s", deployment_id, exc)
             self.refusals[deployment_id] = str(exc)
             return
-        live = session.live
-        network = {
-            "rtsp_transport": live.rtsp_transport,
-            "open_timeout": live.open_timeout,
-            "read_timeout": live.read_timeout,
-        }
-        sources = {
-            f"cam{i + 1}": parse_source(uri, loop=True, realtime=True, **network)
-            for i, uri in enumerate(session.cameras)
-        }
-        runner = LiveRunner(sources, self.gov.analyzer, session.gallery, session.sink, live)
+        sources = session.camera_sources()
+        runner = LiveRunner(sources, self.gov.analyzer, session.gallery, session.sink, session.live)
         with self._lock:
             self.running[deployment_id] = Running(session, runner.start())
         self.refusals.pop(deployment_id, None)

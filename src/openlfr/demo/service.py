@@ -37,8 +37,8 @@ class DemoSetup:
     rejected: list[str] = field(default_factory=list)
 
 
-def prepare_demo(gov: Governance, folder: Path, hours: float = 8.0) -> DemoSetup:
-    """Create the demo's users and a deployment that is live from now for ``hours``."""
+def prepare_demo(gov: Governance, folder: Path, hours: float = 8.0, cameras: int = 1) -> DemoSetup:
+    """Create the demo's users and a deployment live from now for ``hours``, its cameras all one video."""
     from openlfr.demo.synthetic import demo_frames, write_video, write_watchlist
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def prepare_demo(gov: Governance, folder: Path, hours: float = 8.0) -> DemoSetup
         authorising_officer="officer",
         legal_basis="Demonstration only: no real people are searched for",
         dpia_reference="DPIA-DEMO-001",
-        cameras=(str(video),),
+        cameras=(str(video),) * cameras,
         signage_confirmed=True,
     )
     deployment = dep.create(gov, plan, "manager")

@@ -13,6 +13,7 @@ from openlfr.governance.alert_sink import StoreAlertSink
 from openlfr.governance.context import Governance
 from openlfr.settings import LiveSettings
 from openlfr.store.models import Deployment
+from openlfr.video import SourceSpec, parse_source
 from openlfr.watchlist import Gallery
 
 
@@ -25,6 +26,18 @@ class LiveSession:
     live: LiveSettings
     sink: StoreAlertSink
     still_allowed: Callable[[], str | None]
+
+    def camera_sources(self) -> dict[str, SourceSpec]:
+        """The deployment's cameras as ``cam1, cam2, …``; recordings loop in real time, like a camera."""
+        network = {
+            "rtsp_transport": self.live.rtsp_transport,
+            "open_timeout": self.live.open_timeout,
+            "read_timeout": self.live.read_timeout,
+        }
+        return {
+            f"cam{i + 1}": parse_source(uri, loop=True, realtime=True, **network)
+            for i, uri in enumerate(self.cameras)
+        }
 
 
 def open_live_session(

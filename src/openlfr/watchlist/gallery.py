@@ -55,6 +55,13 @@ class Gallery:
     def templates_of(self, subject: str) -> np.ndarray:
         return self._blocks[self.subjects.index(subject)]
 
+    def templates_only(self) -> Gallery:
+        """A copy without reference images: all a remote camera needs to match."""
+        copy = Gallery(self.dimension)
+        for subject, block in zip(self.subjects, self._blocks, strict=True):
+            copy.add(subject, block)
+        return copy
+
     def remove(self, subject: str) -> None:
         index = self.subjects.index(subject)
         del self.subjects[index], self._blocks[index]

@@ -1,0 +1,131 @@
+"""Cluster mode on a real two-node Ray cluster: cameras spread over nodes, move when a node dies,
+and every acknowledged alert reaches PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from openlfr.cluster.nodes import connect
+from openlfr.demo.service import prepare_demo
+from openlfr.demo.synthetic import ENROLLED_SUBJECT
+from openlfr.errors import PolicyViolation
+from openlfr.governance import Governance
+from openlfr.governance import deployments as dep
+from openlfr.settings import load_settings
+from openlfr.store import open_store
+from openlfr.store.crypto import new_key
+from openlfr.store.models import AlertRecord, AuditEvent
+from tests.ray_cluster import RayNodes
+from tests.waiting import wait_for
+
+ray = pytest.importorskip("ray", reason="cluster mode needs Ray (pip install 'openlfr[cluster]')")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):  # type: ignore[no-untyped-def]
+    cluster = RayNodes(tmp_path_factory.mktemp("ray"))
+    cluster.start_head(cpus=2)
+    cluster.start_worker(cpus=2)
+    connect(cluster.address, "127.0.0.1")
+    alive = lambda: sum(node["Alive"] for node in ray.nodes())  # noqa: E731
+    assert wait_for(alive, 60) and wait_for(lambda: alive() == 2, 60), "the two Ray nodes did not come up"
+    yield cluster
+    ray.shutdown()
+    cluster.stop()
+
+
+def cluster_gov(nodes: RayNodes, database_url: str, folder: Path) -> Governance:
+    settings = load_settings(
+        data_dir=folder / "data",
+        master_key=base64.b64encode(new_key()).decode(),
+        store={"url": database_url},
+        live={"cooldown": 2.0},
+        cluster={
+            "address": nodes.address,
+            "node_ip": "127.0.0.1",
+            "status_seconds": 0.5,
+            "call_timeout": 5.0,
+        },
+    )
+    return Governance(open_store(settings), settings)
+
+
+def alerts_from(gov: Governance, camera: str, before: float | None = None) -> int:
+    with gov.store.session() as session:
+        query = select(func.count()).select_from(AlertRecord).where(AlertRecord.camera == camera)
+        rows = session.scalar(query) or 0
+        if before is None:
+            return rows
+        return sum(
+            1
+            for raised in session.scalars(select(AlertRecord.raised_at).where(AlertRecord.camera == camera))
+            if raised.timestamp() < before
+        )
+
+
+def test_cameras_move_to_a_live_node_and_no_acknowledged_alert_is_lost(nodes, postgres, tmp_path) -> None:
+    from openlfr.cluster.nodes import head_node_id
+    from openlfr.cluster.run import ClusterRun
+
+    gov = cluster_gov(nodes, postgres.create_database("cluster_failover"), tmp_path)
+    setup = prepare_demo(gov, tmp_path / "demo", cameras=2)
+    assert ENROLLED_SUBJECT in setup.enrolled
+    run = ClusterRun(gov, setup.deployment_id)
+    try:
+        placed = lambda: {c: s.get("node_id") for c, s in run.status()["cameras"].items()}  # noqa: E731
+        assert wait_for(lambda: len(set(placed().values()) - {None}) == 2, 90), placed()
+        head = head_node_id(run.ray)
+        worker_camera = next(c for c, node in placed().items() if node != head)
+        assert wait_for(lambda: all(alerts_from(gov, c) > 0 for c in ("cam1", "cam2")), 120), (
+            "each camera should alert on the enrolled person"
+        )
+
+        sent = lambda: int(run.status()["cameras"][worker_camera]["alerts_sent"])  # noqa: E731
+        assert wait_for(lambda: sent() > 0, 30)
+        sent_before = sent()
+        killed_at = time.time()
+        nodes.kill("worker")
+        moved = lambda: run.status()["cameras"][worker_camera].get("node_id") == head  # noqa: E731
+        assert wait_for(moved, 90), f"{worker_camera} did not come back on the head: {run.status()}"
+        assert wait_for(lambda: alerts_from(gov, worker_camera) > sent_before, 120)
+        assert alerts_from(gov, worker_camera, before=killed_at) >= sent_before > 0
+
+        final = run.stop("test over")
+    finally:
+        if final_state(run) != "stopped":
+            run.stop("test cleanup")
+    assert final["state"] == "stopped" and final["restarts"][worker_camera] == 1
+    assert final["alerts_queued"] == 0
+    with gov.store.session() as session:
+        subjects = set(session.scalars(select(AlertRecord.subject_reference)))
+        restarts = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "cluster.camera_restarted")
+        ).all()
+    assert subjects == {ENROLLED_SUBJECT}
+    assert [event.details["camera"] for event in restarts] == [worker_camera]
+
+
+def final_state(run) -> str:  # type: ignore[no-untyped-def]
+    try:
+        return str(run.status()["state"])
+    except Exception:
+        return "stopped"
+
+
+def test_a_deployment_that_may_not_match_is_refused_before_any_actor_starts(
+    nodes, postgres, tmp_path
+) -> None:
+    from openlfr.cluster.run import ClusterRun
+
+    gov = cluster_gov(nodes, postgres.create_database("cluster_refusal"), tmp_path)
+
+    setup = prepare_demo(gov, tmp_path / "demo", cameras=1)
+    dep.end(gov, setup.deployment_id, "operator", "shift over")
+    with pytest.raises(PolicyViolation):
+        ClusterRun(gov, setup.deployment_id)
