@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import api_load, evaluation, live, search, vision
+from benchmarks import api_load, cluster, evaluation, gallery, live, search, vision
 
 SUITES = {
     "vision": vision.run,
@@ -12,6 +12,8 @@ SUITES = {
     "evaluation": evaluation.run,
     "search": search.run,
     "api": api_load.run,
+    "cluster": cluster.run,
+    "gallery": gallery.run,
 }
 
 

@@ -83,6 +83,19 @@ def stand_in_gallery(analyzer: FaceAnalyzer, video: Path) -> Gallery:
     raise RuntimeError(f"no face in {video}")
 
 
+def crowd_clip() -> Path:
+    """The 1080p crowd clip of ../shared/data, or the generated demo camera when it is absent."""
+    crowd = SHARED / "videos" / "facenet_pytorch_video.mp4"
+    if crowd.is_file():
+        return crowd
+    console.print(f"[yellow]{crowd} not found: using the generated demo camera instead[/]")
+    from openlfr.demo.synthetic import demo_frames, write_video
+
+    demo = Path(tempfile.mkdtemp()) / "demo.mp4"
+    write_video(demo, demo_frames())
+    return demo
+
+
 def run_cameras(
     analyzer, gallery, uris: list[str], seconds: float, **source_options: Any
 ) -> list[dict[str, Any]]:
@@ -160,13 +173,7 @@ def run(seconds: float = 12.0) -> dict[str, Any]:
     console.print(f"[bold]hardware:[/] {info}")
     analyzer = FaceAnalyzer(load_settings())
     results: dict[str, Any] = {"hardware": info, "settings": analyzer.settings.live.model_dump()}
-    crowd = SHARED / "videos" / "facenet_pytorch_video.mp4"
-    if not crowd.is_file():
-        console.print(f"[yellow]{crowd} not found: using the generated demo camera instead[/]")
-        from openlfr.demo.synthetic import demo_frames, write_video
-
-        crowd = Path(tempfile.mkdtemp()) / "demo.mp4"
-        write_video(crowd, demo_frames())
+    crowd = crowd_clip()
     gallery = stand_in_gallery(analyzer, crowd)
     with av.open(str(crowd)) as probe:
         stream = probe.streams.video[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from openlfr.cluster.nodes import connect
+from openlfr.cluster.local import LocalCluster
 from openlfr.demo.service import prepare_demo
 from openlfr.demo.synthetic import ENROLLED_SUBJECT
 from openlfr.errors import PolicyViolation
@@ -20,7 +20,6 @@ from openlfr.settings import load_settings
 from openlfr.store import open_store
 from openlfr.store.crypto import new_key
 from openlfr.store.models import AlertRecord, AuditEvent
-from tests.ray_cluster import RayNodes
 from tests.waiting import wait_for
 
 ray = pytest.importorskip("ray", reason="cluster mode needs Ray (pip install 'openlfr[cluster]')")
@@ -29,18 +28,15 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory):  # type: ignore[no-untyped-def]
-    cluster = RayNodes(tmp_path_factory.mktemp("ray"))
+    cluster = LocalCluster(tmp_path_factory.mktemp("ray"))
     cluster.start_head(cpus=2)
     cluster.start_worker(cpus=2)
-    connect(cluster.address, "127.0.0.1")
-    alive = lambda: sum(node["Alive"] for node in ray.nodes())  # noqa: E731
-    assert wait_for(alive, 60) and wait_for(lambda: alive() == 2, 60), "the two Ray nodes did not come up"
+    cluster.wait_for_nodes(2)
     yield cluster
-    ray.shutdown()
     cluster.stop()
 
 
-def cluster_gov(nodes: RayNodes, database_url: str, folder: Path) -> Governance:
+def cluster_gov(nodes: LocalCluster, database_url: str, folder: Path) -> Governance:
     settings = load_settings(
         data_dir=folder / "data",
         master_key=base64.b64encode(new_key()).decode(),

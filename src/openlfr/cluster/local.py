@@ -1,21 +1,29 @@
-"""A real two-node Ray cluster on 127.0.0.1: a head and a worker, each its own `ray start --block`."""
+"""A Ray cluster of several nodes on this one machine, on 127.0.0.1: for trying cluster mode,
+for the failover test and for the scaling benchmark. Each node is its own ``ray start --block``
+in its own process group, so killing one behaves like losing a machine."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
-from openlfr.cluster.nodes import ray_start_command
-from tests.rtsp import free_port
+from openlfr.cluster.nodes import connect, ray_start_command, require_ray
 
 OBJECT_STORE = 80 * 1024 * 1024
 
 
-class RayNodes:
-    """Starts the nodes in their own process groups, so one can be killed like a lost machine."""
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalCluster:
+    """A head node and any number of worker nodes; ``kill(name)`` is a machine lost without warning."""
 
     def __init__(self, logs: Path) -> None:
         self.logs = logs
@@ -33,9 +41,20 @@ class RayNodes:
         common = {"node_ip": "127.0.0.1", "num_cpus": cpus, "object_store_bytes": OBJECT_STORE, "block": True}
         self._start("head", ray_start_command(head=True, port=self.port, **common))
 
-    def start_worker(self, cpus: float) -> None:
+    def start_worker(self, cpus: float, name: str = "worker") -> None:
         common = {"node_ip": "127.0.0.1", "num_cpus": cpus, "object_store_bytes": OBJECT_STORE, "block": True}
-        self._start("worker", ray_start_command(head=False, address=self.address, **common))
+        self._start(name, ray_start_command(head=False, address=self.address, **common))
+
+    def wait_for_nodes(self, count: int, limit: float = 90.0) -> None:
+        """Connect this process as a driver and wait until ``count`` nodes are alive."""
+        ray = connect(self.address, "127.0.0.1")
+        deadline = time.monotonic() + limit
+        while sum(node["Alive"] for node in ray.nodes()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{count} Ray nodes did not come up within {limit:.0f} s (logs in {self.logs})"
+                )
+            time.sleep(0.25)
 
     def kill(self, name: str) -> None:
         """SIGKILL the node's whole process group: its raylet and workers vanish at once."""
@@ -44,6 +63,9 @@ class RayNodes:
         process.wait(10)
 
     def stop(self) -> None:
+        """Disconnect the driver and stop every node gracefully (forcefully if one hangs)."""
+        ray = require_ray()
+        ray.shutdown()
         for name in list(self.processes):
             process = self.processes.pop(name)
             try:
