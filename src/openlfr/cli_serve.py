@@ -46,6 +46,8 @@ def serve_command(
 
         err.print("preparing the demo (users, watchlist, camera video)…")
         setup = prepare_demo(gov, folder)
+    if engines:
+        out.print(f"inference: {gov.analyzer.backend_summary()}", highlight=False)
     app = create_app(Service(gov, run_engines=engines))
     url = f"http://{'127.0.0.1' if bind_host in ('0.0.0.0', '::') else bind_host}:{bind_port}"
     out.print(f"[bold]openlfr console:[/] {url}/   public page: {url}/public   API: {url}/api/openapi.json")

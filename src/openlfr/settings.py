@@ -24,8 +24,18 @@ from openlfr.errors import ConfigError
 
 
 class RuntimeSettings(BaseModel):
-    """How ONNX Runtime runs the models."""
+    """How the models run: ONNX Runtime (CPU, CUDA, TensorRT) or PyTorch on a GPU."""
 
+    backend: Literal["onnxruntime", "torch"] = Field(
+        "onnxruntime",
+        description="'torch' runs the same ONNX files converted to PyTorch (needs torch and onnx2torch).",
+    )
+    torch_device: str = Field(
+        "cuda", description="PyTorch device for backend 'torch'; never silently the CPU."
+    )
+    torch_fp16: bool = Field(
+        True, description="Half precision on the GPU (checked against fp32 by the GPU script)."
+    )
     providers: str = Field(
         "auto",
         description="'auto' (best installed), or a comma list such as 'cuda,cpu' or 'cpu'. "
@@ -69,6 +79,13 @@ class RecognitionSettings(BaseModel):
         False, description="Add the embedding of the mirrored face before normalising (slower, +accuracy)."
     )
     batch_size: int = Field(16, ge=1)
+    batch_wait_ms: float | None = Field(
+        None,
+        ge=0.0,
+        le=100.0,
+        description="How long the recognizer waits to batch faces from other cameras and requests. "
+        "Unset: 2 ms on a GPU, 0 (off) on the CPU, where a bigger batch saves little.",
+    )
     verify_threshold: float = Field(
         0.30,
         ge=-1.0,

@@ -48,14 +48,27 @@ class FaceAnalyzer:
 
     @cached_property
     def embedder(self) -> ArcFaceEmbedder:
-        m = self.pack.manifest.recognizer
+        m, wait_ms = self.pack.manifest.recognizer, self.settings.recognition.batch_wait_ms
+        session = create_session(self.pack.recognizer_path, self.settings.runtime)
+        if wait_ms is None:
+            wait_ms = 0.0 if session.get_providers()[0] == "CPUExecutionProvider" else 2.0
         return ArcFaceEmbedder(
-            create_session(self.pack.recognizer_path, self.settings.runtime),
+            session,
             input_mean=m.input_mean,
             input_std=m.input_std,
             bgr_to_rgb=m.bgr_to_rgb,
             batch_size=self.settings.recognition.batch_size,
             flip_fusion=self.settings.recognition.flip_fusion,
+            batch_wait=wait_ms / 1000,
+        )
+
+    def backend_summary(self) -> str:
+        """Where each model runs (loading both): the line printed at start, so no fallback goes unseen."""
+        batcher = self.embedder.batcher
+        batching = f"{batcher.max_wait * 1000:g} ms" if batcher else "off"
+        return (
+            f"detector on {self.detector.session.get_providers()[0]}, "
+            f"recognizer on {self.embedder.session.get_providers()[0]}, cross-request batching {batching}"
         )
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+from openlfr.vision.batching import MicroBatcher
 from openlfr.vision.tensors import to_nchw
 
 
@@ -29,6 +30,7 @@ class ArcFaceEmbedder:
         bgr_to_rgb: bool = True,
         batch_size: int = 16,
         flip_fusion: bool = False,
+        batch_wait: float = 0.0,
     ) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
@@ -38,6 +40,8 @@ class ArcFaceEmbedder:
         self.batch_size = batch_size
         self.flip_fusion = flip_fusion
         self.dimension = int(session.get_outputs()[0].shape[-1])
+        # with a wait, concurrent callers (all cameras, all requests) share one forward pass
+        self.batcher = MicroBatcher(self.forward, 4 * batch_size, batch_wait) if batch_wait > 0 else None
 
     def blob(self, crops: np.ndarray) -> np.ndarray:
         """Normalised NCHW float32 input for the network."""
@@ -54,9 +58,10 @@ class ArcFaceEmbedder:
         features = []
         for start in range(0, len(crops), self.batch_size):
             chunk = crops[start : start + self.batch_size]
+            infer = self.batcher or self.forward
             if self.flip_fusion:
-                both = self.forward(self.blob(np.concatenate([chunk, chunk[:, :, ::-1]])))
+                both = infer(self.blob(np.concatenate([chunk, chunk[:, :, ::-1]])))
                 features.append(both[: len(chunk)] + both[len(chunk) :])
             else:
-                features.append(self.forward(self.blob(chunk)))
+                features.append(infer(self.blob(chunk)))
         return l2_normalize(np.concatenate(features))

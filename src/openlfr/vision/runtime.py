@@ -66,6 +66,12 @@ def session_options(settings: RuntimeSettings) -> ort.SessionOptions:
 
 def create_session(model_path: Path, settings: RuntimeSettings) -> ort.InferenceSession:
     """Build one inference session and log which provider actually runs it."""
+    if settings.backend == "torch":
+        from openlfr.vision.torch_backend import TorchSession
+
+        session = TorchSession(model_path, settings.torch_device, settings.torch_fp16)
+        log.info("model %s runs on %s", model_path.name, session.get_providers()[0])
+        return session  # type: ignore[return-value]  (the same calls as an ONNX Runtime session)
     providers = resolve_providers(settings.providers)
     try:
         session = ort.InferenceSession(

@@ -1,0 +1,82 @@
+"""PyTorch inference from the same ONNX files, for GPU machines that have PyTorch.
+
+onnx2torch converts the graph once at start; ``TorchSession`` then answers the three calls
+our detector and recognizer make of an ONNX Runtime session (``get_inputs``, ``get_outputs``,
+``run``), so nothing above this module knows which backend runs. Half precision is the
+default on a GPU; the prepared GPU check (``benchmarks/gpu_check.py``) compares it with the
+CPU templates. A requested device that is not there is an error, never a CPU fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openlfr.errors import ProviderUnavailableError
+
+
+@dataclass(frozen=True)
+class Port:
+    """An input or output of the graph, as ONNX Runtime describes it."""
+
+    name: str
+    shape: list[int | str]
+
+
+def _ports(values: Any, skip: set[str]) -> list[Port]:
+    return [
+        Port(v.name, [d.dim_value or d.dim_param or "?" for d in v.type.tensor_type.shape.dim])
+        for v in values
+        if v.name not in skip
+    ]
+
+
+class TorchSession:
+    """One ONNX model converted to a PyTorch module on ``device``."""
+
+    def __init__(self, model_path: Path, device: str = "cuda", fp16: bool = True) -> None:
+        try:
+            import onnx
+            import torch
+            from onnx2torch import convert
+        except ImportError as exc:
+            raise ProviderUnavailableError(
+                f"runtime.backend 'torch' needs PyTorch and onnx2torch ({exc.name} is missing): "
+                "pip install torch onnx2torch"
+            ) from None
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ProviderUnavailableError(
+                f"runtime.torch_device {device!r} requested but PyTorch sees no CUDA device; "
+                "openlfr does not fall back to the CPU silently"
+            )
+        graph = onnx.load(str(model_path))
+        weights = {init.name for init in graph.graph.initializer}
+        self._inputs = _ports(graph.graph.input, weights)
+        self._outputs = _ports(graph.graph.output, set())
+        self.torch = torch
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if fp16 else torch.float32
+        self.module = convert(graph).eval().to(self.device, self.dtype)
+
+    def get_inputs(self) -> list[Port]:
+        return self._inputs
+
+    def get_outputs(self) -> list[Port]:
+        return self._outputs
+
+    def get_providers(self) -> list[str]:
+        precision = "fp16" if self.dtype == self.torch.float16 else "fp32"
+        return [f"torch:{self.device}:{precision}"]
+
+    def run(self, _names: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Forward one batch; outputs come back as float32 numpy arrays in graph order."""
+        torch = self.torch
+        batch = torch.from_numpy(np.ascontiguousarray(feeds[self._inputs[0].name]))
+        with torch.inference_mode():
+            outputs = self.module(batch.to(self.device, self.dtype, non_blocking=True))
+        if not isinstance(outputs, list | tuple):
+            outputs = (outputs,)
+        return [output.float().cpu().numpy() for output in outputs]

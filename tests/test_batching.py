@@ -1,0 +1,111 @@
+"""Cross-camera batching: concurrent callers share forward passes and each gets exactly its rows."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from openlfr.vision import FaceAnalyzer
+from openlfr.vision.batching import MicroBatcher
+from openlfr.vision.embedder import ArcFaceEmbedder
+
+
+def call_together(function, inputs: list[np.ndarray]) -> list[object]:  # type: ignore[no-untyped-def]
+    """Call ``function`` on each input from its own thread, all released at once."""
+    barrier = threading.Barrier(len(inputs))
+    results: list[object] = [None] * len(inputs)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = function(inputs[i])
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_concurrent_calls_share_batches_and_get_their_own_rows() -> None:
+    sizes: list[int] = []
+
+    def network(rows: np.ndarray) -> np.ndarray:
+        sizes.append(len(rows))
+        return rows * 10
+
+    batcher = MicroBatcher(network, max_batch=1000, max_wait=0.3)
+    inputs = [np.full((i % 3 + 1, 4), i, np.float32) for i in range(12)]
+    results = call_together(batcher, inputs)
+    for i, result in enumerate(results):
+        assert isinstance(result, np.ndarray)
+        np.testing.assert_array_equal(result, inputs[i] * 10)
+    assert sum(sizes) == sum(len(x) for x in inputs)
+    assert len(sizes) < len(inputs), f"twelve calls should share passes, got batches {sizes}"
+    assert batcher.mean_batch > 1
+
+
+def test_a_full_batch_runs_without_waiting_for_the_deadline() -> None:
+    batcher = MicroBatcher(lambda rows: rows + 1, max_batch=4, max_wait=30.0)
+    results = call_together(batcher, [np.zeros((2, 3)), np.ones((2, 3))])  # 4 rows: full at once
+    assert sorted(float(r[0, 0]) for r in results) == [1.0, 2.0]  # type: ignore[index]
+
+
+def test_an_error_reaches_every_caller_of_the_batch() -> None:
+    def broken(rows: np.ndarray) -> np.ndarray:
+        raise RuntimeError("device lost")
+
+    results = call_together(MicroBatcher(broken, max_wait=0.3), [np.zeros((1, 2))] * 4)
+    assert all(isinstance(r, RuntimeError) and "device lost" in str(r) for r in results)
+
+
+def test_batched_recognizer_gives_the_same_templates_as_one_by_one(
+    analyzer: FaceAnalyzer, players: np.ndarray
+) -> None:
+    crops = analyzer.align(players, analyzer.detect(players))
+    assert len(crops) >= 3
+    alone = [analyzer.embedder.embed(crops[i : i + 1])[0] for i in range(len(crops))]
+    shared = ArcFaceEmbedder(analyzer.embedder.session, batch_wait=0.3)
+    results = call_together(shared.embed, [crops[i : i + 1] for i in range(len(crops))])
+    for expected, got in zip(alone, results, strict=True):
+        assert isinstance(got, np.ndarray) and got.shape == (1, 512)
+        assert float(got[0] @ expected) > 0.9999
+    assert shared.batcher is not None and shared.batcher.batches < len(crops)
+
+
+@pytest.mark.parametrize("wait_ms, batching", [(None, False), (0.0, False), (5.0, True)])
+def test_batching_is_off_on_the_cpu_unless_asked_for(wait_ms, batching, settings) -> None:  # type: ignore[no-untyped-def]
+    recognition = settings.recognition.model_copy(update={"batch_wait_ms": wait_ms})
+    analyzer = FaceAnalyzer(settings.model_copy(update={"recognition": recognition}))
+    assert (analyzer.embedder.batcher is not None) == batching
+
+
+def test_the_torch_backend_never_falls_back_to_the_cpu_silently(settings) -> None:  # type: ignore[no-untyped-def]
+    from openlfr.errors import ProviderUnavailableError
+
+    runtime = settings.runtime.model_copy(update={"backend": "torch", "torch_device": "cuda"})
+    analyzer = FaceAnalyzer(settings.model_copy(update={"runtime": runtime}))
+    with pytest.raises(ProviderUnavailableError, match=r"torch|CUDA"):
+        analyzer.backend_summary()
+
+
+def test_the_start_line_names_where_each_model_runs(analyzer: FaceAnalyzer) -> None:
+    summary = analyzer.backend_summary()
+    assert "detector on CPUExecutionProvider" in summary and "recognizer on CPUExecutionProvider" in summary
+    assert "batching off" in summary
+
+
+def test_torch_on_the_cpu_agrees_with_onnx_runtime(settings, analyzer: FaceAnalyzer, players) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch", reason="PyTorch is not installed (too large for CI; GPU script covers it)")
+    pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
+    from openlfr.vision.torch_backend import TorchSession
+
+    crops = analyzer.align(players, analyzer.detect(players))
+    torch_embedder = ArcFaceEmbedder(TorchSession(analyzer.pack.recognizer_path, "cpu", fp16=False))  # type: ignore[arg-type]
+    cosines = np.sum(torch_embedder.embed(crops) * analyzer.embedder.embed(crops), axis=1)
+    assert cosines.min() > 0.999
