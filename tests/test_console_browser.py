@@ -199,3 +199,44 @@ def test_manager_plans_and_enrols_with_feedback_and_officer_authorises(
     public.goto(url + "/public")
     assert "Browser-planned deployment" in public.inner_text(".public-planned")
     public.screenshot(path=shots / "08-public.png", full_page=True)
+
+
+def test_operator_searches_a_gallery_with_a_still_and_a_recording(
+    console, browser, shots, samples, demo_material
+) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from openlfr.search.gallery import GalleryStore
+
+    gov, setup, url = console
+    names = ("yao_ming", "player_9", "player_20")
+    photos = [next((demo_material["watchlist"] / n).iterdir()) for n in names]
+    templates = np.stack([gov.analyzer.single_face(gov.analyzer.load(p)).embedding for p in photos])
+    GalleryStore(gov, "custody").write(list(names), ["custody"] * 3, templates, "admin", "gallery.build")
+
+    page = sign_in(browser, url, "operator", setup.passwords["operator"], "/console/search")
+    assert "custody (3 templates" in page.inner_text("select[name=gallery]")
+    page.fill("input[name=reason]", "Op Falcon, crime 4411")
+    page.fill("input[name=top]", "2")
+    page.set_input_files("input[name=file]", str(samples["yaoming"]))
+    page.click("#search-form button[type=submit]")
+    wait_js(page, "document.querySelectorAll('.probe').length > 0", 60)
+    first = page.locator(".probe").first
+    assert first.locator("tbody tr").count() == 2
+    assert first.locator("tbody tr").first.locator("td").nth(1).inner_text() == "yao_ming"
+    page.screenshot(path=shots / "07-search.png", full_page=True)
+
+    page.set_input_files("input[name=file]", str(demo_material["video"]))
+    page.click("#search-form button[type=submit]")
+    wait_js(page, "document.getElementById('search-status').textContent.includes('probe(s) searched')", 120)
+    assert page.locator(".probe h2").first.inner_text().startswith("track ")
+
+    page.set_input_files(
+        "input[name=file]", {"name": "broken.mp4", "mimeType": "video/mp4", "buffer": b"junk"}
+    )
+    page.click("#search-form button[type=submit]")
+    wait_js(page, "!document.getElementById('search-error').hidden", 30)
+    assert "video" in page.inner_text("#search-error")
+
+    auditor = sign_in(browser, url, "auditor", setup.passwords["auditor"], "/console/alerts")
+    assert auditor.locator("nav a[href='/console/search']").count() == 0

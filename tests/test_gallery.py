@@ -223,6 +223,23 @@ def test_search_through_the_api(tmp_path: Path, analyzer, samples, demo_material
             "/api/galleries/none/search", files=photo, data={"reason": "x"}, headers=operator
         )
         assert missing.status_code == 404
+        listed = client.get("/api/galleries", headers=operator).json()
+        assert [(g["name"], g["count"]) for g in listed] == [("custody", 3)]
+
+        video = demo_material["video"].read_bytes()
+        clip = {"video": ("cctv.mp4", video)}
+        tracked = client.post(url, files=clip, data={"reason": "case 18", "top": "1"}, headers=operator)
+        assert tracked.status_code == 200, tracked.text
+        best = {
+            p["candidates"][0]["label"] for p in tracked.json()["probes"] if p["candidates"][0]["score"] > 0.5
+        }
+        assert "yao_ming" in best, tracked.json()
+        assert all(p["probe"].startswith("track ") for p in tracked.json()["probes"])
+        for broken in (b"not a video at all", video[: len(video) // 3]):
+            bad = client.post(
+                url, files={"video": ("x.mp4", broken)}, data={"reason": "case 19"}, headers=operator
+            )
+            assert bad.status_code == 415 and "video" in bad.json()["detail"], bad.text
     with gov.store.session() as session:
         searches = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "gallery.search")))
-    assert [(e.actor, e.reason) for e in searches] == [("operator", "case 17")]
+    assert [(e.actor, e.reason) for e in searches] == [("operator", "case 17"), ("operator", "case 18")]

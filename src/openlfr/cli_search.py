@@ -53,15 +53,13 @@ def gallery_build(
 @cli_errors
 def gallery_list() -> None:
     """Galleries and their sizes."""
-    from openlfr.search.gallery import GalleryStore
+    from openlfr.search.gallery import list_galleries
 
     gov = open_governance()
     table = Table("name", "templates", "people", "model pack")
-    root = gov.settings.data_dir / "galleries"
-    for folder in sorted(root.iterdir() if root.is_dir() else []):
-        manifest = GalleryStore(gov, folder.name).manifest()
+    for manifest in list_galleries(gov):
         table.add_row(
-            folder.name, f"{manifest['count']:,}", f"{manifest['subjects']:,}", manifest["model_pack"]
+            manifest["name"], f"{manifest['count']:,}", f"{manifest['subjects']:,}", manifest["model_pack"]
         )
     out.print(table)
 

@@ -56,6 +56,12 @@ class ImageDecodeError(ImageError):
     exit_code = 13
 
 
+class VideoDecodeError(ImageError):
+    """The bytes are not a video we can decode (wrong format, truncated, corrupt)."""
+
+    exit_code = 13
+
+
 class ImageTooLargeError(ImageError):
     """The image has more pixels than allowed: refused before decoding (decompression bomb guard)."""
 

@@ -144,6 +144,13 @@ def reports_page(request: Request, me: Principal = Depends(page("reports.read"))
     return render(request, "reports.html", me, reports=built)
 
 
+@router.get("/console/search", response_class=HTMLResponse)
+def search_page(request: Request, me: Principal = Depends(page("search.run"))):  # type: ignore[no-untyped-def]
+    from openlfr.search.gallery import list_galleries
+
+    return render(request, "search.html", me, galleries=list_galleries(gov_of(request)))
+
+
 @router.get("/console/audit", response_class=HTMLResponse)
 def audit_page(request: Request, me: Principal = Depends(page("audit.read"))):  # type: ignore[no-untyped-def]
     return render(request, "audit.html", me)

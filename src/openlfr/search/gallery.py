@@ -166,6 +166,13 @@ class GalleryStore:
         return removed
 
 
+def list_galleries(gov: Governance) -> list[dict]:
+    """Every gallery's name and size (from its manifest: no template is opened)."""
+    root = gov.settings.data_dir / "galleries"
+    stores = [GalleryStore(gov, folder.name) for folder in sorted(root.iterdir() if root.is_dir() else [])]
+    return [{"name": store.name} | store.manifest() for store in stores if store.exists]
+
+
 class GallerySearcher:
     """A loaded gallery that answers searches; ``rebuild`` swaps in a new index without a pause."""
 

@@ -7,16 +7,21 @@ who walks through a clip is one query with the best view of them behind it.
 
 from __future__ import annotations
 
+import io
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
-from openlfr.errors import NoFaceError
+from openlfr.errors import NoFaceError, VideoDecodeError
 from openlfr.live.alerts import CollectingSink
 from openlfr.live.engine import CameraEngine
 from openlfr.video import parse_source
+from openlfr.video.frames import Frame
 from openlfr.video.sources import open_frames
 from openlfr.vision import FaceAnalyzer
 from openlfr.watchlist import Gallery
@@ -63,11 +68,35 @@ class _TrackCollector(CameraEngine):
         super()._forget(track_id)
 
 
-def video_probes(analyzer: FaceAnalyzer, path: Path) -> list[Probe]:
+def memory_frames(data: bytes, label: str = "the uploaded video") -> Iterator[Frame]:
+    """Every frame of a video held in memory (an upload), decoded from RAM: no temporary file."""
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except Exception as exc:  # PyAV raises FFmpeg's many error types
+        raise VideoDecodeError(f"{label}: not a video that can be decoded ({exc})") from None
+    index = 0
+    with container:
+        if not container.streams.video:
+            raise VideoDecodeError(f"{label}: has no video stream")
+        try:
+            for decoded in container.decode(container.streams.video[0]):
+                position = float(decoded.time) if decoded.time is not None else index / 25.0
+                yield Frame(decoded.to_ndarray(format="bgr24"), index, position, time.time())
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(f"{label}: corrupt or truncated after {index} frame(s) ({exc})") from None
+    if index == 0:
+        raise VideoDecodeError(f"{label}: no frame could be decoded")
+
+
+def video_probes(analyzer: FaceAnalyzer, video: Path | bytes) -> list[Probe]:
     """One probe per track that got at least one good shot, in order of appearance."""
     collector = _TrackCollector(analyzer)
-    spec = parse_source(str(path), lossless=True, realtime=False)
-    for frame in open_frames(spec, threading.Event()):
+    if isinstance(video, bytes):
+        frames = memory_frames(video)
+    else:
+        frames = open_frames(parse_source(str(video), lossless=True, realtime=False), threading.Event())
+    for frame in frames:
         collector.process(frame)
     collector.finish()
     return sorted(collector.probes, key=lambda p: float(p.seen.split("–")[0]))

@@ -1,28 +1,66 @@
-"""Retrospective search of a still against a named gallery: ranked candidates for review, audited."""
+"""Retrospective search of a still or a recording against a named gallery: ranked candidates for
+review, audited. Uploads are decoded in memory; nothing of them is written anywhere."""
 
 from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, require, service_of
 from openlfr.api.routes.deployments import image_upload
-from openlfr.search.gallery import GallerySearcher, GalleryStore
-from openlfr.search.probes import image_probes
+from openlfr.errors import NoFaceError
+from openlfr.search.gallery import GallerySearcher, GalleryStore, list_galleries
+from openlfr.search.probes import Probe, image_probes, video_probes
 
 router = APIRouter(prefix="/api", tags=["search"])
 
 SEARCH_FORM = {
     "type": "object",
     "properties": {
-        "image": {"type": "string", "format": "binary"},
+        "image": {"type": "string", "format": "binary", "description": "A still (or send 'video')."},
+        "video": {"type": "string", "format": "binary", "description": "A recording, searched per person."},
         "reason": {"type": "string"},
         "top": {"type": "integer", "minimum": 1, "maximum": 1000},
     },
-    "required": ["image", "reason"],
+    "required": ["reason"],
 }
+
+
+@router.get("/galleries")
+def galleries(request: Request, _: Principal = Depends(require("search.run"))) -> list[dict]:
+    """The galleries that can be searched, with their sizes."""
+    return list_galleries(gov_of(request))
+
+
+async def upload_probes(request: Request) -> tuple[list[Probe], str]:
+    """Probe templates from the form's one file: every face of a still, or one per person of a video."""
+    video = (await request.form(max_files=1, max_fields=20)).get("video")
+    if not isinstance(video, UploadFile):
+        _fields, data = await image_upload(request)
+        return await run_in_threadpool(image_probes, gov_of(request).analyzer, data), "uploaded still"
+    data = await video.read()
+    await video.close()
+    probes = await run_in_threadpool(video_probes, gov_of(request).analyzer, data)
+    if not probes:
+        raise NoFaceError("the uploaded video: nobody with a face of usable quality")
+    return probes, "uploaded video"
+
+
+def search_terms(fields: dict[str, str]) -> tuple[str, int]:
+    """The reason and the number of candidates, checked before any face work."""
+    reason = fields.get("reason", "").strip()
+    if not reason:
+        raise HTTPException(422, "a retrospective search needs a reason (recorded in the audit trail)")
+    try:
+        top = int(fields.get("top") or 200)
+    except ValueError:
+        raise HTTPException(422, "top must be a whole number") from None
+    if not 1 <= top <= 1000:
+        raise HTTPException(422, "top must be between 1 and 1000")
+    return reason, top
 
 
 def _searcher(request: Request, name: str) -> GallerySearcher:
@@ -39,27 +77,16 @@ def _searcher(request: Request, name: str) -> GallerySearcher:
         "requestBody": {"content": {"multipart/form-data": {"schema": SEARCH_FORM}}, "required": True}
     },
 )
-async def search_still(
+async def search_upload(
     name: str, request: Request, principal: Principal = Depends(require("search.run"))
 ) -> dict:
-    """Every usable face of the uploaded still against the gallery; up to ``top`` candidates each."""
-    fields, data = await image_upload(request)
-    reason = fields.get("reason", "").strip()
-    if not reason:
-        raise HTTPException(422, "a retrospective search needs a reason (recorded in the audit trail)")
-    try:
-        top = int(fields.get("top") or 200)
-    except ValueError:
-        raise HTTPException(422, "top must be a whole number") from None
-    if not 1 <= top <= 1000:
-        raise HTTPException(422, "top must be between 1 and 1000")
+    """Every usable face of a still, or every tracked person of a video, against the gallery."""
+    form = await request.form(max_files=1, max_fields=20)
+    reason, top = search_terms({k: v for k, v in form.items() if isinstance(v, str)})
     searcher = await run_in_threadpool(_searcher, request, name)
-    gov = gov_of(request)
-    probes = await run_in_threadpool(image_probes, gov.analyzer, data)
+    probes, what = await upload_probes(request)
     templates = np.stack([p.template for p in probes])
-    results = await run_in_threadpool(
-        searcher.search, templates, top, principal.username, reason, "uploaded still"
-    )
+    results = await run_in_threadpool(searcher.search, templates, top, principal.username, reason, what)
     return {
         "gallery": name,
         "probes": [

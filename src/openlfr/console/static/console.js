@@ -214,5 +214,33 @@ function auditPage() {
   });
 }
 
-const pages = { alerts: alertsPage, deployments: deploymentsPage, deployment: deploymentPage, audit: auditPage };
+// -- retrospective search -------------------------------------------------------------------
+function searchPage() {
+  const form = document.getElementById("search-form");
+  const results = document.getElementById("search-results");
+  const status = document.getElementById("search-status");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = form.file.files[0];
+    const body = new FormData();
+    body.append(file.type.startsWith("video/") ? "video" : "image", file);
+    body.append("reason", form.reason.value);
+    body.append("top", form.top.value);
+    showError("search-error", null);
+    results.replaceChildren();
+    status.textContent = "Searching…";
+    try {
+      const found = await api("POST", `/api/galleries/${encodeURIComponent(form.gallery.value)}/search`, body, true);
+      status.textContent = `${found.probes.length} probe(s) searched against ${found.gallery}.`;
+      found.probes.forEach((probe) => results.append(el("section", { class: "card probe" },
+        el("h2", {}, `${probe.probe} · ${probe.seen}`),
+        el("table", { class: "list" },
+          el("thead", {}, el("tr", {}, el("th", {}, "Rank"), el("th", {}, "Label"), el("th", {}, "Score"))),
+          el("tbody", {}, ...probe.candidates.map((c) =>
+            el("tr", {}, el("td", {}, String(c.rank)), el("td", {}, c.label), el("td", {}, c.score.toFixed(3)))))))));
+    } catch (error) { status.textContent = ""; showError("search-error", error); }
+  });
+}
+
+const pages = { alerts: alertsPage, deployments: deploymentsPage, deployment: deploymentPage, audit: auditPage, search: searchPage };
 document.addEventListener("DOMContentLoaded", () => (pages[document.body.dataset.page] || (() => {}))());
