@@ -36,7 +36,9 @@ def nodes(tmp_path_factory):  # type: ignore[no-untyped-def]
     cluster.stop()
 
 
-def cluster_gov(nodes: LocalCluster, database_url: str, folder: Path) -> Governance:
+def cluster_gov(
+    nodes: LocalCluster, database_url: str, folder: Path, inference: str = "camera"
+) -> Governance:
     settings = load_settings(
         data_dir=folder / "data",
         master_key=base64.b64encode(new_key()).decode(),
@@ -47,6 +49,7 @@ def cluster_gov(nodes: LocalCluster, database_url: str, folder: Path) -> Governa
             "node_ip": "127.0.0.1",
             "status_seconds": 0.5,
             "call_timeout": 5.0,
+            "inference": inference,
         },
     )
     return Governance(open_store(settings), settings)
@@ -69,7 +72,7 @@ def test_cameras_move_to_a_live_node_and_no_acknowledged_alert_is_lost(nodes, po
     from openlfr.cluster.nodes import head_node_id
     from openlfr.cluster.run import ClusterRun
 
-    gov = cluster_gov(nodes, postgres.create_database("cluster_failover"), tmp_path)
+    gov = cluster_gov(nodes, postgres.create_database("cluster_failover"), tmp_path, inference="node")
     setup = prepare_demo(gov, tmp_path / "demo", cameras=2)
     assert ENROLLED_SUBJECT in setup.enrolled
     run = ClusterRun(gov, setup.deployment_id)
@@ -91,12 +94,19 @@ def test_cameras_move_to_a_live_node_and_no_acknowledged_alert_is_lost(nodes, po
         assert wait_for(moved, 90), f"{worker_camera} did not come back on the head: {run.status()}"
         assert wait_for(lambda: alerts_from(gov, worker_camera) > sent_before, 120)
         assert alerts_from(gov, worker_camera, before=killed_at) >= sent_before > 0
+        used = {node: stats.get("rows", 0) for node, stats in run.recognizer_stats().items()}
+        assert used.get(head, 0) > 0, f"the head's cameras should embed on its shared recognizer: {used}"
 
+        dep.end(gov, setup.deployment_id, "operator", "operation over")
+        assert wait_for(lambda: final_state(run) == "stopped", 30), (
+            "ending the deployment must stop the cameras"
+        )
         final = run.stop("test over")
     finally:
         if final_state(run) != "stopped":
             run.stop("test cleanup")
-    assert final["state"] == "stopped" and final["restarts"][worker_camera] == 1
+    assert final["state"] == "stopped" and "ended" in str(final["reason"]), final
+    assert final["restarts"][worker_camera] == 1
     assert final["alerts_queued"] == 0
     with gov.store.session() as session:
         subjects = set(session.scalars(select(AlertRecord.subject_reference)))

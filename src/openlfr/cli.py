@@ -784,7 +784,7 @@ def crossmatch(
         )
     for name, result in embedded.items():
         for path in result.missing:
-            out.print(f"register {name}: rejected {path}: no usable face (or not a readable image)")
+            out.print(f"register {name}: rejected {path}: {result.reasons.get(path, 'no face found')}")
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", newline="", encoding="utf-8") as handle:
         writer = csv_module.writer(handle)

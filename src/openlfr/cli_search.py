@@ -45,7 +45,7 @@ def gallery_build(
         [labels[i] for i in keep], [str(paths[i]) for i in keep], np.asarray(templates), by, "gallery.build"
     )
     for path in embedded.missing:
-        err.print(f"rejected {path}: no usable face, or not a readable image", highlight=False)
+        err.print(f"rejected {path}: {embedded.reasons.get(path, 'no face found')}", highlight=False)
     out.print(f"gallery {name}: {len(keep):,} templates of {len({labels[i] for i in keep}):,} people, sealed")
 
 

@@ -221,6 +221,10 @@ class ClusterSettings(BaseModel):
     )
     camera_cpus: float = Field(1.0, gt=0.0, description="CPUs reserved by each camera actor.")
     camera_gpus: float = Field(0.0, ge=0.0, description="GPU share reserved by each camera actor.")
+    inference: Literal["camera", "node"] = Field(
+        "camera",
+        description="'node': one recognizer per node (on its GPU if any) shared and batched by its cameras.",
+    )
     status_seconds: float = Field(2.0, gt=0.0, description="How often camera actors are polled.")
     call_timeout: float = Field(10.0, gt=0.0, description="A camera silent this long counts as restarting.")
 

@@ -90,9 +90,29 @@ class CameraActor:
         threads = max(1, round(settings.cluster.camera_cpus))
         runtime = settings.runtime.model_copy(update={"intra_op_threads": threads})
         analyzer = FaceAnalyzer(settings.model_copy(update={"runtime": runtime}))
+        if settings.cluster.inference == "node":
+            self._share_recognizer(analyzer, settings)
         self.sink = RelayAlertSink(control, settings.cluster.call_timeout)
         self.runner = LiveRunner({camera: spec}, analyzer, gallery, self.sink, live).start()
         log.info("camera %s started on node %s (incarnation %s)", camera, self.node_id[:8], self.incarnation)
+
+    def _share_recognizer(self, analyzer: Any, settings: Settings) -> None:
+        """Send this camera's faces to the node's recognizer actor instead of a recognizer of its own."""
+        from openlfr.cluster.inference import node_recognizer
+        from openlfr.vision.embedder import ArcFaceEmbedder
+
+        session = node_recognizer(require_ray(), self.node_id, settings.cluster.call_timeout)
+        if session is None:
+            return
+        m = analyzer.pack.manifest.recognizer
+        analyzer.__dict__["embedder"] = ArcFaceEmbedder(
+            session,  # type: ignore[arg-type]  (the calls of an inference session)
+            input_mean=m.input_mean,
+            input_std=m.input_std,
+            bgr_to_rgb=m.bgr_to_rgb,
+            batch_size=settings.recognition.batch_size,
+            flip_fusion=settings.recognition.flip_fusion,
+        )
 
     def status(self) -> dict[str, object]:
         """Placement, incarnation and the camera's counters (no images, no templates)."""

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from openlfr.cluster.camera import CameraActor
+from openlfr.cluster.inference import start_recognizers
 from openlfr.cluster.nodes import require_ray
 from openlfr.errors import OpenLFRError
 from openlfr.governance import deployments as dep
@@ -55,6 +56,7 @@ class DeploymentControl:
             max_concurrency=4,
             scheduling_strategy="SPREAD",
         )
+        self.recognizers = start_recognizers(ray, settings) if settings.cluster.inference == "node" else {}
         gallery = self.session.gallery.templates_only()
         me = ray.get_runtime_context().current_actor
         for name, spec in self.session.camera_sources().items():
@@ -82,6 +84,18 @@ class DeploymentControl:
             "alerts_written": self.session.sink.written,
             "alerts_queued": self.session.sink.pending(),
         }
+
+    def recognizer_stats(self) -> dict[str, dict[str, float]]:
+        """Per node: how many batches the shared recognizer ran and their mean size."""
+        calls = {node: actor.stats.remote() for node, actor in self.recognizers.items()}
+        ready, _ = self.ray.wait(list(calls.values()), num_returns=len(calls), timeout=1.0)
+        stats: dict[str, dict[str, float]] = {}
+        for node, call in calls.items():
+            try:
+                stats[node] = self.ray.get(call, timeout=0) if call in ready else {"error": "unreachable"}
+            except Exception as exc:  # the node is gone
+                stats[node] = {"error": type(exc).__name__}
+        return stats
 
     def stop(self, reason: str = "stopped by the operator") -> dict[str, object]:
         """Stop every camera, write every acknowledged alert, save the counters."""
@@ -175,7 +189,7 @@ class DeploymentControl:
         except Exception as exc:
             log.error("not every camera stopped cleanly: %s", exc)
         self._poll_final()
-        for actor in self.cameras.values():
+        for actor in [*self.cameras.values(), *self.recognizers.values()]:
             self.ray.kill(actor, no_restart=True)
         self.session.sink.close()
         self.state = "stopped"

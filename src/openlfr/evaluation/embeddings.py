@@ -9,7 +9,7 @@ the detector's anchors), then at a low score threshold, and report how often tha
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -37,6 +37,7 @@ class EmbeddedSet:
     flipped: np.ndarray
     retried: int
     missing: list[Path]
+    reasons: dict[Path, str] = field(default_factory=dict)  # why each missing image gave no template
 
     def templates(self, flip_fusion: bool) -> np.ndarray:
         """Unit-length templates: the plain ones, or plain + mirror summed then normalised."""
@@ -112,7 +113,7 @@ def embed_images(
     limits = image_limits or ImageSettings()
     plain = np.zeros((len(paths), model.dimension), np.float32)
     flipped = np.zeros((len(paths), model.dimension), np.float32)
-    missing = []
+    missing, reasons = [], {}
     retried_before = getattr(model, "retried", 0)
     for i, path in enumerate(paths):
         digest = image_digest(path) if cache is not None and path.is_file() else None
@@ -124,16 +125,19 @@ def embed_images(
                 features = model.central_features(
                     load_image(path, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
                 )
-            except ImageError:
-                features = None
+            except ImageError as exc:
+                features, reasons[path] = None, str(exc)
             if features is not None:
                 plain[i], flipped[i] = features
             if cache is not None and digest:
                 cache.put(digest, plain[i], flipped[i])
         if not plain[i].any():
             missing.append(path)
+            reasons.setdefault(path, "no face found")
         if progress:
             progress(1)
     if cache is not None:
         cache.save()
-    return EmbeddedSet(list(paths), plain, flipped, getattr(model, "retried", 0) - retried_before, missing)
+    return EmbeddedSet(
+        list(paths), plain, flipped, getattr(model, "retried", 0) - retried_before, missing, reasons
+    )
