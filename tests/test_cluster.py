@@ -16,6 +16,7 @@ from openlfr.demo.synthetic import ENROLLED_SUBJECT
 from openlfr.errors import PolicyViolation
 from openlfr.governance import Governance
 from openlfr.governance import deployments as dep
+from openlfr.governance import runner_lease as lease
 from openlfr.settings import load_settings
 from openlfr.store import open_store
 from openlfr.store.crypto import new_key
@@ -108,6 +109,7 @@ def test_cameras_move_to_a_live_node_and_no_acknowledged_alert_is_lost(nodes, po
     assert final["state"] == "stopped" and "ended" in str(final["reason"]), final
     assert final["restarts"][worker_camera] == 1
     assert final["alerts_queued"] == 0
+    assert lease.holder(gov, setup.deployment_id) is None  # released: the service may run it now
     with gov.store.session() as session:
         subjects = set(session.scalars(select(AlertRecord.subject_reference)))
         restarts = session.scalars(
@@ -132,6 +134,11 @@ def test_a_deployment_that_may_not_match_is_refused_before_any_actor_starts(
     gov = cluster_gov(nodes, postgres.create_database("cluster_refusal"), tmp_path)
 
     setup = prepare_demo(gov, tmp_path / "demo", cameras=1)
+    service = lease.runner_name("service")
+    assert lease.claim(gov, setup.deployment_id, service) is None
+    with pytest.raises(PolicyViolation, match="already running under service@"):
+        ClusterRun(gov, setup.deployment_id)  # the service runs it: a second runner would double alerts
+    lease.release(gov, setup.deployment_id, service)
     dep.end(gov, setup.deployment_id, "operator", "shift over")
-    with pytest.raises(PolicyViolation):
+    with pytest.raises(PolicyViolation, match="not live"):
         ClusterRun(gov, setup.deployment_id)

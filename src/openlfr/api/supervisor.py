@@ -19,6 +19,7 @@ from sqlalchemy import select
 from openlfr.api.background import Background
 from openlfr.errors import OpenLFRError
 from openlfr.governance import deployments as dep
+from openlfr.governance import runner_lease as lease
 from openlfr.governance.context import Governance
 from openlfr.governance.live_session import LiveSession, open_live_session
 from openlfr.live.preview import privacy_preview
@@ -43,6 +44,7 @@ class DeploymentSupervisor(Background):
         self.interval = interval
         self.running: dict[str, Running] = {}
         self.refusals: dict[str, str] = {}
+        self.owner = lease.runner_name("service")
         self._lock = threading.Lock()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -64,7 +66,11 @@ class DeploymentSupervisor(Background):
         for deployment_id in live - set(self.running):
             self._launch(deployment_id)
         for deployment_id, running in list(self.running.items()):
-            reason = running.session.still_allowed()
+            try:
+                taken = lease.claim(self.gov, deployment_id, self.owner)
+            except OpenLFRError:  # database briefly away: keep running, the spool protects alerts
+                taken = None
+            reason = f"now running under {taken}" if taken else running.session.still_allowed()
             if reason or running.runner.finished:
                 self._halt(deployment_id, reason or "every camera ended")
             else:
@@ -87,11 +93,16 @@ class DeploymentSupervisor(Background):
 
     def _launch(self, deployment_id: str) -> None:
         try:
+            held = lease.claim(self.gov, deployment_id, self.owner)
+            if held:
+                raise OpenLFRError(f"already running under {held}")
             session = open_live_session(self.gov, deployment_id, ACTOR)
         except OpenLFRError as exc:
             if self.refusals.get(deployment_id) != str(exc):
                 log.warning("deployment %s not started: %s", deployment_id, exc)
             self.refusals[deployment_id] = str(exc)
+            if "already running under" not in str(exc):
+                self._release(deployment_id)
             return
         sources = session.camera_sources()
         runner = LiveRunner(sources, self.gov.analyzer, session.gallery, session.sink, session.live)
@@ -108,7 +119,14 @@ class DeploymentSupervisor(Background):
         running.runner.stop()
         running.session.sink.close()
         self._save_counts(deployment_id, running)
+        self._release(deployment_id)
         log.info("deployment %s stopped: %s", deployment_id, reason)
+
+    def _release(self, deployment_id: str) -> None:
+        try:
+            lease.release(self.gov, deployment_id, self.owner)
+        except OpenLFRError as exc:  # the database is away: the lease expires on its own
+            log.warning("deployment %s: runner lease not released: %s", deployment_id, exc)
 
     def status(self) -> dict[str, list[CameraStatus]]:
         with self._lock:

@@ -18,8 +18,9 @@ from typing import Any
 from openlfr.cluster.camera import CameraActor
 from openlfr.cluster.inference import start_recognizers
 from openlfr.cluster.nodes import require_ray
-from openlfr.errors import OpenLFRError
+from openlfr.errors import OpenLFRError, PolicyViolation
 from openlfr.governance import deployments as dep
+from openlfr.governance import runner_lease as lease
 from openlfr.governance.context import Governance
 from openlfr.governance.live_session import open_live_session
 from openlfr.live.alerts import Alert
@@ -39,6 +40,10 @@ class DeploymentControl:
         self.ray = ray
         self.settings = settings
         self.gov = Governance(open_store(settings), settings)
+        self.owner = lease.runner_name("cluster")
+        held = lease.claim(self.gov, deployment_id, self.owner)
+        if held:
+            raise PolicyViolation(f"deployment {deployment_id} is already running under {held}")
         self.session = open_live_session(self.gov, deployment_id, ACTOR)
         self.deployment_id = deployment_id
         self.state = "running"
@@ -109,7 +114,8 @@ class DeploymentControl:
         interval = self.settings.cluster.status_seconds
         while not self._stop.wait(interval):
             try:
-                reason = self.session.still_allowed()
+                taken = lease.claim(self.gov, self.deployment_id, self.owner)
+                reason = f"now running under {taken}" if taken else self.session.still_allowed()
                 if reason:
                     self._halt(reason)
                     return
@@ -192,6 +198,10 @@ class DeploymentControl:
         for actor in [*self.cameras.values(), *self.recognizers.values()]:
             self.ray.kill(actor, no_restart=True)
         self.session.sink.close()
+        try:
+            lease.release(self.gov, self.deployment_id, self.owner)
+        except OpenLFRError as exc:  # the database is away: the lease expires on its own
+            log.warning("runner lease not released: %s", exc)
         self.state = "stopped"
         log.info("deployment %s stopped: %s", self.session.name, reason)
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from openlfr.cluster.control import DeploymentControl
 from openlfr.cluster.nodes import connect, head_node_id
+from openlfr.errors import PolicyViolation
 from openlfr.governance import deployments as dep
+from openlfr.governance import runner_lease as lease
 from openlfr.governance.context import Governance
 from openlfr.settings import Settings
 from openlfr.store.models import Deployment
@@ -23,6 +25,9 @@ class ClusterRun:
     def __init__(self, gov: Governance, deployment_id: str) -> None:
         with gov.store.session() as session:
             dep.assert_can_match(gov, gov.get(session, Deployment, deployment_id))
+        held = lease.holder(gov, deployment_id)
+        if held:
+            raise PolicyViolation(f"deployment {deployment_id} is already running under {held}")
         settings: Settings = gov.settings
         self.ray = ray = connect(settings.cluster.address, settings.cluster.node_ip)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
