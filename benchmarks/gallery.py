@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,13 @@ def per_query_ms(index: TemplateIndex, queries: np.ndarray, k: int = 10) -> tupl
     return float(np.median(times)), np.stack(rows)
 
 
+SETTING_NAMES = {"hnsw": "efSearch", "pq": "re-rank"}
+
+
 def _set(index: TemplateIndex, value: int) -> None:
-    if index.kind == "hnsw":
+    if index.kind == "pq":  # value: candidates re-ranked exactly
+        index.settings = replace(index.settings, rerank=value, candidates=0.0)
+    elif index.kind == "hnsw":
         index.faiss.hnsw.efSearch = value
     else:
         index.faiss.nprobe = value
@@ -134,7 +140,7 @@ def one_size(
             rows.append(
                 {
                     "index": kind,
-                    "setting": f"{'efSearch' if kind == 'hnsw' else 'nprobe'} {value}",
+                    "setting": f"{SETTING_NAMES.get(kind, 'nprobe')} {value}",
                     "build_s": round(build_s, 1),
                     "bytes_per_template": round((memory["templates"] + memory["index"]) / size, 1),
                     "ms_per_query": round(ms, 3),
@@ -220,9 +226,10 @@ def run(
     sizes: tuple[int, ...] = (100_000, 1_000_000),
     kinds: dict[str, tuple[int, ...]] | None = None,
     with_10m: bool = True,
+    results_name: str = "gallery",
 ) -> dict[str, Any]:
     console.rule("[bold]Gallery search: exact against FAISS indexes with exact re-rank")
-    kinds = kinds or {"ivf": (16, 64, 256), "hnsw": (128, 512)}
+    kinds = kinds or {"pq": (1000, 2000, 6000), "ivf": (16, 64, 256), "hnsw": (128, 512)}
     rng = np.random.default_rng(11)
     real = lfw_templates()
     crowd = FaceLikeCrowd(real[0] if real else None)
@@ -263,7 +270,7 @@ def run(
                 "–" if rank1 is None else f"{rank1:.1%}",
             )
         console.print(table)
-        save("gallery", record)
+        save(results_name, record)
     if with_10m:
         record["compressed_10m"] = compressed = compressed_10m(rng, crowd)
         console.print(
@@ -275,5 +282,5 @@ def run(
                 for r in compressed["settings"]
             )
         )
-        save("gallery", record)
+        save(results_name, record)
     return record

@@ -29,7 +29,7 @@ def noisy(rows: np.ndarray, rng: np.random.Generator, amount: float = 0.5) -> np
     return probes / np.linalg.norm(probes, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("kind", ["ivf", "ivfpq", "hnsw"])
+@pytest.mark.parametrize("kind", ["pq", "ivf", "ivfpq", "hnsw"])
 def test_approximate_index_agrees_with_exact_and_forgets_deleted_rows(kind: str) -> None:
     rng = np.random.default_rng(3)
     gallery = clustered(rng, 20_000)
@@ -50,6 +50,19 @@ def test_approximate_index_agrees_with_exact_and_forgets_deleted_rows(kind: str)
         _, after = index.search(queries[:10], 10)
         assert not np.isin(after, np.arange(10)).any()
         assert len(index) == 19_990
+
+
+def test_large_galleries_get_the_full_scan_pq_index_and_keep_their_neighbours() -> None:
+    rng = np.random.default_rng(8)
+    gallery = clustered(rng, 30_000, 512)
+    queries = noisy(gallery[:30], rng)
+    chosen = TemplateIndex(gallery, IndexSettings(exact_limit=10_000, candidates=0.02))
+    assert chosen.kind == "pq"
+    assert chosen.memory_bytes()["index"] < 34 * len(gallery) + 2_500_000  # 32 B a template, plus the PCA
+    _, truth = TemplateIndex(gallery, IndexSettings(kind="exact")).search(queries, 10)
+    _, rows = chosen.search(queries, 10)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, rows, strict=True)]) >= 0.98
+    assert TemplateIndex(gallery[:5_000], IndexSettings(exact_limit=10_000)).kind == "exact"
 
 
 def test_exact_search_pads_small_galleries() -> None:
