@@ -61,9 +61,13 @@ def enrol(client, deployment_id, headers, content: bytes, filename: str = "photo
     )
 
 
-def test_bad_uploads_are_refused_and_nothing_is_kept(setup, samples, tmp_path) -> None:
+def test_bad_uploads_are_refused_and_nothing_is_kept(setup, samples, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     gov, client, deployment_id, headers = setup
-    before, temp_before = stored(gov), files_under(tempfile.gettempdir(), tmp_path)
+    private = tmp_path / "temp"  # this process's temporary files land here, and only its own
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    before, temp_before = stored(gov), files_under(tmp_path)
     bomb = png(20_000, 20_000)  # 400 megapixels in a few hundred kilobytes
     assert len(bomb) < 2 * 1024 * 1024
     cases = {
@@ -101,7 +105,7 @@ def test_bad_uploads_are_refused_and_nothing_is_kept(setup, samples, tmp_path) -
         assert words in response.json()["detail"], (name, response.json())
         assert "Traceback" not in response.text and str(tmp_path) not in response.text, name
     assert stored(gov) == before
-    assert files_under(tempfile.gettempdir(), tmp_path) - temp_before == set()
+    assert files_under(tmp_path) - temp_before == set()
     ok = enrol(client, deployment_id, headers, samples["yaoming"].read_bytes())
     assert ok.status_code == 201 and ok.json()["assessment"]["usable"] is True
 
