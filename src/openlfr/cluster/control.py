@@ -53,6 +53,7 @@ class DeploymentControl:
         self.restarts: dict[str, int] = {}
         self._saved: dict[str, tuple[str, int, int]] = {}
         self._lock = threading.Lock()
+        self._counting = threading.Lock()  # the final save on stop may race the supervisor's
         self._stop = threading.Event()
         remote_camera = ray.remote(CameraActor).options(
             num_cpus=settings.cluster.camera_cpus,
@@ -162,6 +163,10 @@ class DeploymentControl:
 
     def _save_counts(self) -> None:
         """Add what each camera counted since the last save; a restarted camera counts from zero."""
+        with self._counting:
+            self._save_counts_locked()
+
+    def _save_counts_locked(self) -> None:
         faces = tracks = 0
         with self._lock:
             seen = dict(self.seen)
