@@ -36,6 +36,7 @@ class RelayAlertSink:
         self.timeout = timeout
         self.sent = 0
         self.last_error: str | None = None
+        self._in_flight = 0
         self._queue: queue.Queue[Alert | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-relay", daemon=True)
@@ -45,7 +46,8 @@ class RelayAlertSink:
         self._queue.put(alert)
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Alerts not yet acknowledged, the one in flight included."""
+        return self._queue.qsize() + self._in_flight
 
     def _run(self) -> None:
         ray = require_ray()
@@ -53,10 +55,11 @@ class RelayAlertSink:
             alert = self._queue.get()
             if alert is None:
                 return
+            self._in_flight = 1
             while not self._stop.is_set():
                 try:
                     ray.get(self.control.emit.remote(alert), timeout=self.timeout)
-                    self.sent += 1
+                    self.sent, self._in_flight = self.sent + 1, 0
                     break
                 except Exception as exc:  # head busy or restarting: keep the alert, try again
                     self.last_error = f"{type(exc).__name__}: {exc}"
@@ -99,20 +102,10 @@ class CameraActor:
     def _share_recognizer(self, analyzer: Any, settings: Settings) -> None:
         """Send this camera's faces to the node's recognizer actor instead of a recognizer of its own."""
         from openlfr.cluster.inference import node_recognizer
-        from openlfr.vision.embedder import ArcFaceEmbedder
 
         session = node_recognizer(require_ray(), self.node_id, settings.cluster.call_timeout)
-        if session is None:
-            return
-        m = analyzer.pack.manifest.recognizer
-        analyzer.__dict__["embedder"] = ArcFaceEmbedder(
-            session,  # type: ignore[arg-type]  (the calls of an inference session)
-            input_mean=m.input_mean,
-            input_std=m.input_std,
-            bgr_to_rgb=m.bgr_to_rgb,
-            batch_size=settings.recognition.batch_size,
-            flip_fusion=settings.recognition.flip_fusion,
-        )
+        if session is not None:
+            analyzer.__dict__["embedder"] = analyzer.embedder_on(session)
 
     def status(self) -> dict[str, object]:
         """Placement, incarnation and the camera's counters (no images, no templates)."""

@@ -48,10 +48,15 @@ class FaceAnalyzer:
 
     @cached_property
     def embedder(self) -> ArcFaceEmbedder:
-        m, wait_ms = self.pack.manifest.recognizer, self.settings.recognition.batch_wait_ms
         session = create_session(self.pack.recognizer_path, self.settings.runtime)
+        wait_ms = self.settings.recognition.batch_wait_ms
         if wait_ms is None:
             wait_ms = 0.0 if session.get_providers()[0] == "CPUExecutionProvider" else 2.0
+        return self.embedder_on(session, wait_ms / 1000)
+
+    def embedder_on(self, session, batch_wait: float = 0.0) -> ArcFaceEmbedder:  # type: ignore[no-untyped-def]
+        """The pack's recognizer contract over any session (local, PyTorch, or a node's shared one)."""
+        m = self.pack.manifest.recognizer
         return ArcFaceEmbedder(
             session,
             input_mean=m.input_mean,
@@ -59,7 +64,7 @@ class FaceAnalyzer:
             bgr_to_rgb=m.bgr_to_rgb,
             batch_size=self.settings.recognition.batch_size,
             flip_fusion=self.settings.recognition.flip_fusion,
-            batch_wait=wait_ms / 1000,
+            batch_wait=batch_wait,
         )
 
     def backend_summary(self) -> str:
