@@ -95,14 +95,12 @@ class DeploymentSupervisor(Background):
         try:
             held = lease.claim(self.gov, deployment_id, self.owner)
             if held:
-                raise OpenLFRError(f"already running under {held}")
+                self._refuse(deployment_id, f"already running under {held}")
+                return
             session = open_live_session(self.gov, deployment_id, ACTOR)
         except OpenLFRError as exc:
-            if self.refusals.get(deployment_id) != str(exc):
-                log.warning("deployment %s not started: %s", deployment_id, exc)
-            self.refusals[deployment_id] = str(exc)
-            if "already running under" not in str(exc):
-                self._release(deployment_id)
+            self._refuse(deployment_id, str(exc))
+            lease.release(self.gov, deployment_id, self.owner)
             return
         sources = session.camera_sources()
         runner = LiveRunner(sources, self.gov.analyzer, session.gallery, session.sink, session.live)
@@ -119,14 +117,14 @@ class DeploymentSupervisor(Background):
         running.runner.stop()
         running.session.sink.close()
         self._save_counts(deployment_id, running)
-        self._release(deployment_id)
+        lease.release(self.gov, deployment_id, self.owner)
         log.info("deployment %s stopped: %s", deployment_id, reason)
 
-    def _release(self, deployment_id: str) -> None:
-        try:
-            lease.release(self.gov, deployment_id, self.owner)
-        except OpenLFRError as exc:  # the database is away: the lease expires on its own
-            log.warning("deployment %s: runner lease not released: %s", deployment_id, exc)
+    def _refuse(self, deployment_id: str, reason: str) -> None:
+        """Remember why a deployment is not running (logged once per new reason)."""
+        if self.refusals.get(deployment_id) != reason:
+            log.warning("deployment %s not started: %s", deployment_id, reason)
+        self.refusals[deployment_id] = reason
 
     def status(self) -> dict[str, list[CameraStatus]]:
         with self._lock:

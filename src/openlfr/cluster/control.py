@@ -203,10 +203,7 @@ class DeploymentControl:
         for actor in [*self.cameras.values(), *self.recognizers.values()]:
             self.ray.kill(actor, no_restart=True)
         self.session.sink.close()
-        try:
-            lease.release(self.gov, self.deployment_id, self.owner)
-        except OpenLFRError as exc:  # the database is away: the lease expires on its own
-            log.warning("runner lease not released: %s", exc)
+        lease.release(self.gov, self.deployment_id, self.owner)
         self.state = "stopped"
         log.info("deployment %s stopped: %s", self.session.name, reason)
 
