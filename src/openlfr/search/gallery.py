@@ -22,7 +22,7 @@ import numpy as np
 from openlfr.errors import NotFoundError, PolicyViolation
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
-from openlfr.search.index import IndexSettings, TemplateIndex
+from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex, chosen_kind
 from openlfr.store.files import write_atomically
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -87,7 +87,8 @@ class GalleryStore:
                 stale.unlink()
         entries = json.dumps({"labels": labels, "sources": sources}).encode()
         write_atomically(self.folder / "entries.sealed", self._seal(entries, "entries"))
-        (self.folder / "index.sealed").unlink(missing_ok=True)
+        for stale in self.folder.glob("index*.sealed"):
+            stale.unlink()
         manifest = {
             "name": self.name,
             "count": len(templates),
@@ -108,32 +109,49 @@ class GalleryStore:
                 details={"templates": len(templates), "subjects": len(set(labels))},
             )
 
-    def read(self) -> tuple[list[str], list[str], np.ndarray]:
-        manifest = self.manifest()
+    def entries(self) -> tuple[list[str], list[str]]:
+        """Each row's label and source."""
+        self.manifest()
         entries = json.loads(self._open(self.folder / "entries.sealed", "entries"))
-        blocks = [
-            np.frombuffer(self._open(self.folder / f"templates-{i:05d}.sealed", f"t{i}"), np.float32)
-            for i in range(manifest["chunks"])
-        ]
-        templates = (
-            np.concatenate(blocks).reshape(-1, manifest["dimension"])
-            if blocks
-            else np.zeros((0, manifest["dimension"] or 512), np.float32)
-        )
-        return entries["labels"], entries["sources"], templates
+        return entries["labels"], entries["sources"]
 
-    def index(self, templates: np.ndarray, settings: IndexSettings) -> TemplateIndex:
-        """The search index, from its sealed file when one matches, else built (and sealed) now."""
+    def blocks(self) -> TemplateBlocks:
+        """The templates, opened one sealed chunk at a time as an index build reads them."""
+        manifest = self.manifest()
+        return TemplateBlocks(
+            count=manifest["count"],
+            dimension=manifest["dimension"] or 512,
+            blocks=manifest["chunks"],
+            read=lambda i: np.frombuffer(
+                self._open(self.folder / f"templates-{i:05d}.sealed", f"t{i}"), np.float32
+            ).reshape(-1, manifest["dimension"]),
+        )
+
+    def read(self) -> tuple[list[str], list[str], np.ndarray]:
+        labels, sources = self.entries()
+        return labels, sources, self.blocks().array()
+
+    def index(self, blocks: TemplateBlocks, settings: IndexSettings) -> TemplateIndex:
+        """The search index, from its sealed parts when they match, else built (and sealed) now."""
         import faiss
 
-        path = self.folder / "index.sealed"
-        if path.is_file():
-            stored = faiss.deserialize_index(np.frombuffer(self._open(path, "index"), np.uint8))
-            if stored.ntotal == len(templates):
-                return TemplateIndex(templates, settings, stored)
-        index = TemplateIndex(templates, settings)
-        if index.faiss is not None:
-            write_atomically(path, self._seal(faiss.serialize_index(index.faiss).tobytes(), "index"))
+        kind = chosen_kind(settings, blocks.count)
+        paths = sorted(self.folder.glob(f"index-{kind}-*.sealed"))
+        if paths:
+            parts = [
+                faiss.deserialize_index(np.frombuffer(self._open(path, path.stem), np.uint8))
+                for path in paths
+            ]
+            if sum(part.ntotal for part in parts) == blocks.count:
+                return TemplateIndex(blocks, settings, parts)
+        index = TemplateIndex(blocks, settings)
+        for stale in paths:
+            stale.unlink()
+        for i, part in enumerate(index.parts):
+            name = f"index-{kind}-{i:03d}"
+            write_atomically(
+                self.folder / f"{name}.sealed", self._seal(faiss.serialize_index(part).tobytes(), name)
+            )
         return index
 
     def delete_label(self, label: str, actor: str, reason: str) -> int:
@@ -183,8 +201,8 @@ class GallerySearcher:
         self._load()
 
     def _load(self) -> None:
-        labels, sources, templates = self.store.read()
-        index = self.store.index(templates, self.settings)
+        labels, sources = self.store.entries()
+        index = self.store.index(self.store.blocks(), self.settings)
         with self._lock:
             self.labels, self.sources, self.index = labels, sources, index
 

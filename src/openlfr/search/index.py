@@ -1,20 +1,27 @@
-"""Top-k cosine search over a gallery's templates: exact when small, FAISS when large, re-ranked exactly.
+"""Top-k cosine search over a gallery's templates: exact when small, a compressed full scan when large.
 
 Exact search is a chunked matrix product: it has nothing to tune and never misses a mate, and
 at a million templates it answers in 150 ms per probe on 2 vCPUs. Above ``exact_limit`` the
-``pq`` index scans every template's 32-byte code (PCA to 128 dimensions, then 4-bit product
-quantisation scanned with SIMD) and re-ranks the best ``candidates`` share exactly. On
-face-like data a probe's neighbours after its mate are strangers at noise level, scattered
-everywhere, so any index that looks at only part of the gallery (IVF lists, HNSW graphs)
-loses many of them; a full scan of small codes does not (measured: recall@10 0.99 at 1M).
-IVF, IVF-PQ and HNSW stay available by ``kind``. Every approximate index only proposes
-candidates; their exact scores against the stored templates decide the order. Deleted rows
-are masked at once and leave the index itself at the next rebuild.
+``pq`` index scans every template's 24-byte code (PCA to 192 dimensions, then 4-bit product
+quantisation scanned with SIMD) and re-scores the best ``candidates`` share against float16
+copies of the templates (scores within 1e-3 of float32). On face-like data a probe's
+neighbours after its mate are strangers at noise level, scattered everywhere, so any index
+that looks at only part of the gallery (IVF lists, HNSW graphs) loses many of them; a full
+scan of small codes does not. The ``pq`` index is split into shards of contiguous rows,
+searched at once on all cores, so it also holds galleries far larger than one machine's
+float32 copy (10M templates in about 10 GiB). IVF, IVF-PQ and HNSW stay available by ``kind``
+and re-rank against float32 templates. Deleted rows are masked at once and leave the index
+itself at the next rebuild.
 """
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -26,15 +33,54 @@ MASKED_ONLY = ("hnsw", "pq")  # indexes that cannot drop a row without renumberi
 class IndexSettings:
     kind: str = "auto"
     exact_limit: int = 1_000_000
-    pca_dims: int = 128  # pq: dimensions kept before quantising (two per 4-bit sub-quantiser)
-    candidates: float = 0.006  # pq: share of the gallery re-ranked exactly (6,000 at 1M)
+    pca_dims: int = 192  # pq: dimensions kept before quantising (two per 4-bit sub-quantiser)
+    candidates: float = 0.002  # pq: share of the gallery re-scored on float16 copies (2,000 at 1M)
+    shard_rows: int = 1_000_000  # pq: most rows in one shard (each shard is sealed and loaded alone)
+    threads: int | None = None  # pq: shards searched at once; default one per core
     nlist: int | None = None  # IVF lists; default about 4·√n
     nprobe: int = 16
     pq_bytes: int = 64
-    rerank: int = 100
+    rerank: int = 100  # fewest candidates re-ranked, whatever the share
     hnsw_m: int = 32
     ef_construction: int = 64
     ef_search: int = 256
+
+
+@dataclass(frozen=True)
+class TemplateBlocks:
+    """A gallery's templates delivered a block at a time, so an index of many millions can be
+    built without every float32 row in memory at once."""
+
+    count: int
+    dimension: int
+    blocks: int
+    read: Callable[[int], np.ndarray]
+
+    @classmethod
+    def of(cls, templates: np.ndarray, rows: int = 65_536) -> TemplateBlocks:
+        templates = np.ascontiguousarray(templates, np.float32)
+        return cls(
+            count=len(templates),
+            dimension=templates.shape[1],
+            blocks=math.ceil(len(templates) / rows),
+            read=lambda i: templates[i * rows : (i + 1) * rows],
+        )
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (np.ascontiguousarray(self.read(i), np.float32) for i in range(self.blocks))
+
+    def array(self) -> np.ndarray:
+        if not self.blocks:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.concatenate(list(self))
+
+    def sample(self, size: int) -> np.ndarray:
+        """About ``size`` rows drawn from blocks spread over the whole gallery (for training)."""
+        rng = np.random.default_rng(0)
+        wanted = max(1, math.ceil(size * self.blocks / max(self.count, 1)))
+        chosen = np.sort(rng.choice(self.blocks, min(self.blocks, wanted), replace=False))
+        rows = np.concatenate([self.read(int(i)) for i in chosen])
+        return np.ascontiguousarray(rows[rng.choice(len(rows), min(size, len(rows)), replace=False)])
 
 
 def _faiss():  # type: ignore[no-untyped-def]
@@ -43,7 +89,7 @@ def _faiss():  # type: ignore[no-untyped-def]
     return faiss
 
 
-def _chosen_kind(settings: IndexSettings, size: int) -> str:
+def chosen_kind(settings: IndexSettings, size: int) -> str:
     if settings.kind != "auto":
         return settings.kind
     if size <= settings.exact_limit:
@@ -52,18 +98,13 @@ def _chosen_kind(settings: IndexSettings, size: int) -> str:
 
 
 def build_faiss(templates: np.ndarray, kind: str, settings: IndexSettings, train_size: int = 100_000):  # type: ignore[no-untyped-def]
-    """A trained FAISS inner-product index holding every row of ``templates``."""
+    """A trained IVF, IVF-PQ or HNSW inner-product index holding every row of ``templates``."""
     faiss = _faiss()
     size, dimension = templates.shape
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dimension, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = settings.ef_construction
         index.hnsw.efSearch = settings.ef_search
-    elif kind == "pq":
-        dims = min(settings.pca_dims, dimension) // 2 * 2
-        index = faiss.index_factory(dimension, f"PCA{dims},PQ{dims // 2}x4fs", faiss.METRIC_INNER_PRODUCT)
-        sample = templates[np.random.default_rng(0).choice(size, min(size, 2 * train_size), replace=False)]
-        index.train(np.ascontiguousarray(sample, np.float32))
     else:
         nlist = settings.nlist or max(16, min(16_384, int(4 * np.sqrt(size))))
         spec = f"IVF{nlist},Flat" if kind == "ivf" else f"IVF{nlist},PQ{settings.pq_bytes}"
@@ -76,6 +117,54 @@ def build_faiss(templates: np.ndarray, kind: str, settings: IndexSettings, train
     for start in range(0, size, 100_000):
         index.add(np.ascontiguousarray(templates[start : start + 100_000], np.float32))
     return index
+
+
+def shard_sizes(count: int, settings: IndexSettings) -> list[int]:
+    """Rows per pq shard: one per core once shards would hold 100k rows, more when a shard would
+    pass ``shard_rows``; contiguous and as even as can be."""
+    shards = max(1, min(_threads(settings), count // 100_000), math.ceil(count / settings.shard_rows))
+    return [len(part) for part in np.array_split(np.arange(count), shards)]
+
+
+def build_pq(blocks: TemplateBlocks, settings: IndexSettings, train_size: int = 200_000) -> list:  # type: ignore[type-arg]
+    """Shards of ``PCA,PQx4fs`` codes, each with float16 copies for re-scoring, filled block by block."""
+    faiss = _faiss()
+    dims = min(settings.pca_dims, blocks.dimension) // 2 * 2
+    trained = faiss.index_factory(
+        blocks.dimension, f"PCA{dims},PQ{dims // 2}x4fs", faiss.METRIC_INNER_PRODUCT
+    )
+    trained.train(blocks.sample(train_size))
+    sizes = shard_sizes(blocks.count, settings)
+    shards = []
+    for _ in sizes:
+        base = faiss.clone_index(trained)
+        copies = faiss.IndexScalarQuantizer(
+            blocks.dimension, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
+        shard = faiss.IndexRefine(base, copies)
+        shard.own_fields = shard.own_refine_index = True
+        base.this.disown()
+        copies.this.disown()
+        shards.append(shard)
+    bounds, offset = np.cumsum([0, *sizes]), 0
+    for block in blocks:
+        for shard, start, end in zip(shards, bounds[:-1], bounds[1:], strict=True):
+            low, high = max(start, offset), min(end, offset + len(block))
+            if low < high:
+                shard.add(block[low - offset : high - offset])
+        offset += len(block)
+    return shards
+
+
+def _threads(settings: IndexSettings) -> int:
+    return settings.threads or os.cpu_count() or 1
+
+
+@cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """Threads that search one shard each; FAISS releases the GIL, and each thread's own OpenMP
+    team is one thread, so two shards on two cores never fight over them."""
+    return ThreadPoolExecutor(threads, "pq-shard", initializer=lambda: _faiss().omp_set_num_threads(1))
 
 
 def _search_faiss(index, queries: np.ndarray, k: int):  # type: ignore[no-untyped-def]
@@ -91,19 +180,47 @@ def _search_faiss(index, queries: np.ndarray, k: int):  # type: ignore[no-untype
         faiss.omp_set_num_threads(threads)
 
 
+def _top(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of each row, padded with -inf and row -1 when there are fewer."""
+    if scores.shape[1] < k:
+        pad = k - scores.shape[1]
+        scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
+    keep = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    scores, rows = np.take_along_axis(scores, keep, axis=1), np.take_along_axis(rows, keep, axis=1)
+    rows[~np.isfinite(scores)] = -1
+    return scores, rows
+
+
 class TemplateIndex:
-    """Search over unit-length templates (rows); results are row numbers and exact cosine scores."""
+    """Search over unit-length templates (rows); results are row numbers and re-scored cosines."""
 
     def __init__(
-        self, templates: np.ndarray, settings: IndexSettings | None = None, faiss_index=None
-    ) -> None:  # type: ignore[no-untyped-def]
+        self,
+        templates: np.ndarray | TemplateBlocks,
+        settings: IndexSettings | None = None,
+        parts: list | None = None,  # type: ignore[type-arg]
+    ) -> None:
+        """``parts``: FAISS indexes loaded from disk (the pq shards, or the one other index)."""
+        blocks = templates if isinstance(templates, TemplateBlocks) else TemplateBlocks.of(templates)
         self.settings = settings or IndexSettings()
-        self.templates = np.ascontiguousarray(templates, np.float32)
-        self.alive = np.ones(len(self.templates), bool)
-        self.kind = _chosen_kind(self.settings, len(self.templates))
-        self.faiss = faiss_index
-        if self.kind != "exact" and self.faiss is None:
-            self.faiss = build_faiss(self.templates, self.kind, self.settings)
+        self.count = blocks.count
+        self.alive = np.ones(blocks.count, bool)
+        self.kind = chosen_kind(self.settings, blocks.count)
+        self.templates: np.ndarray | None = None  # float32 rows, for every kind but pq
+        if self.kind == "pq":
+            self.parts = parts or build_pq(blocks, self.settings)
+        else:
+            self.templates = blocks.array()
+            self.parts = parts or (
+                [] if self.kind == "exact" else [build_faiss(self.templates, self.kind, self.settings)]
+            )
+        self.offsets = np.cumsum([0] + [part.ntotal for part in self.parts[:-1]]).astype(np.int64)
+
+    @property
+    def faiss(self):  # type: ignore[no-untyped-def]
+        """The one FAISS index of an IVF, IVF-PQ or HNSW kind (None for exact)."""
+        return self.parts[0] if self.parts and self.kind != "pq" else None
 
     def __len__(self) -> int:
         return int(self.alive.sum())
@@ -118,14 +235,14 @@ class TemplateIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows), each ``len(queries) × k``, best first; missing results are row -1."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
-        if self.kind == "exact" or self.faiss is None:
+        if self.kind == "exact":
             return self._exact(queries, k)
-        wanted = max(k, self.settings.rerank)
         if self.kind == "pq":
-            wanted = max(wanted, int(np.ceil(self.settings.candidates * len(self.alive))))
+            return self._pq(queries, k)
+        wanted = max(k, self.settings.rerank)
         if self.kind in MASKED_ONLY:  # removed rows are still in the index: ask for that many more
             wanted += int((~self.alive).sum())
-        _, candidates = _search_faiss(self.faiss, queries, min(wanted, len(self.alive)))
+        _, candidates = _search_faiss(self.faiss, queries, min(wanted, self.count))
         scores = np.full((len(queries), k), -np.inf, np.float32)
         rows = np.full((len(queries), k), -1, np.int64)
         for i, found in enumerate(candidates):
@@ -138,6 +255,25 @@ class TemplateIndex:
             scores[i, : len(order)], rows[i, : len(order)] = exact[order], found[order]
         return scores, rows
 
+    def _pq(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every shard at once, each scanning its codes and re-scoring its share of candidates."""
+        faiss = _faiss()
+        wanted = k + int((~self.alive).sum())  # removed rows are still in the shards
+        total = max(self.settings.rerank, math.ceil(self.settings.candidates * self.count))
+
+        def one(part, offset: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+            take = min(wanted, part.ntotal)
+            share = math.ceil(total * part.ntotal / self.count)
+            params = faiss.IndexRefineSearchParameters(k_factor=max(1.0, share / take))
+            scores, rows = part.search(queries, take, params=params)
+            return scores, np.where(rows >= 0, rows + offset, -1)
+
+        found = list(_pool(_threads(self.settings)).map(one, self.parts, self.offsets))
+        scores = np.concatenate([s for s, _ in found], axis=1)
+        rows = np.concatenate([r for _, r in found], axis=1)
+        scores[(rows < 0) | ~self.alive[rows]] = -np.inf
+        return _top(scores, rows, k)
+
     def _exact(self, queries: np.ndarray, k: int, chunk: int = 262_144) -> tuple[np.ndarray, np.ndarray]:
         best_scores = np.full((len(queries), 0), -np.inf, np.float32)
         best_rows = np.zeros((len(queries), 0), np.int64)
@@ -146,22 +282,22 @@ class TemplateIndex:
             block[~self.alive[start : start + chunk]] = -np.inf
             take = min(k, len(block))
             top = np.argpartition(-block, take - 1, axis=0)[:take].T  # queries × take
-            best_scores = np.concatenate([best_scores, np.take_along_axis(block.T, top, axis=1)], axis=1)
-            best_rows = np.concatenate([best_rows, top + start], axis=1)
-            keep = np.argsort(-best_scores, axis=1)[:, :k]
-            best_scores = np.take_along_axis(best_scores, keep, axis=1)
-            best_rows = np.take_along_axis(best_rows, keep, axis=1)
-        missing = ~np.isfinite(best_scores)
-        best_rows[missing] = -1
-        if best_scores.shape[1] < k:
-            pad = k - best_scores.shape[1]
-            best_scores = np.pad(best_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
-            best_rows = np.pad(best_rows, ((0, 0), (0, pad)), constant_values=-1)
-        return best_scores, best_rows
+            best_scores, best_rows = _top(
+                np.concatenate([best_scores, np.take_along_axis(block.T, top, axis=1)], axis=1),
+                np.concatenate([best_rows, top + start], axis=1),
+                k,
+            )
+        return _top(best_scores, best_rows, k)
 
     def memory_bytes(self) -> dict[str, int]:
-        """Bytes held: the exact templates (for re-ranking) and the FAISS index."""
+        """Bytes held: float32 templates (every kind but pq) and the FAISS parts."""
         index_bytes = 0
-        if self.faiss is not None:
-            index_bytes = int(_faiss().serialize_index(self.faiss).nbytes)
-        return {"templates": int(self.templates.nbytes), "index": index_bytes}
+        for part in self.parts:
+            if (
+                self.kind == "pq"
+            ):  # codes and float16 copies; serialising 10M rows to count them would copy GiBs
+                index_bytes += part.ntotal * part.sa_code_size()
+            else:
+                index_bytes += int(_faiss().serialize_index(part).nbytes)
+        templates = 0 if self.templates is None else int(self.templates.nbytes)
+        return {"templates": templates, "index": index_bytes}
