@@ -148,8 +148,8 @@ def test_pq_gallery_seals_its_shards_and_loads_them_without_rebuilding(gov, monk
     store.write([str(i) for i in range(30_000)], ["-"] * 30_000, templates, "admin", "gallery.build")
     settings = IndexSettings(kind="pq", shard_rows=12_000, candidates=0.05)
     first = GallerySearcher(store, settings)
-    parts = sorted(p.name for p in store.folder.glob("index-*.sealed"))
-    assert parts == ["index-pq-000.sealed", "index-pq-001.sealed", "index-pq-002.sealed"]
+    parts = sorted(p.name for p in store.folder.glob("*index-*.sealed"))
+    assert parts == ["g1-index-pq-000.sealed", "g1-index-pq-001.sealed", "g1-index-pq-002.sealed"]
     on_disk = b"".join(p.read_bytes() for p in store.folder.iterdir())
     assert templates[20_000].astype(np.float16).tobytes()[:32] not in on_disk  # float16 copies sealed too
 
@@ -163,13 +163,34 @@ def test_pq_gallery_seals_its_shards_and_loads_them_without_rebuilding(gov, monk
         assert [r[0].label for r in found] == ["20000", "3"]
 
 
+def test_rewrites_go_chunk_by_chunk_and_commit_only_when_whole(gov, monkeypatch) -> None:
+    monkeypatch.setattr("openlfr.search.gallery.CHUNK_ROWS", 1_000)
+    rng = np.random.default_rng(14)
+    templates = clustered(rng, 3_500, 32)
+    labels, sources = [f"p{i // 5}" for i in range(3_500)], [f"{i}.jpg" for i in range(3_500)]
+    store = GalleryStore(gov, "streamed")
+    store.write(labels, sources, templates, "admin", "gallery.build")
+    assert (store.manifest()["generation"], store.manifest()["chunks"]) == (1, 4)
+    with pytest.raises(ValueError):  # rows that do not match their labels: nothing changes
+        store.write(labels[:10], sources[:10], iter([templates[:20]]), "admin", "gallery.build")
+    assert store.manifest()["generation"] == 1
+    np.testing.assert_array_equal(store.read()[2], templates)
+
+    assert store.delete_label("p300", "admin", "record deleted") == 5  # rows 1,500–1,504, second chunk
+    labels_after, sources_after, remaining = store.read()
+    np.testing.assert_array_equal(remaining, np.delete(templates, np.arange(1_500, 1_505), axis=0))
+    assert "p300" not in labels_after and sources_after[1_500] == "1505.jpg"
+    assert store.manifest()["generation"] == 2
+    assert all(p.name.startswith("g2-") for p in store.folder.glob("*.sealed"))  # generation 1 is gone
+
+
 def test_searches_continue_during_a_rebuild(gov) -> None:
     rng = np.random.default_rng(9)
     templates = clustered(rng, 30_000, 64)
     store = GalleryStore(gov, "big")
     store.write([str(i) for i in range(30_000)], ["-"] * 30_000, templates, "admin", "gallery.build")
     searcher = GallerySearcher(store, IndexSettings(kind="ivf", nlist=128, nprobe=16))
-    for part in store.folder.glob("index-*.sealed"):
+    for part in store.folder.glob("*index-*.sealed"):
         part.unlink()  # force a full rebuild
     answered: list[str] = []
     rebuild = searcher.rebuild()

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,38 +67,57 @@ class GalleryStore:
     def _open(self, path: Path, context: str) -> bytes:
         return self.gov.store.open(self.key, path.read_bytes(), f"{self.key}:{context}")
 
+    def _prefix(self, manifest: dict) -> str:
+        """Files of one generation share a prefix, so a rewrite commits when the manifest names it."""
+        generation = manifest.get("generation", 0)
+        return f"g{generation}-" if generation else ""
+
     def write(
-        self, labels: list[str], sources: list[str], templates: np.ndarray, actor: str, action: str
+        self,
+        labels: list[str],
+        sources: list[str],
+        templates: np.ndarray | Iterable[np.ndarray],
+        actor: str,
+        action: str,
     ) -> None:
-        """Replace the gallery's contents (new galleries get a fresh data key)."""
-        if len(labels) != len(templates) or len(sources) != len(templates):
-            raise ValueError("labels, sources and templates must line up")
+        """Replace the gallery's contents (new galleries get a fresh data key). ``templates`` may be
+        blocks of rows, so a gallery of millions is rewritten without holding it all. The new files
+        form a new generation; the manifest switches to it in one atomic write, and only then are
+        the old generation's files removed, so a crash leaves the old gallery or the new one."""
+        if len(labels) != len(sources):
+            raise ValueError("labels and sources must line up")
         self.folder.mkdir(parents=True, exist_ok=True)
-        if not self.exists:
+        generation = 1
+        if self.exists:
+            generation = self.manifest().get("generation", 0) + 1
+        else:
             self.gov.store.create_data_key(self.key)
-        templates = np.ascontiguousarray(templates, np.float32)
-        chunks = 0
-        for chunks, start in enumerate(range(0, len(templates), CHUNK_ROWS), start=1):
-            block = templates[start : start + CHUNK_ROWS].tobytes()
-            write_atomically(
-                self.folder / f"templates-{chunks - 1:05d}.sealed", self._seal(block, f"t{chunks - 1}")
-            )
-        for stale in self.folder.glob("templates-*.sealed"):
-            if int(stale.stem.split("-")[1]) >= chunks:
-                stale.unlink()
+        prefix = f"g{generation}-"
+        blocks = [templates] if isinstance(templates, np.ndarray) else templates
+        count, chunks, dimension = 0, 0, 0
+        for chunks, block in enumerate(_rechunk(blocks, CHUNK_ROWS), start=1):
+            name = f"{prefix}templates-{chunks - 1:05d}"
+            write_atomically(self.folder / f"{name}.sealed", self._seal(block.tobytes(), name))
+            count, dimension = count + len(block), block.shape[1]
+        if count != len(labels):
+            for unused in self.folder.glob(f"{prefix}*.sealed"):
+                unused.unlink()
+            raise ValueError("labels, sources and templates must line up")
         entries = json.dumps({"labels": labels, "sources": sources}).encode()
-        write_atomically(self.folder / "entries.sealed", self._seal(entries, "entries"))
-        for stale in self.folder.glob("index*.sealed"):
-            stale.unlink()
+        write_atomically(self.folder / f"{prefix}entries.sealed", self._seal(entries, f"{prefix}entries"))
         manifest = {
             "name": self.name,
-            "count": len(templates),
+            "generation": generation,
+            "count": count,
             "subjects": len(set(labels)),
-            "dimension": int(templates.shape[1]) if len(templates) else 0,
+            "dimension": dimension,
             "chunks": chunks,
             "model_pack": self.gov.settings.model_pack,
         }
         write_atomically(self.folder / "manifest.json", json.dumps(manifest, indent=2).encode())
+        for stale in self.folder.glob("*.sealed"):
+            if not stale.name.startswith(prefix):
+                stale.unlink()
         with self.gov.store.session() as session:
             audit.append(
                 session,
@@ -106,25 +126,31 @@ class GalleryStore:
                 object_type="gallery",
                 object_id=self.name,
                 at=self.gov.now(),
-                details={"templates": len(templates), "subjects": len(set(labels))},
+                details={"templates": count, "subjects": len(set(labels))},
             )
 
     def entries(self) -> tuple[list[str], list[str]]:
         """Each row's label and source."""
-        self.manifest()
-        entries = json.loads(self._open(self.folder / "entries.sealed", "entries"))
+        prefix = self._prefix(self.manifest())
+        entries = json.loads(self._open(self.folder / f"{prefix}entries.sealed", f"{prefix}entries"))
         return entries["labels"], entries["sources"]
 
     def blocks(self) -> TemplateBlocks:
         """The templates, opened one sealed chunk at a time as an index build reads them."""
         manifest = self.manifest()
+        prefix = self._prefix(manifest)
+
+        def read(i: int) -> np.ndarray:
+            name = f"{prefix}templates-{i:05d}"
+            context = name if prefix else f"t{i}"  # galleries written before generations
+            data = self._open(self.folder / f"{name}.sealed", context)
+            return np.frombuffer(data, np.float32).reshape(-1, manifest["dimension"])
+
         return TemplateBlocks(
             count=manifest["count"],
             dimension=manifest["dimension"] or 512,
             blocks=manifest["chunks"],
-            read=lambda i: np.frombuffer(
-                self._open(self.folder / f"templates-{i:05d}.sealed", f"t{i}"), np.float32
-            ).reshape(-1, manifest["dimension"]),
+            read=read,
         )
 
     def read(self) -> tuple[list[str], list[str], np.ndarray]:
@@ -136,7 +162,8 @@ class GalleryStore:
         import faiss
 
         kind = chosen_kind(settings, blocks.count)
-        paths = sorted(self.folder.glob(f"index-{kind}-*.sealed"))
+        prefix = self._prefix(self.manifest())
+        paths = sorted(self.folder.glob(f"{prefix}index-{kind}-*.sealed"))
         if paths:
             parts = [
                 faiss.deserialize_index(np.frombuffer(self._open(path, path.stem), np.uint8))
@@ -148,7 +175,7 @@ class GalleryStore:
         for stale in paths:
             stale.unlink()
         for i, part in enumerate(index.parts):
-            name = f"index-{kind}-{i:03d}"
+            name = f"{prefix}index-{kind}-{i:03d}"
             write_atomically(
                 self.folder / f"{name}.sealed", self._seal(faiss.serialize_index(part).tobytes(), name)
             )
@@ -158,15 +185,22 @@ class GalleryStore:
         """Remove every template of ``label`` for good (files rewritten, index rebuilt); returns how many."""
         if not reason.strip():
             raise PolicyViolation("deleting from a gallery needs a reason")
-        labels, sources, templates = self.read()
-        keep = [i for i, existing in enumerate(labels) if existing != label]
-        removed = len(labels) - len(keep)
+        labels, sources = self.entries()
+        keep = np.array([existing != label for existing in labels], bool)
+        removed = int(len(labels) - np.count_nonzero(keep))
         if not removed:
             raise NotFoundError(f"{label} is not in gallery {self.name}")
+
+        def kept_rows() -> Iterator[np.ndarray]:  # one sealed chunk in memory at a time
+            offset = 0
+            for block in self.blocks():
+                yield block[keep[offset : offset + len(block)]]
+                offset += len(block)
+
         self.write(
-            [labels[i] for i in keep],
-            [sources[i] for i in keep],
-            templates[keep],
+            [existing for existing in labels if existing != label],
+            [source for source, kept in zip(sources, keep, strict=True) if kept],
+            kept_rows(),
             actor,
             "gallery.delete",
         )
@@ -182,6 +216,23 @@ class GalleryStore:
                 details={"label": label, "templates": removed},
             )
         return removed
+
+
+def _rechunk(blocks: Iterable[np.ndarray], rows: int) -> Iterator[np.ndarray]:
+    """The same rows, regrouped into float32 blocks of exactly ``rows`` (the last may be shorter)."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for block in blocks:
+        block = np.ascontiguousarray(block, np.float32)
+        while len(block):
+            take = min(rows - held, len(block))
+            pending.append(block[:take])
+            held, block = held + take, block[take:]
+            if held == rows:
+                yield np.concatenate(pending)
+                pending, held = [], 0
+    if held:
+        yield np.concatenate(pending)
 
 
 def list_galleries(gov: Governance) -> list[dict]:

@@ -156,8 +156,11 @@ def build_pq(blocks: TemplateBlocks, settings: IndexSettings, train_size: int = 
     return shards
 
 
+CORES = os.cpu_count() or 1
+
+
 def _threads(settings: IndexSettings) -> int:
-    return settings.threads or os.cpu_count() or 1
+    return settings.threads or CORES
 
 
 @cache
@@ -206,6 +209,7 @@ class TemplateIndex:
         self.settings = settings or IndexSettings()
         self.count = blocks.count
         self.alive = np.ones(blocks.count, bool)
+        self.removed = 0  # rows masked but still in a FAISS index, which must be asked for that many more
         self.kind = chosen_kind(self.settings, blocks.count)
         self.templates: np.ndarray | None = None  # float32 rows, for every kind but pq
         if self.kind == "pq":
@@ -223,12 +227,13 @@ class TemplateIndex:
         return self.parts[0] if self.parts and self.kind != "pq" else None
 
     def __len__(self) -> int:
-        return int(self.alive.sum())
+        return self.count - self.removed
 
     def remove(self, rows: np.ndarray) -> None:
         """Stop returning these rows now (the index forgets them too where FAISS can remove)."""
         rows = np.asarray(rows, np.int64)
         self.alive[rows] = False
+        self.removed = self.count - int(np.count_nonzero(self.alive))
         if self.faiss is not None and self.kind not in MASKED_ONLY:
             self.faiss.remove_ids(rows)
 
@@ -241,7 +246,7 @@ class TemplateIndex:
             return self._pq(queries, k)
         wanted = max(k, self.settings.rerank)
         if self.kind in MASKED_ONLY:  # removed rows are still in the index: ask for that many more
-            wanted += int((~self.alive).sum())
+            wanted += self.removed
         _, candidates = _search_faiss(self.faiss, queries, min(wanted, self.count))
         scores = np.full((len(queries), k), -np.inf, np.float32)
         rows = np.full((len(queries), k), -1, np.int64)
@@ -258,7 +263,7 @@ class TemplateIndex:
     def _pq(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Every shard at once, each scanning its codes and re-scoring its share of candidates."""
         faiss = _faiss()
-        wanted = k + int((~self.alive).sum())  # removed rows are still in the shards
+        wanted = k + self.removed
         total = max(self.settings.rerank, math.ceil(self.settings.candidates * self.count))
 
         def one(part, offset: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
