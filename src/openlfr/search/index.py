@@ -123,7 +123,8 @@ def shard_sizes(count: int, settings: IndexSettings) -> list[int]:
     """Rows per pq shard: one per core once shards would hold 100k rows, more when a shard would
     pass ``shard_rows``; contiguous and as even as can be."""
     shards = max(1, min(_threads(settings), count // 100_000), math.ceil(count / settings.shard_rows))
-    return [len(part) for part in np.array_split(np.arange(count), shards)]
+    rows, extra = divmod(count, shards)
+    return [rows + (shard < extra) for shard in range(shards)]
 
 
 def build_pq(blocks: TemplateBlocks, settings: IndexSettings, train_size: int = 200_000) -> list:  # type: ignore[type-arg]
