@@ -129,15 +129,15 @@ class GalleryStore:
                 details={"templates": count, "subjects": len(set(labels))},
             )
 
-    def entries(self) -> tuple[list[str], list[str]]:
-        """Each row's label and source."""
-        prefix = self._prefix(self.manifest())
+    def entries(self, manifest: dict | None = None) -> tuple[list[str], list[str]]:
+        """Each row's label and source (of the generation ``manifest`` names; the current one by default)."""
+        prefix = self._prefix(manifest or self.manifest())
         entries = json.loads(self._open(self.folder / f"{prefix}entries.sealed", f"{prefix}entries"))
         return entries["labels"], entries["sources"]
 
-    def blocks(self) -> TemplateBlocks:
+    def blocks(self, manifest: dict | None = None) -> TemplateBlocks:
         """The templates, opened one sealed chunk at a time as an index build reads them."""
-        manifest = self.manifest()
+        manifest = manifest or self.manifest()
         prefix = self._prefix(manifest)
 
         def read(i: int) -> np.ndarray:
@@ -154,15 +154,17 @@ class GalleryStore:
         )
 
     def read(self) -> tuple[list[str], list[str], np.ndarray]:
-        labels, sources = self.entries()
-        return labels, sources, self.blocks().array()
+        manifest = self.manifest()
+        labels, sources = self.entries(manifest)
+        return labels, sources, self.blocks(manifest).array()
 
-    def index(self, blocks: TemplateBlocks, settings: IndexSettings) -> TemplateIndex:
+    def index(self, settings: IndexSettings, manifest: dict | None = None) -> TemplateIndex:
         """The search index, from its sealed parts when they match, else built (and sealed) now."""
         import faiss
 
+        manifest = manifest or self.manifest()
+        blocks, prefix = self.blocks(manifest), self._prefix(manifest)
         kind = chosen_kind(settings, blocks.count)
-        prefix = self._prefix(self.manifest())
         paths = sorted(self.folder.glob(f"{prefix}index-{kind}-*.sealed"))
         if paths:
             parts = [
@@ -185,7 +187,8 @@ class GalleryStore:
         """Remove every template of ``label`` for good (files rewritten, index rebuilt); returns how many."""
         if not reason.strip():
             raise PolicyViolation("deleting from a gallery needs a reason")
-        labels, sources = self.entries()
+        manifest = self.manifest()
+        labels, sources = self.entries(manifest)
         keep = np.array([existing != label for existing in labels], bool)
         removed = int(len(labels) - np.count_nonzero(keep))
         if not removed:
@@ -193,12 +196,12 @@ class GalleryStore:
 
         def kept_rows() -> Iterator[np.ndarray]:  # one sealed chunk in memory at a time
             offset = 0
-            for block in self.blocks():
+            for block in self.blocks(manifest):
                 yield block[keep[offset : offset + len(block)]]
                 offset += len(block)
 
         self.write(
-            [existing for existing in labels if existing != label],
+            [existing for existing, kept in zip(labels, keep, strict=True) if kept],
             [source for source, kept in zip(sources, keep, strict=True) if kept],
             kept_rows(),
             actor,
@@ -252,8 +255,9 @@ class GallerySearcher:
         self._load()
 
     def _load(self) -> None:
-        labels, sources = self.store.entries()
-        index = self.store.index(self.store.blocks(), self.settings)
+        manifest = self.store.manifest()  # labels and templates of one generation, whatever commits meanwhile
+        labels, sources = self.store.entries(manifest)
+        index = self.store.index(self.settings, manifest)
         with self._lock:
             self.labels, self.sources, self.index = labels, sources, index
 
