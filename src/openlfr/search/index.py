@@ -2,7 +2,7 @@
 
 Exact search is a chunked matrix product: it has nothing to tune and never misses a mate, and
 at a million templates it answers in 150 ms per probe on 2 vCPUs. Above ``exact_limit`` the
-``pq`` index scans every template's 24-byte code (PCA to 192 dimensions, then 4-bit product
+``pq`` index scans every template's 48-byte code (PCA to 192 dimensions, then 4-bit product
 quantisation scanned with SIMD) and re-scores the best ``candidates`` share against float16
 copies of the templates (scores within 1e-3 of float32). On face-like data a probe's
 neighbours after its mate are strangers at noise level, scattered everywhere, so any index
@@ -119,6 +119,13 @@ def build_faiss(templates: np.ndarray, kind: str, settings: IndexSettings, train
     return index
 
 
+CORES = os.cpu_count() or 1
+
+
+def _threads(settings: IndexSettings) -> int:
+    return settings.threads or CORES
+
+
 def shard_sizes(count: int, settings: IndexSettings) -> list[int]:
     """Rows per pq shard: one per core once shards would hold 100k rows, more when a shard would
     pass ``shard_rows``; contiguous and as even as can be."""
@@ -155,13 +162,6 @@ def build_pq(blocks: TemplateBlocks, settings: IndexSettings, train_size: int = 
                 shard.add(block[low - offset : high - offset])
         offset += len(block)
     return shards
-
-
-CORES = os.cpu_count() or 1
-
-
-def _threads(settings: IndexSettings) -> int:
-    return settings.threads or CORES
 
 
 @cache
@@ -252,9 +252,8 @@ class TemplateIndex:
         scores = np.full((len(queries), k), -np.inf, np.float32)
         rows = np.full((len(queries), k), -1, np.int64)
         for i, found in enumerate(candidates):
-            found = np.sort(
-                found[(found >= 0)]
-            )  # in row order: thousands of gathers touch memory in sequence
+            # in row order: thousands of gathers touch memory in sequence
+            found = np.sort(found[found >= 0])
             found = found[self.alive[found]]
             exact = self.templates[found] @ queries[i]
             order = np.argsort(-exact)[:k]
@@ -297,13 +296,12 @@ class TemplateIndex:
 
     def memory_bytes(self) -> dict[str, int]:
         """Bytes held: float32 templates (every kind but pq) and the FAISS parts."""
-        index_bytes = 0
-        for part in self.parts:
-            if (
-                self.kind == "pq"
-            ):  # codes and float16 copies; serialising 10M rows to count them would copy GiBs
-                index_bytes += part.ntotal * part.sa_code_size()
-            else:
-                index_bytes += int(_faiss().serialize_index(part).nbytes)
+        # pq: codes and float16 copies by arithmetic; serialising 10M rows to count them would copy GiBs
+        index_bytes = sum(
+            part.ntotal * part.sa_code_size()
+            if self.kind == "pq"
+            else int(_faiss().serialize_index(part).nbytes)
+            for part in self.parts
+        )
         templates = 0 if self.templates is None else int(self.templates.nbytes)
         return {"templates": templates, "index": index_bytes}
