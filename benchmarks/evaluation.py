@@ -38,7 +38,7 @@ def bare_forward_seconds(analyzer: FaceAnalyzer, paths: list[Path]) -> float:
     crop_blob = embedder.blob(np.zeros((2, 112, 112, 3), np.uint8))
     start = time.perf_counter()
     for blob in blobs:
-        detector.forward(blob)
+        detector.network(blob)
         embedder.forward(crop_blob)
     return time.perf_counter() - start
 

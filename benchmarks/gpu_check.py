@@ -5,7 +5,11 @@ It checks that fp16 GPU templates agree with the CPU ones (cosine > 0.999 for ev
 the package photos), that the detector finds the same faces, and then measures:
 - recognizer faces/s at batch 1, 64 and 256 through our embedder, against the bare module;
 - detector frames/s at 640×640 through our pipeline (batch 1) and the bare module at batch 32;
-- the same with CUDA graphs (torch.cuda.graphs) for the recognizer at batch 256.
+- the same with CUDA graphs (torch.cuda.graphs) for the recognizer at batch 256;
+- detector frames/s through our pipeline at batch 16, and 16 camera threads sharing one
+  detector with and without cross-camera batching (``detector.batch_wait_ms``);
+- decoding of the 1080p crowd clip: PyAV on one CPU thread against torchcodec on NVDEC, when
+  torchcodec is installed (decoding on the GPU is not built into openlfr until this is measured).
 The issue's eager reference on one H200: 24,700 faces/s and 4,600 frames/s.
 """
 
@@ -18,7 +22,8 @@ import numpy as np
 from rich.console import Console
 
 from benchmarks.common import hardware, save
-from benchmarks.vision import frame_720p
+from benchmarks.live import crowd_clip, decode_fps
+from benchmarks.vision import cameras_sharing_the_detector, frame_720p
 from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
 from openlfr.vision import FaceAnalyzer, load_image
@@ -37,6 +42,25 @@ def per_second(function, items: int, seconds: float = 3.0) -> float:  # type: ig
         count += items
     torch.cuda.synchronize()
     return count / (time.perf_counter() - start)
+
+
+def decoding_rates(seconds: float = 8.0) -> dict[str, Any]:
+    """Frames/s decoding the 1080p crowd clip: PyAV to BGR on the CPU, torchcodec on NVDEC."""
+    clip = crowd_clip()
+    rates: dict[str, Any] = {"clip": clip.name, "pyav_cpu_bgr": decode_fps(clip, seconds)}
+    try:
+        from torchcodec.decoders import VideoDecoder
+
+        decoder = VideoDecoder(str(clip), device="cuda")
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for index in range(0, len(decoder), 32):
+                decoder.get_frames_in_range(index, min(index + 32, len(decoder)))
+                count += min(32, len(decoder) - index)
+        rates["torchcodec_nvdec_rgb"] = count / (time.perf_counter() - start)
+    except Exception as exc:  # not installed, or FFmpeg without NVDEC: say so in the results
+        rates["torchcodec_nvdec_rgb"] = f"not measured: {type(exc).__name__}: {exc}"
+    return rates
 
 
 def run() -> dict[str, Any]:
@@ -89,7 +113,14 @@ def run() -> dict[str, Any]:
         with torch.cuda.graph(graph):
             module(static)
         throughput["recognizer_cuda_graph_b256"] = per_second(graph.replay, 256)
+    frames16 = [frame] * 16
+    throughput["detector_ours_b16"] = per_second(lambda: gpu.detector.detect_batch(frames16), 16)
     results["per_second"] = throughput
+    gpu_settings = gpu.settings
+    results["cameras_sharing_the_detector"] = cameras_sharing_the_detector(gpu_settings, cameras=16)
+    console.print(results["cameras_sharing_the_detector"])
+    results["decoding"] = decoding_rates()
+    console.print(results["decoding"])
     for name, value in throughput.items():
         console.print(f"{name:32} {value:12,.0f}/s")
     console.print(f"saved {save('gpu_check', results)}")

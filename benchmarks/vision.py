@@ -6,6 +6,8 @@ alignment, normalisation) add on top of the networks themselves.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import cv2
@@ -42,9 +44,16 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
         w, h = detector.network_size([frame])
         rows[f"detector {w}×{h} input{'' if fit else ' (square, no aspect fit)'} (ms/frame)"] = (
             paired_median_ms(
-                lambda d=detector: d.detect(frame), lambda d=detector, b=blob: d.forward(b), repeats
+                lambda d=detector: d.detect(frame), lambda d=detector, b=blob: d.network(b), repeats
             )
         )
+
+    frames = [frame] * 4
+    blob4, _ = analyzer.detector.preprocess(frames)
+    full, forward = paired_median_ms(
+        lambda: analyzer.detector.detect_batch(frames), lambda: analyzer.detector.network(blob4), repeats
+    )
+    rows["detector batch 4 (ms/frame)"] = (full / 4, forward / 4)
 
     detections = analyzer.detect(frame)
     crops = analyzer.align(frame, detections)
@@ -64,7 +73,7 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
     rec_blob = embedder.blob(crops)
 
     def bare() -> None:
-        analyzer.detector.forward(det_blob)
+        analyzer.detector.network(det_blob)
         for start in range(0, len(rec_blob), embedder.batch_size):
             embedder.forward(rec_blob[start : start + embedder.batch_size])
 
@@ -72,6 +81,49 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
         lambda: analyzer.analyze(frame), bare, max(5, repeats // 3)
     )
     return {"faces_in_frame": len(detections), "rows": rows}
+
+
+def detect_together(detector: Any, frame: np.ndarray, cameras: int, seconds: float) -> float:
+    """Frames/s of ``cameras`` threads calling ``detector.detect`` as fast as they can."""
+    counts = [0] * cameras
+    stop = threading.Event()
+
+    def camera(i: int) -> None:
+        while not stop.is_set():
+            detector.detect(frame)
+            counts[i] += 1
+
+    threads = [threading.Thread(target=camera, args=(i,)) for i in range(cameras)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def cameras_sharing_the_detector(settings: Any, cameras: int = 4, seconds: float = 6.0) -> dict[str, Any]:
+    """Frames/s of ``cameras`` threads detecting at once, with cross-camera batching against without.
+
+    The baseline (batching off) runs in the same run. As in the live engine, the cameras of a
+    process share one analyzer and so one detector.
+    """
+    frame = frame_720p()
+    measured: dict[str, Any] = {}
+    for label, wait_ms in (("one at a time", 0.0), ("batched, 2 ms wait", 2.0)):
+        detector_settings = settings.detector.model_copy(update={"batch_wait_ms": wait_ms})
+        detector = FaceAnalyzer(settings.model_copy(update={"detector": detector_settings})).detector
+        detector.detect(frame)
+        frames_per_s = detect_together(detector, frame, cameras, seconds)
+        batches = sum(b.batches for b in detector.batchers.values())
+        rows = sum(b.rows for b in detector.batchers.values())
+        measured[label] = {"frames_per_s": frames_per_s, "mean_batch": rows / batches if batches else 1.0}
+    base = measured["one at a time"]["frames_per_s"]
+    for row in measured.values():
+        row["ratio"] = row["frames_per_s"] / base
+    return {"cameras": cameras, "rows": measured}
 
 
 def run(repeats: int = 30) -> dict[str, Any]:
@@ -105,6 +157,13 @@ def run(repeats: int = 30) -> dict[str, Any]:
             stage: {"ours_ms": ours, "bare_ms": forward, "ratio": (ours / forward if forward else None)}
             for stage, (ours, forward) in measured["rows"].items()
         }
+    shared = cameras_sharing_the_detector(settings)
+    results["cameras_sharing_the_detector"] = shared
+    for label, row in shared["rows"].items():
+        console.print(
+            f"{shared['cameras']} cameras, one detector, {label}: {row['frames_per_s']:.1f} frames/s "
+            f"({row['ratio']:.2f}× one at a time), mean batch {row['mean_batch']:.1f}"
+        )
     default = results["configs"]["2 threads, no spinning (default)"]
     e2e_key = next(k for k in default if k.startswith("end to end"))
     for label in configs:

@@ -64,6 +64,34 @@ def test_an_error_reaches_every_caller_of_the_batch() -> None:
     assert all(isinstance(r, RuntimeError) and "device lost" in str(r) for r in results)
 
 
+def test_every_output_of_a_multi_output_network_is_split_per_caller() -> None:
+    batcher = MicroBatcher(lambda rows: [rows * 2, rows[:, :1] + 1], max_batch=1000, max_wait=0.3)
+    inputs = [np.full((i + 1, 3), i, np.float32) for i in range(5)]
+    for i, result in enumerate(call_together(batcher, inputs)):
+        assert isinstance(result, list) and len(result) == 2
+        np.testing.assert_array_equal(result[0], inputs[i] * 2)
+        np.testing.assert_array_equal(result[1], inputs[i][:, :1] + 1)
+    assert batcher.batches < len(inputs)
+
+
+def test_cameras_sharing_a_detector_get_their_own_faces(
+    analyzer: FaceAnalyzer, players: np.ndarray, yaoming: np.ndarray, astronaut: np.ndarray
+) -> None:
+    """Frames of one network size meet in one batch; another size gets its own; no face moves."""
+    frames = [players, players[:, ::-1].copy(), players[::-1].copy(), yaoming, astronaut]
+    alone = [analyzer.detect(frame) for frame in frames]
+    shared = analyzer.detector_on(analyzer.detector.session, batch_wait=0.5)
+    results = call_together(shared.detect, frames)
+    for expected, got in zip(alone, results, strict=True):
+        assert not isinstance(got, Exception), got
+        assert len(got) == len(expected) > 0  # type: ignore[arg-type]
+        np.testing.assert_allclose(np.sort(got.boxes, axis=0), np.sort(expected.boxes, axis=0), atol=1e-2)  # type: ignore[union-attr]
+    sizes = {shared.network_size([frame]) for frame in frames}
+    assert len(shared.batchers) == len(sizes) < len(frames)
+    batches = sum(b.batches for b in shared.batchers.values())
+    assert batches < len(frames), "the three frames of the team photo should share one forward pass"
+
+
 def test_batched_recognizer_gives_the_same_templates_as_one_by_one(
     analyzer: FaceAnalyzer, players: np.ndarray
 ) -> None:
@@ -80,9 +108,18 @@ def test_batched_recognizer_gives_the_same_templates_as_one_by_one(
 
 @pytest.mark.parametrize("wait_ms, batching", [(None, False), (0.0, False), (5.0, True)])
 def test_batching_is_off_on_the_cpu_unless_asked_for(wait_ms, batching, settings) -> None:  # type: ignore[no-untyped-def]
-    recognition = settings.recognition.model_copy(update={"batch_wait_ms": wait_ms})
-    analyzer = FaceAnalyzer(settings.model_copy(update={"recognition": recognition}))
+    update = {"batch_wait_ms": wait_ms}
+    analyzer = FaceAnalyzer(
+        settings.model_copy(
+            update={
+                "recognition": settings.recognition.model_copy(update=update),
+                "detector": settings.detector.model_copy(update=update),
+            }
+        )
+    )
     assert (analyzer.embedder.batcher is not None) == batching
+    assert (analyzer.detector.batch_wait > 0) == batching
+    assert analyzer.backend_summary().count("batching off") == (0 if batching else 2)
 
 
 def test_the_torch_backend_never_falls_back_to_the_cpu_silently(settings) -> None:  # type: ignore[no-untyped-def]

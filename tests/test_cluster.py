@@ -95,8 +95,10 @@ def test_cameras_move_to_a_live_node_and_no_acknowledged_alert_is_lost(nodes, po
         assert wait_for(moved, 90), f"{worker_camera} did not come back on the head: {run.status()}"
         assert wait_for(lambda: alerts_from(gov, worker_camera) > sent_before, 120)
         assert alerts_from(gov, worker_camera, before=killed_at) >= sent_before > 0
-        used = {node: stats.get("rows", 0) for node, stats in run.recognizer_stats().items()}
-        assert used.get(head, 0) > 0, f"the head's cameras should embed on its shared recognizer: {used}"
+        stats = run.inference_stats()
+        for model in ("detector", "recognizer"):
+            rows = stats.get(head, {}).get(model, {}).get("rows", 0)
+            assert rows > 0, f"the head's cameras should run their {model} on its inference actor: {stats}"
 
         dep.end(gov, setup.deployment_id, "operator", "operation over")
         assert wait_for(lambda: final_state(run) == "stopped", 30), (

@@ -56,6 +56,14 @@ class DetectorSettings(BaseModel):
     min_face_size: float = Field(16.0, ge=0.0, description="Smallest box side kept, in pixels.")
     max_faces: int = Field(512, ge=1)
     fit_aspect: bool = Field(True, description="Shrink the network input to the image's aspect ratio.")
+    batch_wait_ms: float | None = Field(
+        None,
+        ge=0.0,
+        le=100.0,
+        description="How long the detector waits to batch frames from other cameras. "
+        "Unset: 2 ms on a GPU, 0 (off) on the CPU, where batches of frames run no faster.",
+    )
+    max_batch: int = Field(16, ge=1, description="Most frames in one detector batch.")
 
     @field_validator("input_size")
     @classmethod

@@ -94,18 +94,22 @@ class CameraActor:
         runtime = settings.runtime.model_copy(update={"intra_op_threads": threads})
         analyzer = FaceAnalyzer(settings.model_copy(update={"runtime": runtime}))
         if settings.cluster.inference == "node":
-            self._share_recognizer(analyzer, settings)
+            self._share_node_models(analyzer, settings)
         self.sink = RelayAlertSink(control, settings.cluster.call_timeout)
         self.runner = LiveRunner({camera: spec}, analyzer, gallery, self.sink, live).start()
         log.info("camera %s started on node %s (incarnation %s)", camera, self.node_id[:8], self.incarnation)
 
-    def _share_recognizer(self, analyzer: Any, settings: Settings) -> None:
-        """Send this camera's faces to the node's recognizer actor instead of a recognizer of its own."""
-        from openlfr.cluster.inference import node_recognizer
+    def _share_node_models(self, analyzer: Any, settings: Settings) -> None:
+        """Send this camera's frames and faces to the node's inference actor instead of models of its own.
 
-        session = node_recognizer(require_ray(), self.node_id, settings.cluster.call_timeout)
-        if session is not None:
-            analyzer.__dict__["embedder"] = analyzer.embedder_on(session)
+        The batching happens there, across the node's cameras; here each call is one camera's.
+        """
+        from openlfr.cluster.inference import node_sessions
+
+        sessions = node_sessions(require_ray(), self.node_id, settings.cluster.call_timeout)
+        if sessions:
+            analyzer.__dict__["detector"] = analyzer.detector_on(sessions["detector"], batch_wait=0.0)
+            analyzer.__dict__["embedder"] = analyzer.embedder_on(sessions["recognizer"])
 
     def status(self) -> dict[str, object]:
         """Placement, incarnation and the camera's counters (no images, no templates)."""

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from openlfr.cluster.camera import CameraActor
-from openlfr.cluster.inference import start_recognizers
+from openlfr.cluster.inference import start_inference
 from openlfr.cluster.nodes import require_ray
 from openlfr.errors import OpenLFRError, PolicyViolation
 from openlfr.governance import deployments as dep
@@ -62,7 +62,7 @@ class DeploymentControl:
             max_concurrency=4,
             scheduling_strategy="SPREAD",
         )
-        self.recognizers = start_recognizers(ray, settings) if settings.cluster.inference == "node" else {}
+        self.inference = start_inference(ray, settings) if settings.cluster.inference == "node" else {}
         gallery = self.session.gallery.templates_only()
         me = ray.get_runtime_context().current_actor
         for name, spec in self.session.camera_sources().items():
@@ -91,11 +91,11 @@ class DeploymentControl:
             "alerts_queued": self.session.sink.pending(),
         }
 
-    def recognizer_stats(self) -> dict[str, dict[str, float]]:
-        """Per node: how many batches the shared recognizer ran and their mean size."""
-        calls = {node: actor.stats.remote() for node, actor in self.recognizers.items()}
+    def inference_stats(self) -> dict[str, dict[str, object]]:
+        """Per node and model: how many batches the shared inference actor ran and their mean size."""
+        calls = {node: actor.stats.remote() for node, actor in self.inference.items()}
         ready, _ = self.ray.wait(list(calls.values()), num_returns=len(calls), timeout=1.0)
-        stats: dict[str, dict[str, float]] = {}
+        stats: dict[str, dict[str, object]] = {}
         for node, call in calls.items():
             try:
                 stats[node] = self.ray.get(call, timeout=0) if call in ready else {"error": "unreachable"}
@@ -200,7 +200,7 @@ class DeploymentControl:
         except Exception as exc:
             log.error("not every camera stopped cleanly: %s", exc)
         self._poll_final()
-        for actor in [*self.cameras.values(), *self.recognizers.values()]:
+        for actor in [*self.cameras.values(), *self.inference.values()]:
             self.ray.kill(actor, no_restart=True)
         self.session.sink.close()
         lease.release(self.gov, self.deployment_id, self.owner)

@@ -1,16 +1,18 @@
-"""One recognizer per node, shared by the node's cameras: their faces batched into one forward pass.
+"""One inference actor per node, shared by the node's cameras: their frames and faces batched.
 
-With ``cluster.inference = "node"`` the control actor starts a ``RecognizerActor`` on every
-node (holding the node's GPU when it has one), and each camera actor sends its aligned
-faces there instead of running its own recognizer. Concurrent calls from the node's cameras
-meet in a ``MicroBatcher``, so a GPU sees one batch where it would have seen many small ones.
-Faces travel only between processes of one node and are never kept.
+With ``cluster.inference = "node"`` the control actor starts an ``InferenceActor`` on every
+node (holding the node's GPU when it has one). Each camera actor on that node sends it its
+letterboxed frames for detection and its aligned faces for embedding, instead of loading
+models of its own. Concurrent calls from the node's cameras meet in a ``MicroBatcher`` per
+model (per input size for the detector), so a GPU sees one batch where it would have seen
+many small ones. Frames and faces travel only between processes of one node (through Ray's
+shared-memory object store) and are never kept.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,54 +23,81 @@ from openlfr.vision.torch_backend import Port
 
 log = logging.getLogger(__name__)
 
+Model = Literal["detector", "recognizer"]
+
 
 def actor_name(node_id: str) -> str:
-    return f"openlfr-recognizer-{node_id}"
+    return f"openlfr-inference-{node_id}"
 
 
-class RecognizerActor:
-    """The recognizer network on this node, fed by every camera on it."""
+class InferenceActor:
+    """The pack's two networks on this node, fed by every camera on it."""
 
     def __init__(self, settings: Settings) -> None:
         from openlfr.models.pack import load_pack
 
         pack = load_pack(settings.model_pack)
-        self.session = create_session(pack.recognizer_path, settings.runtime)
-        self.input_name = self.session.get_inputs()[0].name
-        wait = settings.recognition.batch_wait_ms
-        self.batcher = MicroBatcher(
-            self._forward, 4 * settings.recognition.batch_size, (2.0 if wait is None else wait) / 1000
-        )
-
-    def _forward(self, blob: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: blob})[0]
-
-    def ports(self) -> tuple[list[Port], list[Port]]:
-        """The session's inputs and outputs as plain values (ONNX Runtime's own do not pickle)."""
-        return (
-            [Port(p.name, list(p.shape)) for p in self.session.get_inputs()],
-            [Port(p.name, list(p.shape)) for p in self.session.get_outputs()],
-        )
-
-    def run(self, blob: np.ndarray) -> np.ndarray:
-        return self.batcher(blob)
-
-    def stats(self) -> dict[str, float]:
-        return {
-            "batches": self.batcher.batches,
-            "rows": self.batcher.rows,
-            "mean_batch": self.batcher.mean_batch,
+        self.sessions = {
+            "detector": create_session(pack.detector_path, settings.runtime),
+            "recognizer": create_session(pack.recognizer_path, settings.runtime),
         }
+        waits = {
+            "detector": settings.detector.batch_wait_ms,
+            "recognizer": settings.recognition.batch_wait_ms,
+        }
+        sizes = {"detector": settings.detector.max_batch, "recognizer": 4 * settings.recognition.batch_size}
+        # sharing is the point of a node actor, so it batches even on the CPU unless told not to
+        self.batchers: dict[tuple[str, tuple[int, ...]], MicroBatcher] = {}
+        self.wait = {m: (2.0 if w is None else w) / 1000 for m, w in waits.items()}
+        self.max_batch = sizes
+
+    def ports(self, model: Model) -> tuple[list[Port], list[Port]]:
+        """The model's inputs and outputs as plain values (ONNX Runtime's own do not pickle)."""
+        session = self.sessions[model]
+        return (
+            [Port(p.name, list(p.shape)) for p in session.get_inputs()],
+            [Port(p.name, list(p.shape)) for p in session.get_outputs()],
+        )
+
+    def providers(self, model: Model) -> list[str]:
+        return [f"node inference actor: {self.sessions[model].get_providers()[0]}"]
+
+    def run(self, model: Model, blob: np.ndarray) -> list[np.ndarray]:
+        """All outputs for this caller's rows, computed in a batch with other cameras' rows."""
+        key = (model, blob.shape[1:])
+        batcher = self.batchers.get(key)
+        if batcher is None:  # setdefault is atomic: concurrent first callers end up sharing one
+            batcher = self.batchers.setdefault(
+                key, MicroBatcher(self._network(model), self.max_batch[model], self.wait[model])
+            )
+        return batcher(blob)
+
+    def _network(self, model: Model):  # type: ignore[no-untyped-def]
+        session = self.sessions[model]
+        name = session.get_inputs()[0].name
+        return lambda blob: session.run(None, {name: blob})
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Per model: batches run, rows and mean batch size."""
+        stats: dict[str, dict[str, float]] = {}
+        for (model, _), batcher in list(self.batchers.items()):
+            row = stats.setdefault(model, {"batches": 0, "rows": 0})
+            row["batches"] += batcher.batches
+            row["rows"] += batcher.rows
+        for row in stats.values():
+            row["mean_batch"] = row["rows"] / row["batches"] if row["batches"] else 0.0
+        return stats
 
 
 class RemoteSession:
-    """Looks like an inference session to ``ArcFaceEmbedder``; runs on the node's recognizer actor."""
+    """Looks like an inference session to our detector and embedder; runs on the node's actor."""
 
-    def __init__(self, actor: Any, timeout: float) -> None:
+    def __init__(self, actor: Any, model: Model, timeout: float) -> None:
         import ray
 
-        self.ray, self.actor, self.timeout = ray, actor, timeout
-        self._inputs, self._outputs = ray.get(actor.ports.remote(), timeout=timeout)
+        self.ray, self.actor, self.model, self.timeout = ray, actor, model, timeout
+        self._inputs, self._outputs = ray.get(actor.ports.remote(model), timeout=timeout)
+        self._providers = ray.get(actor.providers.remote(model), timeout=timeout)
 
     def get_inputs(self) -> list[Any]:
         return self._inputs
@@ -77,15 +106,15 @@ class RemoteSession:
         return self._outputs
 
     def get_providers(self) -> list[str]:
-        return ["node recognizer actor"]
+        return self._providers
 
     def run(self, _names: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         (blob,) = feeds.values()
-        return [self.ray.get(self.actor.run.remote(blob), timeout=self.timeout)]
+        return self.ray.get(self.actor.run.remote(self.model, blob), timeout=self.timeout)
 
 
-def start_recognizers(ray: Any, settings: Settings) -> dict[str, Any]:
-    """One recognizer actor per live node, on that node; it takes the node's GPU if there is one."""
+def start_inference(ray: Any, settings: Settings) -> dict[str, Any]:
+    """One inference actor per live node, on that node; it takes the node's GPU if there is one."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     actors = {}
@@ -94,7 +123,7 @@ def start_recognizers(ray: Any, settings: Settings) -> dict[str, Any]:
             continue
         node_id = str(node["NodeID"])
         actors[node_id] = (
-            ray.remote(RecognizerActor)
+            ray.remote(InferenceActor)
             .options(
                 name=actor_name(node_id),
                 num_cpus=0,
@@ -108,10 +137,11 @@ def start_recognizers(ray: Any, settings: Settings) -> dict[str, Any]:
     return actors
 
 
-def node_recognizer(ray: Any, node_id: str, timeout: float) -> RemoteSession | None:
-    """This node's recognizer, if the control actor started one here (a node that joined later has none)."""
+def node_sessions(ray: Any, node_id: str, timeout: float) -> dict[Model, RemoteSession]:
+    """This node's shared models, if the control actor started an actor here (a later node has none)."""
     try:
-        return RemoteSession(ray.get_actor(actor_name(node_id), namespace="openlfr"), timeout)
+        actor = ray.get_actor(actor_name(node_id), namespace="openlfr")
     except ValueError:
-        log.warning("no shared recognizer on node %s: this camera runs its own", node_id[:8])
-        return None
+        log.warning("no inference actor on node %s: this camera runs its own models", node_id[:8])
+        return {}
+    return {model: RemoteSession(actor, model, timeout) for model in ("detector", "recognizer")}

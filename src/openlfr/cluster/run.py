@@ -50,9 +50,9 @@ class ClusterRun:
         self.ray.kill(self.control)
         return final
 
-    def recognizer_stats(self) -> dict[str, dict[str, float]]:
-        """Per node, the shared recognizer's batches (``cluster.inference = "node"`` only)."""
-        return dict(self.ray.get(self.control.recognizer_stats.remote(), timeout=self.timeout))
+    def inference_stats(self) -> dict[str, dict[str, Any]]:
+        """Per node and model, the shared inference actor's batches (``cluster.inference = "node"`` only)."""
+        return dict(self.ray.get(self.control.inference_stats.remote(), timeout=self.timeout))
 
     def nodes(self) -> dict[str, bool]:
         """Node id → alive, for every node the cluster has known."""

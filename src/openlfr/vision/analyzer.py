@@ -19,7 +19,7 @@ from openlfr.vision.detector import SCRFDDetector
 from openlfr.vision.embedder import ArcFaceEmbedder
 from openlfr.vision.images import load_image
 from openlfr.vision.quality import assess, passes_gate
-from openlfr.vision.runtime import create_session
+from openlfr.vision.runtime import batch_wait_seconds, create_session
 from openlfr.vision.types import Detections, Face
 
 
@@ -32,9 +32,15 @@ class FaceAnalyzer:
 
     @cached_property
     def detector(self) -> SCRFDDetector:
+        return self.detector_on(create_session(self.pack.detector_path, self.settings.runtime))
+
+    def detector_on(self, session, batch_wait: float | None = None) -> SCRFDDetector:  # type: ignore[no-untyped-def]
+        """The pack's detector contract over any session (local, PyTorch, or a node's shared one)."""
         s, m = self.settings.detector, self.pack.manifest.detector
+        if batch_wait is None:
+            batch_wait = batch_wait_seconds(s.batch_wait_ms, session)
         return SCRFDDetector(
-            create_session(self.pack.detector_path, self.settings.runtime),
+            session,
             input_size=s.input_size,
             input_mean=m.input_mean,
             input_std=m.input_std,
@@ -44,15 +50,14 @@ class FaceAnalyzer:
             min_face_size=s.min_face_size,
             max_faces=s.max_faces,
             fit_aspect=s.fit_aspect,
+            batch_wait=batch_wait,
+            max_batch=s.max_batch,
         )
 
     @cached_property
     def embedder(self) -> ArcFaceEmbedder:
         session = create_session(self.pack.recognizer_path, self.settings.runtime)
-        wait_ms = self.settings.recognition.batch_wait_ms
-        if wait_ms is None:
-            wait_ms = 0.0 if session.get_providers()[0] == "CPUExecutionProvider" else 2.0
-        return self.embedder_on(session, wait_ms / 1000)
+        return self.embedder_on(session, batch_wait_seconds(self.settings.recognition.batch_wait_ms, session))
 
     def embedder_on(self, session, batch_wait: float = 0.0) -> ArcFaceEmbedder:  # type: ignore[no-untyped-def]
         """The pack's recognizer contract over any session (local, PyTorch, or a node's shared one)."""
@@ -69,11 +74,11 @@ class FaceAnalyzer:
 
     def backend_summary(self) -> str:
         """Where each model runs (loading both): the line printed at start, so no fallback goes unseen."""
-        batcher = self.embedder.batcher
-        batching = f"{batcher.max_wait * 1000:g} ms" if batcher else "off"
+        waits = (self.detector.batch_wait, self.embedder.batcher.max_wait if self.embedder.batcher else 0.0)
+        detector, recognizer = (f"{w * 1000:g} ms" if w > 0 else "off" for w in waits)
         return (
-            f"detector on {self.detector.session.get_providers()[0]}, "
-            f"recognizer on {self.embedder.session.get_providers()[0]}, cross-request batching {batching}"
+            f"detector on {self.detector.session.get_providers()[0]} (batching {detector}), "
+            f"recognizer on {self.embedder.session.get_providers()[0]} (batching {recognizer})"
         )
 
     @property

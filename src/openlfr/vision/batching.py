@@ -5,7 +5,8 @@ batch of 1 does, so calls that arrive together should run together. ``MicroBatch
 this without a thread of its own: the first caller becomes the leader, waits up to
 ``max_wait`` seconds (or until ``max_batch`` rows are queued), runs every queued request as
 one batch and hands each caller its rows; the others just wait for their result. An error
-in the batch is raised to every caller whose rows were in it.
+in the batch is raised to every caller whose rows were in it. A network with several outputs
+(the detector has nine) returns a list, and each caller gets its rows of every output.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+Output = Any  # one array, or a list of arrays that all have one row per input row
 
 
 @dataclass
 class _Request:
     rows: np.ndarray
     done: threading.Event = field(default_factory=threading.Event)
-    result: np.ndarray | None = None
+    result: Output = None
     error: BaseException | None = None
 
 
@@ -30,7 +34,7 @@ class MicroBatcher:
     """Runs ``function`` on the concatenation of concurrent calls' rows."""
 
     def __init__(
-        self, function: Callable[[np.ndarray], np.ndarray], max_batch: int = 64, max_wait: float = 0.002
+        self, function: Callable[[np.ndarray], Output], max_batch: int = 64, max_wait: float = 0.002
     ) -> None:
         self.function = function
         self.max_batch = max_batch
@@ -42,7 +46,7 @@ class MicroBatcher:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
 
-    def __call__(self, rows: np.ndarray) -> np.ndarray:
+    def __call__(self, rows: np.ndarray) -> Output:
         request = _Request(rows)
         with self._lock:
             self._pending.append(request)
@@ -82,6 +86,10 @@ class MicroBatcher:
             self.rows += sum(len(r.rows) for r in batch)
         start = 0
         for request in batch:
-            request.result = output[start : start + len(request.rows)]
-            start += len(request.rows)
+            stop = start + len(request.rows)
+            if isinstance(output, list):
+                request.result = [part[start:stop] for part in output]
+            else:
+                request.result = output[start:stop]
+            start = stop
             request.done.set()

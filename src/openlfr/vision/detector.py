@@ -3,16 +3,22 @@
 SCRFD predicts, at strides 8, 16 and 32 with two anchors per cell, a face score, the four
 distances from the anchor centre to the box sides, and five keypoint offsets, all in units
 of the stride. Decoding is a handful of array operations on every anchor at once.
+
+With ``batch_wait`` the frames of all cameras (threads of one process, or camera actors
+sharing a node's inference actor) that arrive within that many seconds go through the
+network as one batch; frames with different network input sizes are batched separately.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
+from openlfr.vision.batching import MicroBatcher
 from openlfr.vision.tensors import to_nchw
 from openlfr.vision.types import Detections
 
@@ -41,6 +47,8 @@ class SCRFDDetector:
         min_face_size: float = 0.0,
         max_faces: int = 512,
         fit_aspect: bool = True,
+        batch_wait: float = 0.0,
+        max_batch: int = 16,
     ) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
@@ -53,6 +61,10 @@ class SCRFDDetector:
         self.min_face_size = min_face_size
         self.max_faces = max_faces
         self.fit_aspect = fit_aspect
+        self.batch_wait = batch_wait
+        self.max_batch = max_batch
+        self.batchers: dict[tuple[int, ...], MicroBatcher] = {}
+        self._batchers_lock = threading.Lock()
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
 
     def detect(self, image: np.ndarray) -> Detections:
@@ -99,6 +111,17 @@ class SCRFDDetector:
         return to_nchw(canvas, self.input_mean, self.input_std, self.bgr_to_rgb), scales
 
     def forward(self, blob: np.ndarray) -> list[np.ndarray]:
+        """Nine output arrays for a (B, 3, H, W) float32 blob, shared with concurrent callers if batching."""
+        if self.batch_wait <= 0:
+            return self.network(blob)
+        with self._batchers_lock:
+            batcher = self.batchers.get(blob.shape[1:])
+            if batcher is None:
+                batcher = MicroBatcher(self.network, self.max_batch, self.batch_wait)
+                self.batchers[blob.shape[1:]] = batcher
+        return batcher(blob)
+
+    def network(self, blob: np.ndarray) -> list[np.ndarray]:
         """The bare network: (B, 3, H, W) float32 in, nine output arrays out."""
         return self.session.run(None, {self.input_name: blob})
 

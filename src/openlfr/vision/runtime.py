@@ -50,6 +50,18 @@ def resolve_providers(spec: str) -> list[str]:
     return [PROVIDER_NAMES[w] for w in wanted]
 
 
+def batch_wait_seconds(wait_ms: float | None, session: ort.InferenceSession) -> float:
+    """How long a model waits for other callers' inputs: as set, else 2 ms off the CPU and none on it.
+
+    On this project's 2-vCPU machine a batch of 4 frames costs 1.02× per frame what one does
+    and 8 faces 0.86× per face, and four cameras sharing a batched detector lost 22% of their
+    frames/s (``python -m benchmarks vision``), so there waiting only adds latency.
+    """
+    if wait_ms is None:
+        wait_ms = 0.0 if session.get_providers()[0] == "CPUExecutionProvider" else 2.0
+    return wait_ms / 1000
+
+
 def session_options(settings: RuntimeSettings) -> ort.SessionOptions:
     """Session options from settings; shared by all our sessions and the benchmarks."""
     options = ort.SessionOptions()
