@@ -11,7 +11,6 @@ network as one batch; frames with different network input sizes are batched sepa
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import cv2
@@ -64,7 +63,6 @@ class SCRFDDetector:
         self.batch_wait = batch_wait
         self.max_batch = max_batch
         self.batchers: dict[tuple[int, ...], MicroBatcher] = {}
-        self._batchers_lock = threading.Lock()
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
 
     def detect(self, image: np.ndarray) -> Detections:
@@ -114,11 +112,11 @@ class SCRFDDetector:
         """Nine output arrays for a (B, 3, H, W) float32 blob, shared with concurrent callers if batching."""
         if self.batch_wait <= 0:
             return self.network(blob)
-        with self._batchers_lock:
-            batcher = self.batchers.get(blob.shape[1:])
-            if batcher is None:
-                batcher = MicroBatcher(self.network, self.max_batch, self.batch_wait)
-                self.batchers[blob.shape[1:]] = batcher
+        batcher = self.batchers.get(blob.shape[1:])
+        if batcher is None:  # setdefault is atomic: concurrent first callers end up sharing one
+            batcher = self.batchers.setdefault(
+                blob.shape[1:], MicroBatcher(self.network, self.max_batch, self.batch_wait)
+            )
         return batcher(blob)
 
     def network(self, blob: np.ndarray) -> list[np.ndarray]:
