@@ -5,13 +5,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+GPU_STAMP := $(VENV)/.gpu-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: demo test bench lint lfw clean
 
 demo: $(STAMP)
 	$(BIN)/openlfr serve --demo
 
-test: $(STAMP)
+test: $(GPU_STAMP)
 	bash scripts/system-deps.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
@@ -30,6 +31,12 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# The tests also run the PyTorch backend and the prepared GPU script on the CPU (about 5 GiB).
+$(GPU_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,gpu]'
+	@rm -f $(VENV)/.gpu-*
 	@touch $@
 
 clean:

@@ -37,14 +37,34 @@ SHARED = Path(os.environ.get("OPENLFR_TEST_DATA", Path(__file__).resolve().paren
 console = Console()
 
 
-def decode_fps(path: Path, limit: float = 8.0) -> float:
+def decode_fps(path: Path, limit: float = 8.0, decode_device: str = "cpu") -> float:
     """Frames per second decoded to BGR arrays as fast as possible (one connection)."""
     stop = threading.Event()
     start, count = time.perf_counter(), 0
-    for _ in open_frames(parse_source(str(path), lossless=True), stop):
+    for _ in open_frames(parse_source(str(path), lossless=True, decode_device=decode_device), stop):
         count += 1
         if time.perf_counter() - start > limit:
             break
+    return count / (time.perf_counter() - start)
+
+
+def colour_conversion_fps(path: Path, frames: int = 50, limit: float = 4.0) -> float:
+    """Frames/s converting decoded 1080p NV12 to BGR on one core: what NVDEC leaves to the CPU.
+
+    NVDEC hands back NV12 in system memory, and our pipeline wants BGR, so this conversion is
+    the per-frame CPU cost of a camera decoded on the GPU (``live.decode_device``).
+    """
+    with av.open(str(path)) as container:
+        nv12 = []
+        for frame in container.decode(video=0):
+            nv12.append(frame.reformat(format="nv12"))
+            if len(nv12) == frames:
+                break
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < limit:
+        for frame in nv12:
+            frame.to_ndarray(format="bgr24")
+        count += len(nv12)
     return count / (time.perf_counter() - start)
 
 
@@ -182,6 +202,12 @@ def run(seconds: float = 12.0) -> dict[str, Any]:
     decode_only = decode_fps(crowd)
     results["decode_only_fps"] = {"crowd": decode_only}
     console.print(f"decode-only {crowd.name} {crowd_size[0]}×{crowd_size[1]}: {decode_only:.1f} frames/s")
+    conversion = colour_conversion_fps(crowd)
+    results["nv12_to_bgr_fps"] = conversion
+    console.print(
+        f"NV12→BGR alone (what NVDEC decoding leaves to the CPU): {conversion:.0f} frames/s, "
+        f"{conversion / decode_only:.1f}× decode-only"
+    )
     results["cameras"] = {}
     for count in (1, 2, 4):
         rows = run_cameras(analyzer, gallery, [str(crowd)] * count, seconds, loop=True, realtime=True)

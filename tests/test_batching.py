@@ -138,7 +138,7 @@ def test_the_start_line_names_where_each_model_runs(analyzer: FaceAnalyzer) -> N
 
 
 def test_torch_on_the_cpu_agrees_with_onnx_runtime(settings, analyzer: FaceAnalyzer, players) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("torch", reason="PyTorch is not installed (too large for CI; GPU script covers it)")
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
     pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
     from openlfr.vision.torch_backend import TorchSession
 

@@ -374,13 +374,13 @@ def run_live(
     from openlfr.live.alerts import FanOutSink
     from openlfr.live.runner import LiveRunner
     from openlfr.video import parse_source
+    from openlfr.video.hwdecode import decoding_summary
 
-    network = {
-        "rtsp_transport": live.rtsp_transport,
-        "open_timeout": live.open_timeout,
-        "read_timeout": live.read_timeout,
+    err.print(f"inference: {analyzer.backend_summary()}", highlight=False)
+    err.print(f"video: {decoding_summary(live.decode_device)}", highlight=False)
+    sources = {
+        f"cam{i + 1}": parse_source(uri, **options, **live.source_options()) for i, uri in enumerate(uris)
     }
-    sources = {f"cam{i + 1}": parse_source(uri, **options, **network) for i, uri in enumerate(uris)}
     sink = FanOutSink(ConsoleAlertSink(out), *(sinks or []))
     runner = LiveRunner(sources, analyzer, gallery, sink, live, tracking=tracking)
     started, checked = time.monotonic(), time.monotonic()

@@ -151,6 +151,20 @@ class LiveSettings(BaseModel):
     rtsp_transport: Literal["tcp", "udp"] = "tcp"
     open_timeout: float = Field(10.0, gt=0.0)
     read_timeout: float = Field(5.0, gt=0.0, description="A stream silent this long counts as stalled.")
+    decode_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where video is decoded: 'cuda' on NVDEC (an error where it is missing), 'cpu', or "
+        "'auto', NVDEC when a probe decode succeeds on the machine that reads the camera.",
+    )
+
+    def source_options(self) -> dict[str, object]:
+        """How every camera of a run is opened: the network limits and the decoding device."""
+        return {
+            "rtsp_transport": self.rtsp_transport,
+            "open_timeout": self.open_timeout,
+            "read_timeout": self.read_timeout,
+            "decode_device": self.decode_device,
+        }
 
 
 class StoreSettings(BaseModel):

@@ -29,13 +29,8 @@ class LiveSession:
 
     def camera_sources(self) -> dict[str, SourceSpec]:
         """The deployment's cameras as ``cam1, cam2, …``; recordings loop in real time, like a camera."""
-        network = {
-            "rtsp_transport": self.live.rtsp_transport,
-            "open_timeout": self.live.open_timeout,
-            "read_timeout": self.live.read_timeout,
-        }
         return {
-            f"cam{i + 1}": parse_source(uri, loop=True, realtime=True, **network)
+            f"cam{i + 1}": parse_source(uri, loop=True, realtime=True, **self.live.source_options())
             for i, uri in enumerate(self.cameras)
         }
 

@@ -95,7 +95,9 @@ def video_probes(analyzer: FaceAnalyzer, video: Path | bytes) -> list[Probe]:
     if isinstance(video, bytes):
         frames = memory_frames(video)
     else:
-        frames = open_frames(parse_source(str(video), lossless=True, realtime=False), threading.Event())
+        decoding = analyzer.settings.live.decode_device
+        spec = parse_source(str(video), lossless=True, realtime=False, decode_device=decoding)
+        frames = open_frames(spec, threading.Event())
     for frame in frames:
         collector.process(frame)
     collector.finish()

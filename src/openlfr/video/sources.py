@@ -24,7 +24,9 @@ import av
 import av.error
 import cv2
 
+from openlfr.errors import ProviderUnavailableError
 from openlfr.video.frames import Frame
+from openlfr.video.hwdecode import DecodeDevice, hwaccel_for, resolve_decode_device
 
 SourceKind = Literal["file", "rtsp", "http", "webcam", "folder"]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -51,6 +53,7 @@ class SourceSpec:
     open_timeout: float = 10.0
     read_timeout: float = 5.0
     folder_fps: float = 10.0
+    decode_device: str = "cpu"  # auto, cpu or cuda (NVDEC): see openlfr.video.hwdecode
 
     @property
     def is_live(self) -> bool:
@@ -104,9 +107,15 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         options["rtsp_transport"] = spec.rtsp_transport
     if spec.kind == "file" and not Path(spec.uri).is_file():
         raise SourceError(f"{spec.uri}: no such file", permanent=True)
+    device = _decode_device(spec)
     started = time.monotonic()
     try:
-        container = av.open(spec.uri, options=options, timeout=(spec.open_timeout, spec.read_timeout))
+        container = av.open(
+            spec.uri,
+            options=options,
+            timeout=(spec.open_timeout, spec.read_timeout),
+            hwaccel=hwaccel_for(device),
+        )
     except Exception as exc:
         stalled = time.monotonic() - started >= 0.9 * spec.open_timeout
         raise _classify(spec, exc, stalled) from None
@@ -114,7 +123,8 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         if not container.streams.video:
             raise SourceError(f"{spec.display_uri}: has no video stream", permanent=True)
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        if device == "cpu":
+            stream.thread_type = "AUTO"  # NVDEC does the work on the GPU: no frame threads
         pacer = _Pacer(spec.realtime)
         index, last = 0, time.monotonic()
         try:
@@ -127,11 +137,21 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
                 yield Frame(decoded.to_ndarray(format="bgr24"), index, position, time.time())
                 index += 1
         except Exception as exc:
-            raise _classify(spec, exc, time.monotonic() - last >= 0.9 * spec.read_timeout) from None
+            error = _classify(spec, exc, time.monotonic() - last >= 0.9 * spec.read_timeout)
+            if device == "cuda" and error.permanent:
+                error = SourceError(f"{error} [decoding on NVDEC; live.decode_device 'cpu' avoids it]", True)
+            raise error from None
         if index == 0 and not spec.is_live:
             raise SourceError(f"{spec.display_uri}: no frame could be decoded", permanent=True)
     finally:
         container.close()
+
+
+def _decode_device(spec: SourceSpec) -> DecodeDevice:
+    try:
+        return resolve_decode_device(spec.decode_device)
+    except ProviderUnavailableError as exc:
+        raise SourceError(f"{spec.display_uri}: {exc}", permanent=True) from None
 
 
 def _classify(spec: SourceSpec, exc: Exception, stalled: bool = False) -> SourceError:

@@ -58,7 +58,9 @@ def batch_wait_seconds(wait_ms: float | None, session: ort.InferenceSession) -> 
     frames/s (``python -m benchmarks vision``), so there waiting only adds latency.
     """
     if wait_ms is None:
-        wait_ms = 0.0 if session.get_providers()[0] == "CPUExecutionProvider" else 2.0
+        provider = session.get_providers()[0]
+        on_cpu = provider == "CPUExecutionProvider" or provider.startswith("torch:cpu")
+        wait_ms = 0.0 if on_cpu else 2.0
     return wait_ms / 1000
 
 

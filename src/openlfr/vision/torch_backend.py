@@ -9,6 +9,7 @@ CPU templates. A requested device that is not there is an error, never a CPU fal
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ class TorchSession:
                 f"runtime.torch_device {device!r} requested but PyTorch sees no CUDA device; "
                 "openlfr does not fall back to the CPU silently"
             )
+        # onnx2torch's Slice indexes with a list, which PyTorch warns about on every call
+        warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)
         graph = onnx.load(str(model_path))
         weights = {init.name for init in graph.graph.initializer}
         self._inputs = _ports(graph.graph.input, weights)

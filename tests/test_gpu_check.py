@@ -1,0 +1,35 @@
+"""The prepared GPU script runs every step on the CPU, so its first GPU run does not fail on a bug."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from benchmarks.common import RESULTS
+
+
+def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    pytest.importorskip("onnx2torch", reason="onnx2torch is not installed (make test installs it)")
+    from benchmarks.gpu_check import SMOKE, run
+
+    saved = RESULTS / "gpu_check.json"
+    before = saved.read_bytes() if saved.is_file() else None
+    results = run(SMOKE, keep=False)
+    assert (saved.read_bytes() if saved.is_file() else None) == before, "a smoke run must save nothing"
+
+    agreement = results["agreement"]
+    assert agreement["faces"] >= 20 and agreement["min_cosine"] > 0.999
+    assert all(on_cpu == on_torch for on_cpu, on_torch in agreement["detections"])
+    rates = results["per_second"]
+    expected = {"recognizer_ours_b1", "recognizer_bare_b4", "detector_ours_b1", "detector_bare_b2"}
+    assert expected <= set(rates) and all(rate > 0 for rate in rates.values())
+    sharing = results["cameras_sharing_the_detector"]["rows"]
+    assert sharing["one at a time"]["mean_batch"] == 1.0 and sharing["batched, 2 ms wait"]["mean_batch"] >= 1
+    # whether two CPU threads meet within 2 ms is chance; tests/test_batching.py checks that they batch
+    decoding = results["decoding"]
+    assert decoding["pyav_cpu_bgr"] > 0
+    if not Path("/dev/nvidiactl").exists():
+        assert decoding["pyav_nvdec_bgr"].startswith("not measured: ")
+        assert "NVDEC is not usable" in decoding["pyav_nvdec_bgr"]
+        assert decoding["pyav_nvdec_on_device"].startswith("not measured: ")

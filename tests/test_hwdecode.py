@@ -1,0 +1,86 @@
+"""NVDEC decoding: used where it works, refused where asked for and missing, never a silent fallback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openlfr.errors import ProviderUnavailableError
+from openlfr.video import CameraReader, CameraState, parse_source
+from openlfr.video.hwdecode import (
+    decode_probe,
+    decoding_summary,
+    nvdec_unavailable,
+    probe_clip,
+    resolve_decode_device,
+)
+from openlfr.video.sources import SourceError, open_frames
+from tests.waiting import wait_for
+
+HAS_NVIDIA = Path("/dev/nvidiactl").exists()
+needs_no_gpu = pytest.mark.skipif(HAS_NVIDIA, reason="this machine has an NVIDIA GPU: the NVDEC test runs")
+needs_gpu = pytest.mark.skipif(not HAS_NVIDIA, reason="needs an NVIDIA GPU and driver (none here)")
+
+
+def frames_of(video: Path, decode_device: str) -> list[np.ndarray]:
+    spec = parse_source(str(video), lossless=True, decode_device=decode_device)
+    return [frame.image for frame in open_frames(spec, threading.Event())]
+
+
+def test_the_probe_clip_decodes_on_the_cpu() -> None:
+    """So a failed probe means no CUDA decoder, not a broken clip."""
+    assert decode_probe(probe_clip(), None) == 2
+
+
+def test_the_probe_tells_whether_this_machine_has_nvdec() -> None:
+    reason = nvdec_unavailable()
+    assert (reason is None) == HAS_NVIDIA, reason
+    assert resolve_decode_device("auto") == ("cuda" if HAS_NVIDIA else "cpu")
+    assert resolve_decode_device("cpu") == "cpu"
+    with pytest.raises(ProviderUnavailableError, match="unknown decode device"):
+        resolve_decode_device("vaapi")
+
+
+@needs_no_gpu
+def test_without_nvdec_auto_decodes_on_the_cpu_and_cuda_is_refused(demo_material) -> None:
+    summary = decoding_summary("auto")
+    assert summary.startswith("decoding on the CPU (auto: FFmpeg could not open a CUDA decoder")
+    assert decoding_summary("cpu") == "decoding on the CPU (live.decode_device = 'cpu')"
+    with pytest.raises(ProviderUnavailableError, match=r"NVDEC is not usable here.*not fall back"):
+        decoding_summary("cuda")
+    assert len(frames_of(demo_material["video"], "auto")) == 60
+
+    spec = parse_source(str(demo_material["video"]), lossless=True, decode_device="cuda")
+    with pytest.raises(SourceError, match="NVDEC is not usable") as failure:
+        next(open_frames(spec, threading.Event()))
+    assert failure.value.permanent
+    reader = CameraReader("cam1", spec).start()
+    assert wait_for(lambda: reader.state == CameraState.FAILED, 10)
+    reader.stop()
+    assert "NVDEC is not usable" in (reader.last_error or "") and reader.decoded == 0
+
+
+@needs_no_gpu
+def test_openlfr_run_refuses_to_start_when_cuda_decoding_is_missing(demo_material) -> None:
+    script = Path(sys.executable).with_name("openlfr")
+    env = dict(os.environ, OPENLFR_LIVE__DECODE_DEVICE="cuda")
+    args = ["run", "--source", str(demo_material["video"]), "--watchlist", str(demo_material["watchlist"])]
+    done = subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=180)
+    assert done.returncode == ProviderUnavailableError.exit_code, done.stderr
+    assert "NVDEC is not usable" in " ".join(done.stderr.split()) and "Traceback" not in done.stderr
+
+
+@needs_gpu
+def test_nvdec_gives_the_frames_the_cpu_gives(demo_material) -> None:
+    assert decoding_summary("cuda").startswith("decoding on NVDEC")
+    on_cpu, on_gpu = frames_of(demo_material["video"], "cpu"), frames_of(demo_material["video"], "cuda")
+    assert len(on_gpu) == len(on_cpu) == 60
+    for cpu, gpu in zip(on_cpu, on_gpu, strict=True):
+        assert gpu.shape == cpu.shape
+        assert np.abs(gpu.astype(int) - cpu.astype(int)).mean() < 3.0  # chroma upsampling differs
