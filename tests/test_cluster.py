@@ -82,6 +82,10 @@ def test_cameras_move_to_a_live_node_and_no_acknowledged_alert_is_lost(nodes, po
         assert wait_for(lambda: len(set(placed().values()) - {None}) == 2, 90), placed()
         head = head_node_id(run.ray)
         worker_camera = next(c for c, node in placed().items() if node != head)
+        decoders = {c: s.get("decoder") for c, s in run.status()["cameras"].items()}
+        assert decoders == dict.fromkeys(decoders, "CPU"), (
+            decoders
+        )  # no GPU here, and auto decodes on the CPU
         assert wait_for(lambda: all(alerts_from(gov, c) > 0 for c in ("cam1", "cam2")), 120), (
             "each camera should alert on the enrolled person"
         )

@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ from openlfr.video.hwdecode import (
     probe_clip,
     resolve_decode_device,
 )
-from openlfr.video.sources import SourceError, open_frames
+from openlfr.video.sources import SourceError, bgr_pixels, open_frames
 from tests.waiting import wait_for
 
 HAS_NVIDIA = Path("/dev/nvidiactl").exists()
@@ -45,6 +46,17 @@ def test_the_probe_tells_whether_this_machine_has_nvdec() -> None:
     assert resolve_decode_device("cpu") == "cpu"
     with pytest.raises(ProviderUnavailableError, match="unknown decode device"):
         resolve_decode_device("vaapi")
+
+
+def test_nv12_frames_as_nvdec_returns_them_convert_to_the_colours_swscale_gives(demo_material) -> None:
+    with av.open(str(demo_material["video"])) as container:
+        decoded = [frame for _, frame in zip(range(10), container.decode(video=0), strict=False)]
+    for frame in decoded:
+        assert np.array_equal(bgr_pixels(frame), frame.to_ndarray(format="bgr24"))  # not NV12: swscale
+        nv12 = frame.reformat(format="nv12")
+        ours, theirs = bgr_pixels(nv12), nv12.to_ndarray(format="bgr24")
+        assert ours.shape == theirs.shape == (frame.height, frame.width, 3)
+        assert np.abs(ours.astype(int) - theirs.astype(int)).mean() < 2.5  # BT.601 and its rounding
 
 
 @needs_no_gpu

@@ -72,6 +72,17 @@ class RelayAlertSink:
         self._stop.set()
 
 
+def node_decoder(spec: SourceSpec) -> str:
+    """Where this node decodes the camera: each node probes for NVDEC itself."""
+    from openlfr.errors import ProviderUnavailableError
+    from openlfr.video.hwdecode import resolve_decode_device
+
+    try:
+        return "NVDEC" if resolve_decode_device(spec.decode_device) == "cuda" else "CPU"
+    except ProviderUnavailableError:
+        return "refused: no NVDEC"
+
+
 class CameraActor:
     """Runs one camera of a deployment; ``status`` says where and how it runs."""
 
@@ -96,6 +107,7 @@ class CameraActor:
         if settings.cluster.inference == "node":
             self._share_node_models(analyzer, settings)
         self.sink = RelayAlertSink(control, settings.cluster.call_timeout)
+        self.decoder = node_decoder(spec)
         self.runner = LiveRunner({camera: spec}, analyzer, gallery, self.sink, live).start()
         log.info("camera %s started on node %s (incarnation %s)", camera, self.node_id[:8], self.incarnation)
 
@@ -116,6 +128,7 @@ class CameraActor:
         camera = asdict(self.runner.status()[0])
         return camera | {
             "node_id": self.node_id,
+            "decoder": self.decoder,
             "pid": os.getpid(),
             "incarnation": self.incarnation,
             "alerts_pending": self.sink.pending(),
