@@ -27,6 +27,8 @@ def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
     sharing = results["cameras_sharing_the_detector"]["rows"]
     assert sharing["one at a time"]["mean_batch"] == 1.0 and sharing["batched, 2 ms wait"]["mean_batch"] >= 1
     # whether two CPU threads meet within 2 ms is chance; tests/test_batching.py checks that they batch
+    engine = results["cameras_through_the_engine"]
+    assert engine["rows"][1]["total_fps"] > 0 and engine["decoding"].startswith("decoding on")
     decoding = results["decoding"]
     assert decoding["pyav_cpu_bgr"] > 0
     if not Path("/dev/nvidiactl").exists():

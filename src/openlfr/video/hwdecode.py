@@ -55,8 +55,9 @@ def decode_probe(clip: bytes, hwaccel: HWAccel | None) -> int:
 @functools.cache
 def nvdec_unavailable() -> str | None:
     """None when NVDEC decodes the probe clip on this machine, else the reason it cannot."""
+    clip = probe_clip()  # made on the CPU: a failure here is a bug, not a missing GPU
     try:
-        frames = decode_probe(probe_clip(), nvdec())
+        frames = decode_probe(clip, nvdec())
     except Exception as exc:  # FFmpeg reports a missing driver as EPERM, ENOSYS or similar
         return f"FFmpeg could not open a CUDA decoder, no NVIDIA driver or GPU? ({type(exc).__name__}: {exc})"
     return None if frames else "the CUDA decoder returned no frame"
