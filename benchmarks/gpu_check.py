@@ -175,17 +175,32 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
         if plan.on_gpu:
             largest = plan.recognizer_batches[-1]
             static = torch.from_numpy(gpu.embedder.blob(np.resize(crops, (largest, *crops.shape[1:]))))
-            static = static.to(plan.device, dtype)
-            module(static)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                module(static)
-            rates[f"recognizer_cuda_graph_b{largest}"] = per_second(graph.replay, largest, plan)
+            try:
+                replay = cuda_graph(module, static.to(plan.device, dtype))
+                rates[f"recognizer_cuda_graph_b{largest}"] = per_second(replay, largest, plan)
+            except Exception as exc:  # keep the other rows
+                console.print(f"[red]CUDA graph capture failed: {not_measured(exc)}[/]")
     batch = [frame] * plan.detector_cameras
     rates[f"detector_ours_b{len(batch)}"] = per_second(
         lambda: gpu.detector.detect_batch(batch), len(batch), plan
     )
     return rates
+
+
+def cuda_graph(module: Any, static: Any) -> Callable[[], None]:
+    """Capture one forward pass as a CUDA graph, after warming up on a side stream as PyTorch asks."""
+    import torch
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            module(static)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        module(static)
+    return graph.replay
 
 
 def cameras_through_the_engine(gpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
@@ -218,33 +233,46 @@ def cameras_through_the_engine(gpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
 
 
 def run(plan: Plan = Plan(), keep: bool = True) -> dict[str, Any]:
+    """Every step in turn. On a GPU a failed step is recorded and the rest still run, and the
+    results are saved after each step, so one bug cannot cost the whole lent machine; the
+    smoke run lets failures raise, so that the test suite sees them."""
     import torch
 
     cpu = FaceAnalyzer(load_settings(runtime={"providers": "cpu"}))
-    gpu = FaceAnalyzer(
-        load_settings(runtime={"backend": "torch", "torch_device": plan.device, "torch_fp16": plan.on_gpu})
-    )
+    on_torch = {"backend": "torch", "torch_device": plan.device, "torch_fp16": plan.on_gpu}
+    engine = FaceAnalyzer(load_settings(runtime=on_torch))  # batching as deployed: 2 ms on a GPU
+    unbatched = {"batch_wait_ms": 0.0}  # per-call rates, not waits for callers that never come
+    gpu = FaceAnalyzer(load_settings(runtime=on_torch, detector=unbatched, recognition=unbatched))
     name = torch.cuda.get_device_name(0) if plan.on_gpu else f"{plan.device} (smoke run, fp32)"
     results: dict[str, Any] = {"hardware": hardware() | {"gpu": name}}
-    console.print(f"{results['hardware']}\n{gpu.backend_summary()}")
+    console.print(f"{results['hardware']}\n{engine.backend_summary()}")
 
-    results["agreement"] = template_agreement(cpu, gpu)
-    minimum = results["agreement"]["min_cosine"]
-    console.print(f"templates: {results['agreement']['faces']} faces, min cosine vs CPU {minimum:.5f}")
-    assert minimum > 0.999, "templates on this backend disagree with the CPU ones"
-
-    results["per_second"] = throughput(cpu, gpu, plan)
-    results["cameras_sharing_the_detector"] = cameras_sharing_the_detector(
-        gpu.settings, cameras=plan.detector_cameras, seconds=max(plan.seconds, 0.2) * 2
-    )
-    console.print(results["cameras_sharing_the_detector"])
-    results["decoding"] = decoding_rates(plan)
-    console.print(results["decoding"])
-    results["cameras_through_the_engine"] = cameras_through_the_engine(gpu, plan)
-    for label, value in results["per_second"].items():
-        console.print(f"{label:32} {value:12,.0f}/s")
+    steps: dict[str, Callable[[], Any]] = {
+        "agreement": lambda: template_agreement(cpu, gpu),
+        "per_second": lambda: throughput(cpu, gpu, plan),
+        "cameras_sharing_the_detector": lambda: cameras_sharing_the_detector(
+            engine.settings, cameras=plan.detector_cameras, seconds=max(plan.seconds, 0.2) * 2
+        ),
+        "decoding": lambda: decoding_rates(plan),
+        "cameras_through_the_engine": lambda: cameras_through_the_engine(engine, plan),
+    }
+    for step, measure in steps.items():
+        try:
+            results[step] = measure()
+        except Exception as exc:
+            if not plan.on_gpu:
+                raise
+            console.print_exception()
+            results[step] = not_measured(exc)
+        console.print(step, results[step])
+        if keep:
+            save("gpu_check", results)
+    agreement = results["agreement"]
+    results["templates_agree"] = isinstance(agreement, dict) and agreement["min_cosine"] > 0.999
     if keep:
         console.print(f"saved {save('gpu_check', results)}")
+    verdict = "agree" if results["templates_agree"] else "[red]DISAGREE[/]"
+    console.print(f"templates on {name} {verdict} with ONNX Runtime on the CPU (cosine > 0.999)")
     return results
 
 
@@ -252,4 +280,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="run every step on the CPU, save nothing")
     args = parser.parse_args()
-    run(SMOKE, keep=False) if args.smoke else run()
+    outcome = run(SMOKE, keep=False) if args.smoke else run()
+    raise SystemExit(0 if outcome["templates_agree"] else 1)

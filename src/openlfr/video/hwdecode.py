@@ -7,7 +7,9 @@ holds one CPU core to about 110 frames/s of 1080p.
 
 ``auto`` decodes on NVDEC when a probe decode succeeds on this machine, ``cuda`` makes NVDEC's
 absence an error (never a silent CPU fallback), and ``cpu`` never tries. Each machine probes
-for itself, because in a cluster the cameras decode wherever Ray placed them.
+for itself, once per process, because in a cluster the cameras decode wherever Ray placed
+them. The probe needs the driver's video capability (libnvcuvid), which containers grant
+with ``NVIDIA_DRIVER_CAPABILITIES`` including ``video``.
 """
 
 from __future__ import annotations
@@ -42,8 +44,15 @@ def probe_clip() -> bytes:
 
 
 def nvdec(allow_software_fallback: bool = False) -> HWAccel:
-    """FFmpeg's CUDA hwaccel; frames come back to system memory."""
-    return HWAccel(device_type="cuda", allow_software_fallback=allow_software_fallback)
+    """FFmpeg's CUDA hwaccel; frames come back to system memory.
+
+    ``primary_ctx`` makes every camera share the GPU's primary CUDA context (the one PyTorch
+    uses) instead of creating one of its own, which would cost memory and time-slicing per
+    camera; PyAV sets it only for frames kept on the GPU.
+    """
+    return HWAccel(
+        device_type="cuda", allow_software_fallback=allow_software_fallback, options={"primary_ctx": "1"}
+    )
 
 
 def decode_probe(clip: bytes, hwaccel: HWAccel | None) -> int:
@@ -55,7 +64,10 @@ def decode_probe(clip: bytes, hwaccel: HWAccel | None) -> int:
 @functools.cache
 def nvdec_unavailable() -> str | None:
     """None when NVDEC decodes the probe clip on this machine, else the reason it cannot."""
-    clip = probe_clip()  # made on the CPU: a failure here is a bug, not a missing GPU
+    try:
+        clip = probe_clip()
+    except Exception as exc:  # an FFmpeg built without libx264 (PyAV's wheels have it)
+        return f"cannot make the probe clip ({type(exc).__name__}: {exc})"
     try:
         frames = decode_probe(clip, nvdec())
     except Exception as exc:  # FFmpeg reports a missing driver as EPERM, ENOSYS or similar
@@ -80,8 +92,10 @@ def resolve_decode_device(choice: str) -> DecodeDevice:
     return "cpu"
 
 
-def hwaccel_for(device: DecodeDevice) -> HWAccel | None:
-    return nvdec() if device == "cuda" else None
+def hwaccel_for(device: DecodeDevice, choice: str) -> HWAccel | None:
+    """The hwaccel for one source. Under 'auto' a stream NVDEC cannot take (some MJPEG, 4:2:2,
+    oversized pictures) decodes on the CPU, and the source logs it; under 'cuda' it fails."""
+    return nvdec(allow_software_fallback=choice == "auto") if device == "cuda" else None
 
 
 def decoding_summary(choice: str) -> str:

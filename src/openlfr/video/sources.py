@@ -11,6 +11,7 @@ password is being fixed).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -30,6 +31,9 @@ from openlfr.video.frames import Frame
 from openlfr.video.hwdecode import DecodeDevice, hwaccel_for, resolve_decode_device
 
 SourceKind = Literal["file", "rtsp", "http", "webcam", "folder"]
+BT601_TAGS = {2, 5, 6}  # AVColorSpace: unspecified, BT470BG, SMPTE170M
+FULL_RANGE = 2  # AVColorRange JPEG
+log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -115,11 +119,11 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
             spec.uri,
             options=options,
             timeout=(spec.open_timeout, spec.read_timeout),
-            hwaccel=hwaccel_for(device),
+            hwaccel=hwaccel_for(device, spec.decode_device),
         )
     except Exception as exc:
         stalled = time.monotonic() - started >= 0.9 * spec.open_timeout
-        raise _classify(spec, exc, stalled) from None
+        raise _on_device(device, _classify(spec, exc, stalled)) from None
     try:
         if not container.streams.video:
             raise SourceError(f"{spec.display_uri}: has no video stream", permanent=True)
@@ -133,15 +137,17 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
                 last = time.monotonic()
                 if stop.is_set():
                     return
+                if index == 0 and device == "cuda" and not stream.codec_context.is_hwaccel:
+                    log.warning(
+                        "%s: NVDEC cannot decode this stream; it decodes on the CPU", spec.display_uri
+                    )
                 position = float(decoded.time) if decoded.time is not None else index / 25.0
                 pacer.wait(position, stop)
                 yield Frame(bgr_pixels(decoded), index, position, time.time())
                 index += 1
         except Exception as exc:
-            error = _classify(spec, exc, time.monotonic() - last >= 0.9 * spec.read_timeout)
-            if device == "cuda" and error.permanent:
-                error = SourceError(f"{error} [decoding on NVDEC; live.decode_device 'cpu' avoids it]", True)
-            raise error from None
+            stalled = time.monotonic() - last >= 0.9 * spec.read_timeout
+            raise _on_device(device, _classify(spec, exc, stalled)) from None
         if index == 0 and not spec.is_live:
             raise SourceError(f"{spec.display_uri}: no frame could be decoded", permanent=True)
     finally:
@@ -152,12 +158,22 @@ def bgr_pixels(frame: av.VideoFrame) -> np.ndarray:
     """A decoded frame as a BGR array.
 
     NVDEC hands frames back as NV12, which OpenCV converts at about twice swscale's speed on
-    one core (``python -m benchmarks live``); the two differ by one or two grey levels, because
-    OpenCV always uses the BT.601 matrix. Every other format goes through swscale.
+    one core (``python -m benchmarks live``). OpenCV knows only BT.601 in limited range, so
+    it takes just the frames tagged so or untagged, where it differs from swscale by one or
+    two grey levels; BT.709 and full-range frames, and every other format, go through
+    swscale, which follows the tags, so a camera's colours do not depend on the decoder.
     """
-    if frame.format.name == "nv12" and frame.width % 2 == 0 and frame.height % 2 == 0:
+    bt601 = frame.colorspace in BT601_TAGS and frame.color_range != FULL_RANGE
+    if frame.format.name == "nv12" and bt601 and frame.width % 2 == 0 and frame.height % 2 == 0:
         return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_NV12)
     return frame.to_ndarray(format="bgr24")
+
+
+def _on_device(device: DecodeDevice, error: SourceError) -> SourceError:
+    """Name NVDEC in a failure it may have caused, with the setting that avoids it."""
+    if device == "cpu":
+        return error
+    return SourceError(f"{error} [decoding on NVDEC; live.decode_device 'cpu' avoids it]", error.permanent)
 
 
 def _decode_device(spec: SourceSpec) -> DecodeDevice:
