@@ -71,6 +71,18 @@ def test_nv12_frames_as_nvdec_returns_them_get_the_colours_swscale_gives(demo_ma
             )  # swscale follows tags
 
 
+def test_a_failure_names_nvdec_only_where_the_decoder_may_have_caused_it() -> None:
+    from openlfr.video.sources import _on_device
+
+    refused = SourceError("cam: connection refused", permanent=False)
+    assert _on_device("cuda", ConnectionRefusedError(), refused, stalled=False) is refused
+    assert _on_device("cuda", ValueError("bad bitstream"), refused, stalled=True) is refused
+    bad = SourceError("cam: not a video, or a codec openlfr cannot decode", permanent=False)
+    assert _on_device("cpu", ValueError("bad bitstream"), bad, stalled=False) is bad
+    named = _on_device("cuda", NotImplementedError("No supported hardware config"), bad, stalled=False)
+    assert "decoding on NVDEC; live.decode_device 'cpu' avoids it" in str(named) and not named.permanent
+
+
 @needs_no_gpu
 def test_without_nvdec_auto_decodes_on_the_cpu_and_cuda_is_refused(demo_material) -> None:
     summary = decoding_summary("auto")

@@ -34,6 +34,14 @@ SourceKind = Literal["file", "rtsp", "http", "webcam", "folder"]
 BT601_TAGS = {2, 5, 6}  # AVColorSpace: unspecified, BT470BG, SMPTE170M
 FULL_RANGE = 2  # AVColorRange JPEG
 log = logging.getLogger(__name__)
+NOT_THE_DECODER = (
+    TimeoutError,
+    ConnectionError,
+    av.error.ExitError,
+    av.error.ConnectionRefusedError,
+    av.error.HTTPUnauthorizedError,
+    av.error.FileNotFoundError,
+)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -123,7 +131,7 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         )
     except Exception as exc:
         stalled = time.monotonic() - started >= 0.9 * spec.open_timeout
-        raise _on_device(device, _classify(spec, exc, stalled)) from None
+        raise _on_device(device, exc, _classify(spec, exc, stalled), stalled) from None
     try:
         if not container.streams.video:
             raise SourceError(f"{spec.display_uri}: has no video stream", permanent=True)
@@ -147,7 +155,7 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
                 index += 1
         except Exception as exc:
             stalled = time.monotonic() - last >= 0.9 * spec.read_timeout
-            raise _on_device(device, _classify(spec, exc, stalled)) from None
+            raise _on_device(device, exc, _classify(spec, exc, stalled), stalled) from None
         if index == 0 and not spec.is_live:
             raise SourceError(f"{spec.display_uri}: no frame could be decoded", permanent=True)
     finally:
@@ -169,9 +177,10 @@ def bgr_pixels(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="bgr24")
 
 
-def _on_device(device: DecodeDevice, error: SourceError) -> SourceError:
-    """Name NVDEC in a failure it may have caused, with the setting that avoids it."""
-    if device == "cpu":
+def _on_device(device: DecodeDevice, exc: Exception, error: SourceError, stalled: bool) -> SourceError:
+    """Name NVDEC in a failure it may have caused, with the setting that avoids it (not in
+    time-outs, refusals and missing files, which no decoder causes)."""
+    if device == "cpu" or stalled or isinstance(exc, NOT_THE_DECODER):
         return error
     return SourceError(f"{error} [decoding on NVDEC; live.decode_device 'cpu' avoids it]", error.permanent)
 
