@@ -28,7 +28,7 @@ import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
 from openlfr.video.frames import Frame
-from openlfr.video.hwdecode import DecodeDevice, hwaccel_for, resolve_decode_device
+from openlfr.video.hwdecode import DecodeChoice, DecodeDevice, hwaccel_for, resolve_decode_device
 
 SourceKind = Literal["file", "rtsp", "http", "webcam", "folder"]
 BT601_TAGS = {2, 5, 6}  # AVColorSpace: unspecified, BT470BG, SMPTE170M
@@ -66,7 +66,7 @@ class SourceSpec:
     open_timeout: float = 10.0
     read_timeout: float = 5.0
     folder_fps: float = 10.0
-    decode_device: str = "cpu"  # auto, cpu or cuda (NVDEC): see openlfr.video.hwdecode
+    decode_device: DecodeChoice = "cpu"  # NVDEC under auto or cuda: see openlfr.video.hwdecode
 
     @property
     def is_live(self) -> bool:
