@@ -30,7 +30,6 @@ from typing import Any
 
 import av
 import numpy as np
-from av.codec.hwaccel import HWAccel
 from rich.console import Console
 
 from benchmarks.common import hardware, save
@@ -38,7 +37,7 @@ from benchmarks.live import crowd_clip, decode_fps, run_cameras, stand_in_galler
 from benchmarks.vision import cameras_sharing_the_detector, frame_720p
 from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
-from openlfr.video.hwdecode import decoding_summary
+from openlfr.video.hwdecode import decoding_summary, nvdec
 from openlfr.vision import FaceAnalyzer, load_image
 
 console = Console()
@@ -95,8 +94,7 @@ def not_measured(exc: Exception) -> str:
 
 def nvdec_on_device_fps(clip: Path, limit: float) -> float:
     """Frames/s NVDEC decodes when frames stay in GPU memory: the ceiling without the copy back."""
-    hwaccel = HWAccel(device_type="cuda", allow_software_fallback=False, is_hw_owned=True)
-    with av.open(str(clip), hwaccel=hwaccel) as container:
+    with av.open(str(clip), hwaccel=nvdec(keep_on_gpu=True)) as container:
         count, start = 0, time.perf_counter()
         for _ in container.decode(video=0):
             count += 1

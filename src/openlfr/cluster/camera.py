@@ -23,6 +23,7 @@ from openlfr.live.alerts import Alert
 from openlfr.live.runner import LiveRunner
 from openlfr.settings import LiveSettings, Settings
 from openlfr.video import SourceSpec
+from openlfr.video.hwdecode import decoder_name
 from openlfr.watchlist import Gallery
 
 log = logging.getLogger(__name__)
@@ -72,17 +73,6 @@ class RelayAlertSink:
         self._stop.set()
 
 
-def node_decoder(spec: SourceSpec) -> str:
-    """Where this node decodes the camera: each node probes for NVDEC itself."""
-    from openlfr.errors import ProviderUnavailableError
-    from openlfr.video.hwdecode import resolve_decode_device
-
-    try:
-        return "NVDEC" if resolve_decode_device(spec.decode_device) == "cuda" else "CPU"
-    except ProviderUnavailableError:
-        return "refused: no NVDEC"
-
-
 class CameraActor:
     """Runs one camera of a deployment; ``status`` says where and how it runs."""
 
@@ -107,7 +97,7 @@ class CameraActor:
         if settings.cluster.inference == "node":
             self._share_node_models(analyzer, settings)
         self.sink = RelayAlertSink(control, settings.cluster.call_timeout)
-        self.decoder = node_decoder(spec)
+        self.decoder = decoder_name(spec.decode_device)  # each node probes for NVDEC itself
         self.runner = LiveRunner({camera: spec}, analyzer, gallery, self.sink, live).start()
         log.info("camera %s started on node %s (incarnation %s)", camera, self.node_id[:8], self.incarnation)
 

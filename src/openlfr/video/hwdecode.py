@@ -43,15 +43,18 @@ def probe_clip() -> bytes:
     return buffer.getvalue()
 
 
-def nvdec(allow_software_fallback: bool = False) -> HWAccel:
-    """FFmpeg's CUDA hwaccel; frames come back to system memory.
+def nvdec(allow_software_fallback: bool = False, keep_on_gpu: bool = False) -> HWAccel:
+    """FFmpeg's CUDA hwaccel; frames come back to system memory unless ``keep_on_gpu``.
 
     ``primary_ctx`` makes every camera share the GPU's primary CUDA context (the one PyTorch
     uses) instead of creating one of its own, which would cost memory and time-slicing per
     camera; PyAV sets it only for frames kept on the GPU.
     """
     return HWAccel(
-        device_type="cuda", allow_software_fallback=allow_software_fallback, options={"primary_ctx": "1"}
+        device_type="cuda",
+        allow_software_fallback=allow_software_fallback,
+        options={"primary_ctx": "1"},
+        is_hw_owned=keep_on_gpu,
     )
 
 
@@ -96,6 +99,14 @@ def hwaccel_for(device: DecodeDevice, choice: str) -> HWAccel | None:
     """The hwaccel for one source. Under 'auto' a stream NVDEC cannot take (some MJPEG, 4:2:2,
     oversized pictures) decodes on the CPU, and the source logs it; under 'cuda' it fails."""
     return nvdec(allow_software_fallback=choice == "auto") if device == "cuda" else None
+
+
+def decoder_name(choice: str) -> str:
+    """One word for a status table: NVDEC, CPU, or why the source will be refused."""
+    try:
+        return "NVDEC" if resolve_decode_device(choice) == "cuda" else "CPU"
+    except ProviderUnavailableError:
+        return "refused: no NVDEC"
 
 
 def decoding_summary(choice: str) -> str:
