@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 import av
@@ -37,7 +38,9 @@ from benchmarks.live import crowd_clip, decode_fps, run_cameras, stand_in_galler
 from benchmarks.vision import cameras_sharing_the_detector, frame_720p
 from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
+from openlfr.video import parse_source
 from openlfr.video.hwdecode import decoding_summary, nvdec
+from openlfr.video.sources import open_frames
 from openlfr.vision import FaceAnalyzer, load_image
 
 console = Console()
@@ -48,12 +51,13 @@ class Plan:
     """Where the check runs and how big its batches and timings are."""
 
     device: str = "cuda"
-    seconds: float = 3.0
+    seconds: float = 2.0
     recognizer_batches: tuple[int, ...] = (1, 64, 256)
     detector_batch: int = 32
     detector_cameras: int = 16
     engine_cameras: tuple[int, ...] = (8, 16, 32, 64)
-    engine_seconds: float = 10.0
+    engine_seconds: float = 8.0
+    search_sizes: tuple[int, ...] = (1_000_000, 10_000_000)
 
     @property
     def on_gpu(self) -> bool:
@@ -68,6 +72,7 @@ SMOKE = Plan(
     detector_cameras=2,
     engine_cameras=(1,),
     engine_seconds=1.0,
+    search_sizes=(10_000,),
 )
 
 
@@ -103,6 +108,27 @@ def nvdec_on_device_fps(clip: Path, limit: float) -> float:
     return count / (time.perf_counter() - start)
 
 
+def first_frames(clip: Path, decode_device: str, count: int = 50) -> list[np.ndarray]:
+    """The clip's first BGR frames through our own video source."""
+    frames = []
+    for frame in open_frames(parse_source(str(clip), lossless=True, decode_device=decode_device), Event()):
+        frames.append(frame.image)
+        if len(frames) == count:
+            break
+    return frames
+
+
+def nvdec_difference(clip: Path) -> float:
+    """Mean absolute difference in grey levels between NVDEC's and the CPU's frames (chroma
+    upsampling differs a little; anything above a few levels would be a colour or frame bug)."""
+    on_cpu, on_gpu = first_frames(clip, "cpu"), first_frames(clip, "cuda")
+    if len(on_cpu) != len(on_gpu) or any(a.shape != b.shape for a, b in zip(on_cpu, on_gpu, strict=True)):
+        raise ValueError(f"NVDEC gave {len(on_gpu)} frames, the CPU {len(on_cpu)}, or other sizes")
+    return float(
+        np.mean([np.abs(a.astype(np.int16) - b).mean() for a, b in zip(on_cpu, on_gpu, strict=True)])
+    )
+
+
 def decoding_rates(plan: Plan) -> dict[str, Any]:
     """Frames/s decoding the 1080p crowd clip to BGR arrays, on the CPU and on NVDEC."""
     clip = crowd_clip()
@@ -110,6 +136,7 @@ def decoding_rates(plan: Plan) -> dict[str, Any]:
     rates: dict[str, Any] = {"clip": clip.name, "pyav_cpu_bgr": decode_fps(clip, limit)}
     try:
         rates["pyav_nvdec_bgr"] = decode_fps(clip, limit, decode_device="cuda")
+        rates["nvdec_against_cpu_mean_abs_difference"] = nvdec_difference(clip)
     except Exception as exc:  # no NVIDIA driver here: say so in the results
         rates["pyav_nvdec_bgr"] = not_measured(exc)
     try:
@@ -185,6 +212,38 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
     return rates
 
 
+def exact_search(plan: Plan) -> dict[str, Any]:
+    """Exact top-10 search of unit templates on this device (one matrix product and a top-k),
+    against numpy's exact search on this machine's CPU at the smallest size: the GPU figures
+    for the gallery benchmarks. Random templates: exact search costs the same on any data."""
+    rows: dict[str, Any] = {}
+    for size in plan.search_sizes:
+        rows[f"{size:,}"] = row = search_over(size, plan, with_numpy=size == plan.search_sizes[0])
+        console.print(f"search over {size:,}: {row}")
+    return rows
+
+
+def search_over(size: int, plan: Plan, with_numpy: bool) -> dict[str, float]:
+    import torch
+
+    generator = torch.Generator(plan.device).manual_seed(size)
+    gallery = torch.randn((size, 512), device=plan.device, generator=generator)
+    gallery = torch.nn.functional.normalize(gallery, dim=1)
+    if plan.on_gpu:
+        gallery = gallery.half()
+    row = {"gib_on_device": gallery.numel() * gallery.element_size() / 2**30}
+    for queries in (1, 1000):
+        probe = gallery[:queries].clone()
+        rate = per_second(lambda p=probe: torch.topk(p @ gallery.T, 10, dim=1), queries, plan)
+        row[f"ms_per_query_batch{queries}"] = 1000.0 / rate
+    if with_numpy:
+        on_cpu = gallery.float().cpu().numpy()
+        rate = per_second(lambda: np.argpartition(-(on_cpu @ on_cpu[0]), 10)[:10], 1, plan)
+        row["numpy_cpu_ms_per_query"] = 1000.0 / rate
+        row["batch1_speedup_over_numpy"] = row["numpy_cpu_ms_per_query"] / row["ms_per_query_batch1"]
+    return row
+
+
 def cuda_graph(module: Any, static: Any) -> Callable[[], None]:
     """Capture one forward pass as a CUDA graph, after warming up on a side stream as PyTorch asks."""
     import torch
@@ -252,6 +311,7 @@ def run(plan: Plan = Plan(), keep: bool = True) -> dict[str, Any]:
             engine.settings, cameras=plan.detector_cameras, seconds=max(plan.seconds, 0.2) * 2
         ),
         "decoding": lambda: decoding_rates(plan),
+        "exact_search": lambda: exact_search(plan),
         "cameras_through_the_engine": lambda: cameras_through_the_engine(engine, plan),
     }
     for step, measure in steps.items():

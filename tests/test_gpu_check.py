@@ -29,6 +29,9 @@ def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
     # whether two CPU threads meet within 2 ms is chance; tests/test_batching.py checks that they batch
     engine = results["cameras_through_the_engine"]
     assert engine["rows"][1]["total_fps"] > 0 and engine["decoding"].startswith("decoding on")
+    search = results["exact_search"]["10,000"]
+    assert search["ms_per_query_batch1"] > 0 and search["ms_per_query_batch1000"] > 0
+    assert search["numpy_cpu_ms_per_query"] > 0
     decoding = results["decoding"]
     assert decoding["pyav_cpu_bgr"] > 0
     if not Path("/dev/nvidiactl").exists():
