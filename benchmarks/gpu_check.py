@@ -300,9 +300,10 @@ def run(plan: Plan = Plan(), keep: bool = True) -> dict[str, Any]:
     engine = FaceAnalyzer(load_settings(runtime=on_torch))  # batching as deployed: 2 ms on a GPU
     unbatched = {"batch_wait_ms": 0.0}  # per-call rates, not waits for callers that never come
     gpu = FaceAnalyzer(load_settings(runtime=on_torch, detector=unbatched, recognition=unbatched))
+    summary = engine.backend_summary()  # before any other CUDA call, as in `openlfr run`
     name = torch.cuda.get_device_name(0) if plan.on_gpu else f"{plan.device} (smoke run, fp32)"
     results: dict[str, Any] = {"hardware": hardware() | {"gpu": name}}
-    console.print(f"{results['hardware']}\n{engine.backend_summary()}")
+    console.print(f"{results['hardware']}\n{summary}\n{decoding_summary('auto')}")
 
     steps: dict[str, Callable[[], Any]] = {
         "agreement": lambda: template_agreement(cpu, gpu),

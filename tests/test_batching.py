@@ -146,3 +146,30 @@ def test_torch_on_the_cpu_agrees_with_onnx_runtime(settings, analyzer: FaceAnaly
     torch_embedder = ArcFaceEmbedder(TorchSession(analyzer.pack.recognizer_path, "cpu", fp16=False))  # type: ignore[arg-type]
     cosines = np.sum(torch_embedder.embed(crops) * analyzer.embedder.embed(crops), axis=1)
     assert cosines.min() > 0.999
+
+
+def test_a_gpu_session_pads_batches_and_returns_only_the_real_rows(analyzer: FaceAnalyzer, players) -> None:  # type: ignore[no-untyped-def]
+    """On a GPU a batch of 3 runs as 4 (few shapes for cuDNN to plan); the padding must not leak."""
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
+    from openlfr.vision.torch_backend import TorchSession, padded_size
+
+    assert [padded_size(n) for n in (1, 2, 3, 5, 16, 17)] == [1, 2, 4, 8, 16, 32]
+    session = TorchSession(analyzer.pack.recognizer_path, "cpu", fp16=False)
+    crops = analyzer.align(players, analyzer.detect(players))[:3]
+    blob = analyzer.embedder.blob(crops)
+    padded, exact = session._forward(blob, padded_size(len(blob)))[0], session._forward(blob, len(blob))[0]
+    assert padded.shape == exact.shape == (3, 512)
+    assert np.allclose(padded, exact, atol=1e-4)
+
+
+def test_the_recognizer_batch_is_bigger_off_the_cpu(analyzer: FaceAnalyzer) -> None:
+    from openlfr.vision.runtime import recognizer_batch_size
+
+    class OnTheGpu:
+        def get_providers(self) -> list[str]:
+            return ["torch:cuda:fp16"]
+
+    assert recognizer_batch_size(None, analyzer.embedder.session) == analyzer.embedder.batch_size == 16
+    assert recognizer_batch_size(None, OnTheGpu()) == 256  # type: ignore[arg-type]
+    assert recognizer_batch_size(32, OnTheGpu()) == 32  # type: ignore[arg-type]

@@ -13,13 +13,17 @@ import numpy as np
 import pytest
 
 from openlfr.errors import ProviderUnavailableError
-from openlfr.video import CameraReader, CameraState, parse_source
+from openlfr.video import CameraReader, CameraState, hwdecode, parse_source
 from openlfr.video.hwdecode import (
+    OWN_CONTEXT,
+    SHARED_CONTEXT,
+    cuda_context_options,
     decode_probe,
     decoding_summary,
     nvdec_unavailable,
     probe_clip,
     resolve_decode_device,
+    stop_sharing_the_context,
 )
 from openlfr.video.sources import SourceError, bgr_pixels, open_frames
 from tests.waiting import wait_for
@@ -120,3 +124,40 @@ def test_nvdec_gives_the_frames_the_cpu_gives(demo_material) -> None:
     for cpu, gpu in zip(on_cpu, on_gpu, strict=True):
         assert gpu.shape == cpu.shape
         assert np.abs(gpu.astype(int) - cpu.astype(int)).mean() < 3.0  # chroma upsampling differs
+
+
+@pytest.fixture
+def fresh_probe():  # type: ignore[no-untyped-def]
+    """Forget the probe's cached answer (and any refusal) before and after a test that fakes it."""
+    hwdecode._probe.cache_clear()
+    hwdecode._refused.clear()
+    yield
+    hwdecode._probe.cache_clear()
+    hwdecode._refused.clear()
+
+
+def refuse_the_shared_context(clip: bytes, hwaccel: object, hold: bool = False) -> int:
+    """FFmpeg's answer on an H200 where PyTorch had made the primary context first."""
+    if hold:  # only the shared-context attempt holds its decoder open
+        raise OSError(95, "Operation not supported")
+    return 2
+
+
+def test_the_probe_gives_each_decoder_its_own_context_when_the_shared_one_is_taken(
+    fresh_probe, monkeypatch, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(hwdecode, "decode_probe", refuse_the_shared_context)
+    with caplog.at_level("WARNING", logger="openlfr.video.hwdecode"):
+        assert nvdec_unavailable() is None and cuda_context_options() is OWN_CONTEXT
+    assert "cannot share the GPU's primary CUDA context" in caplog.text
+    assert "one per camera" in decoding_summary("auto")
+
+
+def test_a_decoder_refused_the_shared_context_makes_its_own_from_then_on(fresh_probe, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(hwdecode, "decode_probe", lambda clip, hwaccel, hold=False: 2)
+    assert cuda_context_options() is SHARED_CONTEXT and "shared CUDA context" in decoding_summary("cuda")
+    assert not stop_sharing_the_context(OSError(5, "Input/output error"))  # not the context: no retry
+    assert cuda_context_options() is SHARED_CONTEXT
+    assert stop_sharing_the_context(OSError(95, "Operation not supported"))
+    assert cuda_context_options() is OWN_CONTEXT
+    assert not stop_sharing_the_context(OSError(95, "Operation not supported"))  # already its own: fail

@@ -86,7 +86,12 @@ class RecognitionSettings(BaseModel):
     flip_fusion: bool = Field(
         False, description="Add the embedding of the mirrored face before normalising (slower, +accuracy)."
     )
-    batch_size: int = Field(16, ge=1)
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Most faces in one recognizer call. Unset: 16 on the CPU, 256 on a GPU, where "
+        "calls of 16 ran at a seventh of the rate of one call of 256.",
+    )
     batch_wait_ms: float | None = Field(
         None,
         ge=0.0,

@@ -18,7 +18,7 @@ import numpy as np
 
 from openlfr.settings import Settings
 from openlfr.vision.batching import MicroBatcher
-from openlfr.vision.runtime import create_session
+from openlfr.vision.runtime import create_session, recognizer_batch_size
 from openlfr.vision.torch_backend import Port
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ class InferenceActor:
             "detector": settings.detector.batch_wait_ms,
             "recognizer": settings.recognition.batch_wait_ms,
         }
-        sizes = {"detector": settings.detector.max_batch, "recognizer": 4 * settings.recognition.batch_size}
+        recognizer_batch = recognizer_batch_size(settings.recognition.batch_size, self.sessions["recognizer"])
+        sizes = {"detector": settings.detector.max_batch, "recognizer": 4 * recognizer_batch}
         # sharing is the point of a node actor, so it batches even on the CPU unless told not to
         self.batchers: dict[tuple[str, tuple[int, ...]], MicroBatcher] = {}
         self.wait = {m: (2.0 if w is None else w) / 1000 for m, w in waits.items()}

@@ -14,8 +14,10 @@ with ``NVIDIA_DRIVER_CAPABILITIES`` including ``video``.
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
+import logging
 from typing import Literal
 
 import av
@@ -27,6 +29,7 @@ from openlfr.errors import ProviderUnavailableError
 DecodeChoice = Literal["auto", "cpu", "cuda"]
 DecodeDevice = Literal["cpu", "cuda"]
 PROBE_SIZE = 128  # above NVDEC's smallest H.264 picture (48×16)
+log = logging.getLogger(__name__)
 
 
 def probe_clip() -> bytes:
@@ -43,39 +46,108 @@ def probe_clip() -> bytes:
     return buffer.getvalue()
 
 
-def nvdec(allow_software_fallback: bool = False, keep_on_gpu: bool = False) -> HWAccel:
+SHARED_CONTEXT = {"primary_ctx": "1"}  # every camera on the GPU's primary CUDA context
+OWN_CONTEXT: dict[str, str] = {}  # each decoder makes a CUDA context of its own
+
+
+def nvdec(
+    allow_software_fallback: bool = False, keep_on_gpu: bool = False, options: dict[str, str] | None = None
+) -> HWAccel:
     """FFmpeg's CUDA hwaccel; frames come back to system memory unless ``keep_on_gpu``.
 
-    ``primary_ctx`` makes every camera share the GPU's primary CUDA context (the one PyTorch
-    uses) instead of creating one of its own, which would cost memory and time-slicing per
-    camera; PyAV sets it only for frames kept on the GPU.
+    By default every camera shares the GPU's primary CUDA context, the one PyTorch and ONNX
+    Runtime use too, instead of costing a context (memory and time-slicing) each. FFmpeg can
+    share it only with its own flags, so the probe falls back to a context per decoder where
+    another library made the primary context first (see ``claim_the_gpu_for_decoding``).
     """
     return HWAccel(
         device_type="cuda",
         allow_software_fallback=allow_software_fallback,
-        options={"primary_ctx": "1"},
+        options=dict(cuda_context_options() if options is None else options),
         is_hw_owned=keep_on_gpu,
     )
 
 
-def decode_probe(clip: bytes, hwaccel: HWAccel | None) -> int:
-    """How many frames of ``clip`` decode with ``hwaccel`` (None: on the CPU)."""
-    with av.open(io.BytesIO(clip), format="h264", hwaccel=hwaccel) as container:
-        return sum(1 for _ in container.decode(video=0))
+_HELD_OPEN: list[av.container.InputContainer] = []  # see claim_the_gpu_for_decoding
+
+
+def decode_probe(clip: bytes, hwaccel: HWAccel | None, hold: bool = False) -> int:
+    """How many frames of ``clip`` decode with ``hwaccel`` (None: on the CPU); ``hold`` keeps the
+    decoder, and with it its CUDA context, open for the life of the process."""
+    container = av.open(io.BytesIO(clip), format="h264", hwaccel=hwaccel)
+    try:
+        frames = sum(1 for _ in container.decode(video=0))
+    except BaseException:
+        container.close()
+        raise
+    if hold and frames:
+        _HELD_OPEN.append(container)
+    else:
+        container.close()
+    return frames
 
 
 @functools.cache
-def nvdec_unavailable() -> str | None:
-    """None when NVDEC decodes the probe clip on this machine, else the reason it cannot."""
+def _probe() -> tuple[dict[str, str] | None, str | None]:
+    """The CUDA context options NVDEC decodes the probe clip with here, or why it cannot."""
     try:
         clip = probe_clip()
     except Exception as exc:  # an FFmpeg built without libx264 (PyAV's wheels have it)
-        return f"cannot make the probe clip ({type(exc).__name__}: {exc})"
-    try:
-        frames = decode_probe(clip, nvdec())
-    except Exception as exc:  # FFmpeg reports a missing driver as EPERM, ENOSYS or similar
-        return f"FFmpeg could not open a CUDA decoder, no NVIDIA driver or GPU? ({type(exc).__name__}: {exc})"
-    return None if frames else "the CUDA decoder returned no frame"
+        return None, f"cannot make the probe clip ({type(exc).__name__}: {exc})"
+    failures = []
+    for options in (SHARED_CONTEXT, OWN_CONTEXT):
+        try:
+            if decode_probe(clip, nvdec(options=options), hold=options is SHARED_CONTEXT):
+                if options is OWN_CONTEXT:
+                    log.warning(
+                        "NVDEC cannot share the GPU's primary CUDA context, which another library "
+                        "created first with other flags (%s); each camera's decoder makes its own",
+                        failures[0],
+                    )
+                return options, None
+            failures.append("the CUDA decoder returned no frame")
+        except Exception as exc:  # FFmpeg reports a missing driver as EPERM, ENOSYS or similar
+            failures.append(f"{type(exc).__name__}: {exc}")
+    return None, f"FFmpeg could not open a CUDA decoder, no NVIDIA driver or GPU? ({failures[0]})"
+
+
+def nvdec_unavailable() -> str | None:
+    """None when NVDEC decodes the probe clip on this machine, else the reason it cannot."""
+    return _probe()[1]
+
+
+_refused: list[str] = []  # why a decoder could not share the context after the probe could
+
+
+def cuda_context_options() -> dict[str, str]:
+    """How decoders get their CUDA context here: shared when the probe could share it and no
+    decoder has been refused it since."""
+    options = _probe()[0]
+    return OWN_CONTEXT if _refused else (SHARED_CONTEXT if options is None else options)
+
+
+def stop_sharing_the_context(exc: BaseException) -> bool:
+    """After FFmpeg refused a decoder the shared context (ENOTSUP: another library created it
+    with other flags), give this and every later decoder a context of its own; True when
+    that was the failure, so the caller opens the stream again."""
+    if getattr(exc, "errno", None) != errno.ENOTSUP or cuda_context_options() is not SHARED_CONTEXT:
+        return False
+    _refused.append(str(exc))
+    log.warning("NVDEC cannot share the GPU's primary CUDA context (%s); each decoder makes its own", exc)
+    return True
+
+
+def claim_the_gpu_for_decoding() -> None:
+    """Probe NVDEC before an inference library first touches the GPU.
+
+    FFmpeg shares the primary CUDA context only when it has FFmpeg's flags (blocking sync),
+    and PyTorch or ONNX Runtime would create it with their own. So the probe creates it, and
+    its decoder stays open to keep it alive: the inference library then uses that context as
+    it is, and the cameras and the models of one process share it (seen on an H200: released
+    after the probe, the context came back with PyTorch's flags and the cameras' decoders
+    failed). On a machine without NVDEC this costs one failed probe, which ``auto`` makes anyway.
+    """
+    nvdec_unavailable()
 
 
 def resolve_decode_device(choice: str) -> DecodeDevice:
@@ -113,7 +185,10 @@ def decoding_summary(choice: str) -> str:
     """The start line's account of where video is decoded, and why not on the GPU when it is not."""
     device = resolve_decode_device(choice)
     if device == "cuda":
-        return "decoding on NVDEC (CUDA hwaccel, frames copied to system memory as BGR)"
+        context = "shared" if cuda_context_options() is SHARED_CONTEXT else "one per camera"
+        return (
+            f"decoding on NVDEC (CUDA hwaccel, {context} CUDA context, frames copied to system memory as BGR)"
+        )
     if choice == "cpu":
         return "decoding on the CPU (live.decode_device = 'cpu')"
     return f"decoding on the CPU (auto: {nvdec_unavailable()})"

@@ -11,6 +11,7 @@ password is being fixed).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -28,7 +29,13 @@ import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
 from openlfr.video.frames import Frame
-from openlfr.video.hwdecode import DecodeChoice, DecodeDevice, hwaccel_for, resolve_decode_device
+from openlfr.video.hwdecode import (
+    DecodeChoice,
+    DecodeDevice,
+    hwaccel_for,
+    resolve_decode_device,
+    stop_sharing_the_context,
+)
 
 SourceKind = Literal["file", "rtsp", "http", "webcam", "folder"]
 BT601_TAGS = {2, 5, 6}  # AVColorSpace: unspecified, BT470BG, SMPTE170M
@@ -122,13 +129,16 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         raise SourceError(f"{spec.uri}: no such file", permanent=True)
     device = _decode_device(spec)
     started = time.monotonic()
+    opener = functools.partial(
+        av.open, spec.uri, options=options, timeout=(spec.open_timeout, spec.read_timeout)
+    )
     try:
-        container = av.open(
-            spec.uri,
-            options=options,
-            timeout=(spec.open_timeout, spec.read_timeout),
-            hwaccel=hwaccel_for(device, spec.decode_device),
-        )
+        try:
+            container = opener(hwaccel=hwaccel_for(device, spec.decode_device))
+        except OSError as exc:
+            if device == "cpu" or not stop_sharing_the_context(exc):
+                raise
+            container = opener(hwaccel=hwaccel_for(device, spec.decode_device))
     except Exception as exc:
         stalled = time.monotonic() - started >= 0.9 * spec.open_timeout
         raise _on_device(device, exc, _classify(spec, exc, stalled), stalled) from None

@@ -19,7 +19,7 @@ from openlfr.vision.detector import SCRFDDetector
 from openlfr.vision.embedder import ArcFaceEmbedder
 from openlfr.vision.images import load_image
 from openlfr.vision.quality import assess, passes_gate
-from openlfr.vision.runtime import batch_wait_seconds, create_session
+from openlfr.vision.runtime import batch_wait_seconds, create_session, recognizer_batch_size
 from openlfr.vision.types import Detections, Face
 
 
@@ -67,7 +67,7 @@ class FaceAnalyzer:
             input_mean=m.input_mean,
             input_std=m.input_std,
             bgr_to_rgb=m.bgr_to_rgb,
-            batch_size=self.settings.recognition.batch_size,
+            batch_size=recognizer_batch_size(self.settings.recognition.batch_size, session),
             flip_fusion=self.settings.recognition.flip_fusion,
             batch_wait=batch_wait,
         )

@@ -10,6 +10,7 @@ CPU templates. A requested device that is not there is an error, never a CPU fal
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,10 @@ class TorchSession:
         self.device = torch.device(device)
         self.dtype = torch.float16 if fp16 else torch.float32
         self.module = convert(graph).eval().to(self.device, self.dtype)
+        on_gpu = self.device.type == "cuda"
+        self._worker = (
+            ThreadPoolExecutor(1, thread_name_prefix=f"torch-{model_path.stem}") if on_gpu else None
+        )
 
     def get_inputs(self) -> list[Port]:
         return self._inputs
@@ -75,11 +80,31 @@ class TorchSession:
         return [f"torch:{self.device}:{precision}"]
 
     def run(self, _names: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Forward one batch; outputs come back as float32 numpy arrays in graph order."""
+        """Forward one batch; outputs come back as float32 numpy arrays in graph order.
+
+        On a GPU every call runs on the session's one worker thread: PyTorch keeps cuDNN's
+        convolution plans per thread, so cameras calling from their own threads would each
+        plan every layer again (seconds per thread on an H200), and batches are padded to a
+        power of two so that only a few batch shapes are ever planned.
+        """
+        batch = np.ascontiguousarray(feeds[self._inputs[0].name])
+        if self._worker is None:
+            return self._forward(batch, len(batch))
+        return self._worker.submit(self._forward, batch, padded_size(len(batch))).result()
+
+    def _forward(self, batch: np.ndarray, size: int) -> list[np.ndarray]:
         torch = self.torch
-        batch = torch.from_numpy(np.ascontiguousarray(feeds[self._inputs[0].name]))
         with torch.inference_mode():
-            outputs = self.module(batch.to(self.device, self.dtype, non_blocking=True))
+            # copy, then convert on the device: ``.to(device, dtype)`` would convert on the CPU
+            inputs = torch.from_numpy(batch).to(self.device, non_blocking=True).to(self.dtype)
+            if size > len(batch):
+                inputs = torch.cat([inputs, inputs.new_zeros((size - len(batch), *inputs.shape[1:]))])
+            outputs = self.module(inputs)
         if not isinstance(outputs, list | tuple):
             outputs = (outputs,)
-        return [output.float().cpu().numpy() for output in outputs]
+        return [output[: len(batch)].float().cpu().numpy() for output in outputs]
+
+
+def padded_size(rows: int) -> int:
+    """The batch size a call of ``rows`` runs at on a GPU: the next power of two."""
+    return 1 << max(rows - 1, 0).bit_length()
