@@ -12,8 +12,10 @@ the package photos), that the detector finds the same faces, and then measures:
   slowest falls behind;
 - decoding of the 1080p crowd clip to BGR arrays: PyAV on the CPU against NVDEC through our
   own video source (``live.decode_device = "cuda"``); NVDEC with frames left in GPU memory,
-  the ceiling without the copy back; and torchcodec on NVDEC when it is installed.
-The issue's eager reference on one H200: 24,700 faces/s and 4,600 frames/s.
+  the ceiling without the copy back; and torchcodec on NVDEC when it is installed;
+- exact top-10 search on the GPU at 1M and 10M templates, against numpy on the CPU.
+The issue's eager reference on one H200: 24,700 faces/s and 4,600 frames/s. Our H200 runs
+and what they changed are in docs/gpu/README.md.
 
 ``--smoke`` runs every step on the CPU in fp32 with small batches and short timings, and
 saves nothing: the test suite runs it so that the script works before it ever meets a GPU.
@@ -39,7 +41,7 @@ from benchmarks.vision import cameras_sharing_the_detector, frame_720p
 from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
 from openlfr.video import parse_source
-from openlfr.video.hwdecode import decoding_summary, nvdec
+from openlfr.video.hwdecode import SHARED_CONTEXT, cuda_context_options, decoding_summary, nvdec
 from openlfr.video.sources import open_frames
 from openlfr.vision import FaceAnalyzer, load_image
 
@@ -139,6 +141,8 @@ def decoding_rates(plan: Plan) -> dict[str, Any]:
         rates["nvdec_against_cpu_mean_abs_difference"] = nvdec_difference(clip)
     except Exception as exc:  # no NVIDIA driver here: say so in the results
         rates["pyav_nvdec_bgr"] = not_measured(exc)
+    # "shared" unless a decoder was refused the primary CUDA context PyTorch uses (hwdecode)
+    rates["decoders_cuda_context"] = "shared" if cuda_context_options() is SHARED_CONTEXT else "one each"
     try:
         rates["pyav_nvdec_on_device"] = nvdec_on_device_fps(clip, limit)
     except Exception as exc:
