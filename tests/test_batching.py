@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -154,11 +155,14 @@ def test_a_gpu_session_pads_batches_and_returns_only_the_real_rows(analyzer: Fac
     pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
     from openlfr.vision.torch_backend import TorchSession, padded_size
 
-    assert [padded_size(n) for n in (1, 2, 3, 5, 16, 17)] == [1, 2, 4, 8, 16, 32]
+    sizes = (0, 1, 2, 3, 5, 16, 17, 256, 257, 1025)
+    assert [padded_size(n) for n in sizes] == [1, 1, 2, 4, 8, 16, 32, 256, 512, 1280]
     session = TorchSession(analyzer.pack.recognizer_path, "cpu", fp16=False)
     crops = analyzer.align(players, analyzer.detect(players))[:3]
     blob = analyzer.embedder.blob(crops)
-    padded, exact = session._forward(blob, padded_size(len(blob)))[0], session._forward(blob, len(blob))[0]
+    exact = session.run(None, {session.get_inputs()[0].name: blob})[0]  # on the CPU: no worker, no padding
+    session._worker = ThreadPoolExecutor(1)  # as on a GPU: through the worker thread, padded to 4
+    padded = session.run(None, {session.get_inputs()[0].name: blob})[0]
     assert padded.shape == exact.shape == (3, 512)
     assert np.allclose(padded, exact, atol=1e-4)
 

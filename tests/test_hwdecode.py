@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from av.codec.hwaccel import HWAccel
 
 from openlfr.errors import ProviderUnavailableError
 from openlfr.video import CameraReader, CameraState, hwdecode, parse_source
@@ -20,6 +21,7 @@ from openlfr.video.hwdecode import (
     cuda_context_options,
     decode_probe,
     decoding_summary,
+    nvdec,
     nvdec_unavailable,
     probe_clip,
     resolve_decode_device,
@@ -136,10 +138,11 @@ def fresh_probe():  # type: ignore[no-untyped-def]
     hwdecode._refused.clear()
 
 
-def refuse_the_shared_context(clip: bytes, hwaccel: object, hold: bool = False) -> int:
+def refuse_the_shared_context(clip: bytes, hwaccel: HWAccel, hold: bool = False) -> int:
     """FFmpeg's answer on an H200 where PyTorch had made the primary context first."""
-    if hold:  # only the shared-context attempt holds its decoder open
+    if hwaccel.options.get("primary_ctx") == "1":
         raise OSError(95, "Operation not supported")
+    assert not hold  # only a decoder on the shared context is kept open
     return 2
 
 
@@ -151,13 +154,39 @@ def test_the_probe_gives_each_decoder_its_own_context_when_the_shared_one_is_tak
         assert nvdec_unavailable() is None and cuda_context_options() is OWN_CONTEXT
     assert "cannot share the GPU's primary CUDA context" in caplog.text
     assert "one per camera" in decoding_summary("auto")
+    assert "primary_ctx" not in nvdec().options
 
 
-def test_a_decoder_refused_the_shared_context_makes_its_own_from_then_on(fresh_probe, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_every_decoder_refused_the_shared_context_retries_with_its_own(fresh_probe, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(hwdecode, "decode_probe", lambda clip, hwaccel, hold=False: 2)
     assert cuda_context_options() is SHARED_CONTEXT and "shared CUDA context" in decoding_summary("cuda")
-    assert not stop_sharing_the_context(OSError(5, "Input/output error"))  # not the context: no retry
+    shared_a, shared_b = nvdec(), nvdec()  # two cameras opening at the same moment
+    assert not stop_sharing_the_context(OSError(5, "Input/output error"), shared_a)  # not the context
+    assert not stop_sharing_the_context(OSError(95, "Operation not supported"), None)  # not NVDEC
     assert cuda_context_options() is SHARED_CONTEXT
-    assert stop_sharing_the_context(OSError(95, "Operation not supported"))
-    assert cuda_context_options() is OWN_CONTEXT
-    assert not stop_sharing_the_context(OSError(95, "Operation not supported"))  # already its own: fail
+    refused = OSError(95, "Operation not supported")
+    assert stop_sharing_the_context(refused, shared_a) and stop_sharing_the_context(refused, shared_b)
+    assert cuda_context_options() is OWN_CONTEXT and "primary_ctx" not in nvdec().options
+    assert not stop_sharing_the_context(refused, nvdec())  # refused on its own context: a real failure
+
+
+def test_a_source_refused_the_shared_context_opens_again_on_its_own(
+    fresh_probe, monkeypatch, demo_material
+) -> None:  # type: ignore[no-untyped-def]
+    """The stream opens again with a context of its own. av.open is faked only for the refusal;
+    an H200 run showed decoders on their own context working beside PyTorch."""
+    from openlfr.video import sources
+
+    real_open, attempts = av.open, []
+
+    def open_on_a_gpu(uri, options=None, timeout=None, hwaccel=None):  # type: ignore[no-untyped-def]
+        attempts.append(dict(hwaccel.options))
+        if hwaccel.options.get("primary_ctx") == "1":
+            raise OSError(95, "Operation not supported")
+        return real_open(uri, options=options, timeout=timeout)  # decodes here on the CPU
+
+    monkeypatch.setattr(hwdecode, "decode_probe", lambda clip, hwaccel, hold=False: 2)
+    assert nvdec_unavailable() is None  # probed before av.open is faked: the probe makes its clip with it
+    monkeypatch.setattr(sources.av, "open", open_on_a_gpu)
+    frames = frames_of(demo_material["video"], "cuda")
+    assert len(frames) == 60 and attempts == [SHARED_CONTEXT, OWN_CONTEXT]

@@ -18,6 +18,7 @@ import errno
 import functools
 import io
 import logging
+import threading
 from typing import Literal
 
 import av
@@ -111,9 +112,17 @@ def _probe() -> tuple[dict[str, str] | None, str | None]:
     return None, f"FFmpeg could not open a CUDA decoder, no NVIDIA driver or GPU? ({failures[0]})"
 
 
+_probe_lock = threading.Lock()  # camera threads starting together probe once
+
+
+def _probed() -> tuple[dict[str, str] | None, str | None]:
+    with _probe_lock:
+        return _probe()
+
+
 def nvdec_unavailable() -> str | None:
     """None when NVDEC decodes the probe clip on this machine, else the reason it cannot."""
-    return _probe()[1]
+    return _probed()[1]
 
 
 _refused: list[str] = []  # why a decoder could not share the context after the probe could
@@ -122,18 +131,21 @@ _refused: list[str] = []  # why a decoder could not share the context after the 
 def cuda_context_options() -> dict[str, str]:
     """How decoders get their CUDA context here: shared when the probe could share it and no
     decoder has been refused it since."""
-    options = _probe()[0]
+    options = _probed()[0]
     return OWN_CONTEXT if _refused else (SHARED_CONTEXT if options is None else options)
 
 
-def stop_sharing_the_context(exc: BaseException) -> bool:
+def stop_sharing_the_context(exc: BaseException, hwaccel: HWAccel | None) -> bool:
     """After FFmpeg refused a decoder the shared context (ENOTSUP: another library created it
     with other flags), give this and every later decoder a context of its own; True when
-    that was the failure, so the caller opens the stream again."""
-    if getattr(exc, "errno", None) != errno.ENOTSUP or cuda_context_options() is not SHARED_CONTEXT:
+    that was the failure, so the caller opens the stream again. Decided by the hwaccel that
+    failed, so that cameras refused at the same moment all retry."""
+    shared = hwaccel is not None and hwaccel.options.get("primary_ctx") == "1"
+    if not shared or getattr(exc, "errno", None) != errno.ENOTSUP:
         return False
+    if not _refused:
+        log.warning("NVDEC cannot share the GPU's primary CUDA context (%s); each decoder makes its own", exc)
     _refused.append(str(exc))
-    log.warning("NVDEC cannot share the GPU's primary CUDA context (%s); each decoder makes its own", exc)
     return True
 
 

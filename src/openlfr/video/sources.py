@@ -133,10 +133,11 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         av.open, spec.uri, options=options, timeout=(spec.open_timeout, spec.read_timeout)
     )
     try:
+        hwaccel = hwaccel_for(device, spec.decode_device)
         try:
-            container = opener(hwaccel=hwaccel_for(device, spec.decode_device))
+            container = opener(hwaccel=hwaccel)
         except OSError as exc:
-            if device == "cpu" or not stop_sharing_the_context(exc):
+            if not stop_sharing_the_context(exc, hwaccel):
                 raise
             container = opener(hwaccel=hwaccel_for(device, spec.decode_device))
     except Exception as exc:

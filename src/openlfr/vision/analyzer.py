@@ -30,9 +30,14 @@ class FaceAnalyzer:
         self.settings = settings or get_settings()
         self.pack = pack or load_pack(self.settings.model_pack)
 
+    @property
+    def decodes(self) -> bool:
+        """Whether video this process decodes may go to NVDEC (``live.decode_device``)."""
+        return self.settings.live.decode_device != "cpu"
+
     @cached_property
     def detector(self) -> SCRFDDetector:
-        return self.detector_on(create_session(self.pack.detector_path, self.settings.runtime))
+        return self.detector_on(create_session(self.pack.detector_path, self.settings.runtime, self.decodes))
 
     def detector_on(self, session, batch_wait: float | None = None) -> SCRFDDetector:  # type: ignore[no-untyped-def]
         """The pack's detector contract over any session (local, PyTorch, or a node's shared one)."""
@@ -56,7 +61,7 @@ class FaceAnalyzer:
 
     @cached_property
     def embedder(self) -> ArcFaceEmbedder:
-        session = create_session(self.pack.recognizer_path, self.settings.runtime)
+        session = create_session(self.pack.recognizer_path, self.settings.runtime, self.decodes)
         return self.embedder_on(session, batch_wait_seconds(self.settings.recognition.batch_wait_ms, session))
 
     def embedder_on(self, session, batch_wait: float = 0.0) -> ArcFaceEmbedder:  # type: ignore[no-untyped-def]

@@ -73,8 +73,8 @@ def recognizer_batch_size(size: int | None, session: ort.InferenceSession) -> in
 
 
 def runs_on_cpu(session: ort.InferenceSession) -> bool:
-    """Whether a session (ONNX Runtime's or our PyTorch one) computes on the CPU."""
-    provider = session.get_providers()[0]
+    """Whether a session (ONNX Runtime's, our PyTorch one, or a node actor's) computes on the CPU."""
+    provider = session.get_providers()[0].rsplit(": ", 1)[-1]  # "node inference actor: <provider>"
     return provider == "CPUExecutionProvider" or provider.startswith("torch:cpu")
 
 
@@ -92,19 +92,25 @@ def session_options(settings: RuntimeSettings) -> ort.SessionOptions:
     return options
 
 
-def create_session(model_path: Path, settings: RuntimeSettings) -> ort.InferenceSession:
-    """Build one inference session and log which provider actually runs it."""
+def create_session(
+    model_path: Path, settings: RuntimeSettings, decodes_here: bool = False
+) -> ort.InferenceSession:
+    """Build one inference session and log which provider actually runs it.
+
+    ``decodes_here``: this process may decode video on NVDEC, so the decoders claim the GPU
+    before the session does (``hwdecode.claim_the_gpu_for_decoding``).
+    """
     if settings.backend == "torch":
         from openlfr.vision.torch_backend import TorchSession
 
-        if settings.torch_device.startswith("cuda"):
+        if decodes_here and settings.torch_device.startswith("cuda"):
             claim_the_gpu_for_decoding()
 
         session = TorchSession(model_path, settings.torch_device, settings.torch_fp16)
         log.info("model %s runs on %s", model_path.name, session.get_providers()[0])
         return session  # type: ignore[return-value]  (the same calls as an ONNX Runtime session)
     providers = resolve_providers(settings.providers)
-    if providers[0] != "CPUExecutionProvider":
+    if decodes_here and providers[0] != "CPUExecutionProvider":
         claim_the_gpu_for_decoding()
     try:
         session = ort.InferenceSession(

@@ -105,6 +105,9 @@ class TorchSession:
         return [output[: len(batch)].float().cpu().numpy() for output in outputs]
 
 
-def padded_size(rows: int) -> int:
-    """The batch size a call of ``rows`` runs at on a GPU: the next power of two."""
+def padded_size(rows: int, step: int = 256) -> int:
+    """The batch size a call of ``rows`` runs at on a GPU: the next power of two up to
+    ``step``, then the next multiple of it, so that a big batch never nearly doubles."""
+    if rows > step:
+        return -(-rows // step) * step
     return 1 << max(rows - 1, 0).bit_length()
