@@ -213,7 +213,35 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
     rates[f"detector_ours_b{len(batch)}"] = per_second(
         lambda: gpu.detector.detect_batch(batch), len(batch), plan
     )
-    return rates
+    return rates | where_our_calls_spend(gpu, crops, batch, plan)
+
+
+def where_our_calls_spend(
+    gpu: FaceAnalyzer, crops: np.ndarray, frames: list[np.ndarray], plan: Plan
+) -> dict[str, float]:
+    """Items/s of each part of our calls alone: the CPU's preparation, the session call (copies
+    and the worker thread included) and the detector's decoding of outputs, to show what holds
+    ``embed`` and ``detect_batch`` below the bare modules."""
+    largest = plan.recognizer_batches[-1]
+    chunk = np.resize(crops, (largest, *crops.shape[1:]))
+    blob = gpu.embedder.blob(chunk)
+    detector = gpu.detector
+    frames_blob, scales = detector.preprocess(frames)
+    outputs = detector.network(frames_blob)
+    size = (frames_blob.shape[2], frames_blob.shape[3])
+
+    def decode_outputs() -> None:
+        for i, frame in enumerate(frames):
+            detector.postprocess(outputs, i, scales[i], frame.shape[:2], size)
+
+    n = len(frames)
+    return {
+        f"recognizer_cpu_blob_b{largest}": per_second(lambda: gpu.embedder.blob(chunk), largest, plan),
+        f"recognizer_session_b{largest}": per_second(lambda: gpu.embedder.forward(blob), largest, plan),
+        f"detector_cpu_preprocess_b{n}": per_second(lambda: detector.preprocess(frames), n, plan),
+        f"detector_session_b{n}": per_second(lambda: detector.network(frames_blob), n, plan),
+        f"detector_cpu_postprocess_b{n}": per_second(decode_outputs, n, plan),
+    }
 
 
 def exact_search(plan: Plan) -> dict[str, Any]:
