@@ -128,18 +128,18 @@ def test_truncated_video_yields_what_it_has_then_ends(tmp_path: Path, demo_mater
 
 
 def test_unreachable_camera_retries_with_growing_backoff() -> None:
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # bound but not listening: refused, and no server can take the port
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    reader = CameraReader(
-        "gone",
-        parse_source(f"rtsp://user:pw@127.0.0.1:{port}/x", open_timeout=2),
-        backoff_initial=0.1,
-        backoff_max=0.4,
-    ).start()
-    assert wait_for(lambda: reader.state == CameraState.RECONNECTING)
-    time.sleep(1.5)
-    status = reader.status()
+        reader = CameraReader(
+            "gone",
+            parse_source(f"rtsp://user:pw@127.0.0.1:{port}/x", open_timeout=2),
+            backoff_initial=0.1,
+            backoff_max=0.4,
+        ).start()
+        assert wait_for(lambda: reader.state == CameraState.RECONNECTING)
+        time.sleep(1.5)
+        status = reader.status()
     started = time.monotonic()
     reader.stop()
     assert time.monotonic() - started < 3
