@@ -41,7 +41,7 @@ from benchmarks.vision import cameras_sharing_the_detector, frame_720p
 from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
 from openlfr.video import parse_source
-from openlfr.video.hwdecode import SHARED_CONTEXT, cuda_context_options, decoding_summary, nvdec
+from openlfr.video.hwdecode import context_sharing, decoding_summary, nvdec
 from openlfr.video.sources import open_frames
 from openlfr.vision import FaceAnalyzer, load_image
 
@@ -141,8 +141,7 @@ def decoding_rates(plan: Plan) -> dict[str, Any]:
         rates["nvdec_against_cpu_mean_abs_difference"] = nvdec_difference(clip)
     except Exception as exc:  # no NVIDIA driver here: say so in the results
         rates["pyav_nvdec_bgr"] = not_measured(exc)
-    # "shared" unless a decoder was refused the primary CUDA context PyTorch uses (hwdecode)
-    rates["decoders_cuda_context"] = "shared" if cuda_context_options() is SHARED_CONTEXT else "one each"
+    rates["decoders_cuda_context"] = context_sharing()  # "shared" unless refused the one PyTorch uses
     try:
         rates["pyav_nvdec_on_device"] = nvdec_on_device_fps(clip, limit)
     except Exception as exc:

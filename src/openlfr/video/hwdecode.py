@@ -135,6 +135,11 @@ def cuda_context_options() -> dict[str, str]:
     return OWN_CONTEXT if _refused else (SHARED_CONTEXT if options is None else options)
 
 
+def context_sharing() -> str:
+    """How the decoders get their CUDA context, in words for start lines and results."""
+    return "shared" if cuda_context_options() is SHARED_CONTEXT else "one per camera"
+
+
 def stop_sharing_the_context(exc: BaseException, hwaccel: HWAccel | None) -> bool:
     """After FFmpeg refused a decoder the shared context (ENOTSUP: another library created it
     with other flags), give this and every later decoder a context of its own; True when
@@ -197,9 +202,9 @@ def decoding_summary(choice: str) -> str:
     """The start line's account of where video is decoded, and why not on the GPU when it is not."""
     device = resolve_decode_device(choice)
     if device == "cuda":
-        context = "shared" if cuda_context_options() is SHARED_CONTEXT else "one per camera"
         return (
-            f"decoding on NVDEC (CUDA hwaccel, {context} CUDA context, frames copied to system memory as BGR)"
+            f"decoding on NVDEC (CUDA hwaccel, {context_sharing()} CUDA context, "
+            "frames copied to system memory as BGR)"
         )
     if choice == "cpu":
         return "decoding on the CPU (live.decode_device = 'cpu')"
