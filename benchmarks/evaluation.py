@@ -35,7 +35,7 @@ def bare_forward_seconds(analyzer: FaceAnalyzer, paths: list[Path]) -> float:
     """Detector forward on each image plus recognizer forward on its face and mirror, nothing else."""
     detector, embedder = analyzer.detector, analyzer.embedder
     blobs = [detector.preprocess([analyzer.load(p)])[0] for p in paths]
-    crop_blob = embedder.blob(np.zeros((2, 112, 112, 3), np.uint8))
+    crop_blob = embedder.network_input(np.zeros((2, 112, 112, 3), np.uint8))
     start = time.perf_counter()
     for blob in blobs:
         detector.network(blob)

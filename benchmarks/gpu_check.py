@@ -188,7 +188,7 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
             rates[f"recognizer_ours_b{batch}"] = per_second(
                 lambda c=chunk: gpu.embedder.embed(c), batch, plan
             )
-            blob = torch.from_numpy(gpu.embedder.blob(chunk)).to(plan.device, dtype)
+            blob = torch.from_numpy(gpu.embedder.scaling.blob(chunk)).to(plan.device, dtype)
             rates[f"recognizer_bare_b{batch}"] = per_second(lambda b=blob: module(b), batch, plan)
         frame = frame_720p()
         rates["detector_ours_b1"] = per_second(lambda: gpu.detect(frame), 1, plan)
@@ -202,9 +202,9 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
             rates["detector_bare_b1"] = per_second(lambda: detector(frames[:1]), 1, plan)
         if plan.on_gpu:
             largest = plan.recognizer_batches[-1]
-            static = torch.from_numpy(gpu.embedder.blob(np.resize(crops, (largest, *crops.shape[1:]))))
+            static = gpu.embedder.scaling.blob(np.resize(crops, (largest, *crops.shape[1:])))
             try:
-                replay = cuda_graph(module, static.to(plan.device, dtype))
+                replay = cuda_graph(module, torch.from_numpy(static).to(plan.device, dtype))
                 rates[f"recognizer_cuda_graph_b{largest}"] = per_second(replay, largest, plan)
             except Exception as exc:  # keep the other rows
                 console.print(f"[red]CUDA graph capture failed: {not_measured(exc)}[/]")
@@ -218,27 +218,36 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
 def where_our_calls_spend(
     gpu: FaceAnalyzer, crops: np.ndarray, frames: list[np.ndarray], plan: Plan
 ) -> dict[str, float]:
-    """Items/s of each part of our calls alone: the CPU's preparation, the session call (copies
-    and the worker thread included) and the detector's decoding of outputs, to show what holds
-    ``embed`` and ``detect_batch`` below the bare modules."""
+    """Items/s of each part of our calls alone, to show what holds ``embed`` and
+    ``detect_batch`` below the bare modules: the letterbox, the session fed uint8 images
+    (scaled on the device, as our calls now do) against the session fed a float32 blob scaled
+    on the CPU (as they did), that CPU scaling itself, and the decoding of the detector's outputs."""
     largest = plan.recognizer_batches[-1]
     chunk = np.resize(crops, (largest, *crops.shape[1:]))
-    blob = gpu.embedder.blob(chunk)
-    detector = gpu.detector
-    frames_blob, scales = detector.preprocess(frames)
-    outputs = detector.network(frames_blob)
-    size = (frames_blob.shape[2], frames_blob.shape[3])
+    embedder, detector = gpu.embedder, gpu.detector
+    session = embedder.session
+    blob = embedder.scaling.blob(chunk)
+    canvas, scales = detector.letterbox(frames)
+    canvas_blob = detector.scaling.blob(canvas)
+    outputs = detector.network(canvas)
+    size = (canvas.shape[1], canvas.shape[2])
 
     def decode_outputs() -> None:
         for i, frame in enumerate(frames):
             detector.postprocess(outputs, i, scales[i], frame.shape[:2], size)
 
-    n = len(frames)
+    def fed(session: Any, batch: np.ndarray) -> Callable[[], object]:
+        return lambda: session.run(None, {session.get_inputs()[0].name: batch})
+
+    n, b = len(frames), largest
     return {
-        f"recognizer_cpu_blob_b{largest}": per_second(lambda: gpu.embedder.blob(chunk), largest, plan),
-        f"recognizer_session_b{largest}": per_second(lambda: gpu.embedder.forward(blob), largest, plan),
-        f"detector_cpu_preprocess_b{n}": per_second(lambda: detector.preprocess(frames), n, plan),
-        f"detector_session_b{n}": per_second(lambda: detector.network(frames_blob), n, plan),
+        f"recognizer_cpu_scaling_b{b}": per_second(lambda: embedder.scaling.blob(chunk), b, plan),
+        f"recognizer_session_blob_b{b}": per_second(fed(session, blob), b, plan),
+        f"recognizer_session_images_b{b}": per_second(lambda: embedder.forward(chunk), b, plan),
+        f"detector_cpu_letterbox_b{n}": per_second(lambda: detector.letterbox(frames), n, plan),
+        f"detector_cpu_scaling_b{n}": per_second(lambda: detector.scaling.blob(canvas), n, plan),
+        f"detector_session_blob_b{n}": per_second(fed(detector.session, canvas_blob), n, plan),
+        f"detector_session_images_b{n}": per_second(lambda: detector.network(canvas), n, plan),
         f"detector_cpu_postprocess_b{n}": per_second(decode_outputs, n, plan),
     }
 

@@ -60,7 +60,7 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
     embedder = analyzer.embedder
     for batch in (1, 8):
         chunk = np.repeat(crops[:1], batch, axis=0) if len(crops) < batch else crops[:batch]
-        blob = embedder.blob(chunk)
+        blob = embedder.network_input(chunk)
         full, forward = paired_median_ms(
             lambda c=chunk: embedder.embed(c), lambda b=blob: embedder.forward(b), repeats
         )
@@ -70,7 +70,7 @@ def measure(analyzer: FaceAnalyzer, repeats: int) -> dict[str, Any]:
     rows["alignment (ms/face)"] = (align_ms, None)
 
     det_blob, _ = analyzer.detector.preprocess([frame])
-    rec_blob = embedder.blob(crops)
+    rec_blob = embedder.network_input(crops)
 
     def bare() -> None:
         analyzer.detector.network(det_blob)

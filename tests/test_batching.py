@@ -159,12 +159,64 @@ def test_a_gpu_session_pads_batches_and_returns_only_the_real_rows(analyzer: Fac
     assert [padded_size(n) for n in sizes] == [1, 1, 2, 4, 8, 16, 32, 256, 512, 1280]
     session = TorchSession(analyzer.pack.recognizer_path, "cpu", fp16=False)
     crops = analyzer.align(players, analyzer.detect(players))[:3]
-    blob = analyzer.embedder.blob(crops)
-    exact = session.run(None, {session.get_inputs()[0].name: blob})[0]  # on the CPU: no worker, no padding
+    scaling = analyzer.embedder.scaling
+    exact = session.run(None, {session.get_inputs()[0].name: scaling.blob(crops)})[0]  # no worker, no padding
     session._worker = ThreadPoolExecutor(1)  # as on a GPU: through the worker thread, padded to 4
-    padded = session.run(None, {session.get_inputs()[0].name: blob})[0]
-    assert padded.shape == exact.shape == (3, 512)
-    assert np.allclose(padded, exact, atol=1e-4)
+    padded = session.run(None, {session.get_inputs()[0].name: scaling.blob(crops)})[0]
+    padded_images = session.run_images(crops, scaling)[0]
+    assert padded.shape == padded_images.shape == exact.shape == (3, 512)
+    assert np.allclose(padded, exact, atol=1e-4) and np.allclose(padded_images, exact, atol=1e-4)
+
+
+def test_torch_sessions_take_uint8_images_and_scale_them_as_the_cpu_would(
+    analyzer: FaceAnalyzer, players: np.ndarray
+) -> None:
+    """Our calls feed a PyTorch session the uint8 frames and crops themselves (scaled on its
+    device, a quarter of the bytes); the outputs and the faces must not change."""
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
+    from openlfr.vision.torch_backend import TorchSession
+
+    session = TorchSession(analyzer.pack.detector_path, "cpu", fp16=False)
+    detector = analyzer.detector_on(session, batch_wait=0.0)
+    assert detector.feeds_images and not analyzer.detector.feeds_images
+    canvas, _ = detector.letterbox([players, players[::-1].copy()])
+    assert detector.network_input(canvas) is canvas and canvas.dtype == np.uint8
+    from_images = detector.network(canvas)
+    from_blob = session.run(None, {session.get_inputs()[0].name: detector.scaling.blob(canvas)})
+    assert len(from_images) == len(from_blob) == 9
+    for a, b in zip(from_images, from_blob, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    got, expected = detector.detect(players), analyzer.detect(players)
+    assert len(got) == len(expected) > 10
+    np.testing.assert_allclose(np.sort(got.boxes, axis=0), np.sort(expected.boxes, axis=0), atol=0.5)
+
+    embedder = analyzer.embedder_on(TorchSession(analyzer.pack.recognizer_path, "cpu", fp16=False))
+    crops = analyzer.align(players, expected)
+    assert embedder.feeds_images and embedder.network_input(crops) is crops
+    assert np.sum(embedder.embed(crops) * analyzer.embedder.embed(crops), axis=1).min() > 0.9999
+
+
+def test_a_node_actor_scales_images_for_sessions_that_take_only_blobs(
+    settings, analyzer: FaceAnalyzer, players: np.ndarray
+) -> None:  # type: ignore[no-untyped-def]
+    """Cameras send a node's inference actor uint8 images; over ONNX Runtime the actor scales
+    them itself and gives the outputs a camera's own models give."""
+    from openlfr.cluster.inference import InferenceActor
+
+    actor = InferenceActor(settings)
+    canvas, _ = analyzer.detector.letterbox([players])
+    crops = analyzer.align(players, analyzer.detect(players))
+    detector, embedder = analyzer.detector, analyzer.embedder
+    for got, expected in zip(
+        actor.run_images("detector", canvas, detector.scaling),
+        detector.network(detector.network_input(canvas)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    features = actor.run_images("recognizer", crops, embedder.scaling)[0]
+    np.testing.assert_allclose(features, embedder.forward(embedder.network_input(crops)), atol=1e-4)
+    assert {model for model in actor.stats()} == {"detector", "recognizer"}
 
 
 def test_the_recognizer_batch_is_bigger_off_the_cpu(analyzer: FaceAnalyzer) -> None:

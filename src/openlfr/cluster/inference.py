@@ -2,10 +2,11 @@
 
 With ``cluster.inference = "node"`` the control actor starts an ``InferenceActor`` on every
 node (holding the node's GPU when it has one). Each camera actor on that node sends it its
-letterboxed frames for detection and its aligned faces for embedding, instead of loading
-models of its own. Concurrent calls from the node's cameras meet in a ``MicroBatcher`` per
-model (per input size for the detector), so a GPU sees one batch where it would have seen
-many small ones. Frames and faces travel only between processes of one node (through Ray's
+letterboxed frames for detection and its aligned faces for embedding, as uint8 images (a
+quarter of the bytes of float32 blobs; the actor scales them, on its GPU where it has one),
+instead of loading models of its own. Concurrent calls from the node's cameras meet in a
+``MicroBatcher`` per model (per input size for the detector), so a GPU sees one batch where
+it would have seen many small ones. Frames and faces travel only between processes of one node (through Ray's
 shared-memory object store) and are never kept.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 from openlfr.settings import Settings
 from openlfr.vision.batching import MicroBatcher
 from openlfr.vision.runtime import create_session, recognizer_batch_size
+from openlfr.vision.tensors import InputScaling, feeds_images
 from openlfr.vision.torch_backend import Port
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class InferenceActor:
         recognizer_batch = recognizer_batch_size(settings.recognition.batch_size, self.sessions["recognizer"])
         sizes = {"detector": settings.detector.max_batch, "recognizer": 4 * recognizer_batch}
         # sharing is the point of a node actor, so it batches even on the CPU unless told not to
-        self.batchers: dict[tuple[str, tuple[int, ...]], MicroBatcher] = {}
+        self.batchers: dict[tuple[str, tuple[int, ...], InputScaling], MicroBatcher] = {}
         self.wait = {m: (2.0 if w is None else w) / 1000 for m, w in waits.items()}
         self.max_batch = sizes
 
@@ -63,25 +65,28 @@ class InferenceActor:
     def providers(self, model: Model) -> list[str]:
         return [f"node inference actor: {self.sessions[model].get_providers()[0]}"]
 
-    def run(self, model: Model, blob: np.ndarray) -> list[np.ndarray]:
-        """All outputs for this caller's rows, computed in a batch with other cameras' rows."""
-        key = (model, blob.shape[1:])
+    def run_images(self, model: Model, images: np.ndarray, scaling: InputScaling) -> list[np.ndarray]:
+        """All outputs for this caller's uint8 images, computed in a batch with other cameras'
+        images and scaled here: on the session's device where it can."""
+        key = (model, images.shape[1:], scaling)
         batcher = self.batchers.get(key)
         if batcher is None:  # setdefault is atomic: concurrent first callers end up sharing one
             batcher = self.batchers.setdefault(
-                key, MicroBatcher(self._network(model), self.max_batch[model], self.wait[model])
+                key, MicroBatcher(self._network(model, scaling), self.max_batch[model], self.wait[model])
             )
-        return batcher(blob)
+        return batcher(images)
 
-    def _network(self, model: Model):  # type: ignore[no-untyped-def]
+    def _network(self, model: Model, scaling: InputScaling):  # type: ignore[no-untyped-def]
         session = self.sessions[model]
+        if feeds_images(session):
+            return lambda images: session.run_images(images, scaling)
         name = session.get_inputs()[0].name
-        return lambda blob: session.run(None, {name: blob})
+        return lambda images: session.run(None, {name: scaling.blob(images)})
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Per model: batches run, rows and mean batch size."""
         stats: dict[str, dict[str, float]] = {}
-        for (model, _), batcher in list(self.batchers.items()):
+        for (model, _, _), batcher in list(self.batchers.items()):
             row = stats.setdefault(model, {"batches": 0, "rows": 0})
             row["batches"] += batcher.batches
             row["rows"] += batcher.rows
@@ -91,7 +96,8 @@ class InferenceActor:
 
 
 class RemoteSession:
-    """Looks like an inference session to our detector and embedder; runs on the node's actor."""
+    """Looks like an inference session to our detector and embedder, which feed it uint8
+    images (``run_images``, never float blobs); runs on the node's actor."""
 
     def __init__(self, actor: Any, model: Model, timeout: float) -> None:
         import ray
@@ -109,9 +115,9 @@ class RemoteSession:
     def get_providers(self) -> list[str]:
         return self._providers
 
-    def run(self, _names: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        (blob,) = feeds.values()
-        return self.ray.get(self.actor.run.remote(self.model, blob), timeout=self.timeout)
+    def run_images(self, images: np.ndarray, scaling: InputScaling) -> list[np.ndarray]:
+        """uint8 images to the node's actor, which scales them: what our cameras send."""
+        return self.ray.get(self.actor.run_images.remote(self.model, images, scaling), timeout=self.timeout)
 
 
 def start_inference(ray: Any, settings: Settings) -> dict[str, Any]:

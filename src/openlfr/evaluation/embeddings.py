@@ -95,7 +95,7 @@ class OnnxFaceModel:
             return None
         crop = self.analyzer.align(image, central_face(detections, image.shape))
         embedder = self.analyzer.embedder
-        both = embedder.forward(embedder.blob(np.concatenate([crop, crop[:, :, ::-1]])))
+        both = embedder.forward(embedder.network_input(np.concatenate([crop, crop[:, :, ::-1]])))
         return both[0], both[1]
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from openlfr.vision.batching import MicroBatcher
-from openlfr.vision.tensors import to_nchw
+from openlfr.vision.tensors import InputScaling, feeds_images
 from openlfr.vision.types import Detections
 
 STRIDES = (8, 16, 32)
@@ -52,9 +52,8 @@ class SCRFDDetector:
         self.session = session
         self.input_name = session.get_inputs()[0].name
         self.input_size = input_size
-        self.input_mean = input_mean
-        self.input_std = input_std
-        self.bgr_to_rgb = bgr_to_rgb
+        self.scaling = InputScaling(input_mean, input_std, bgr_to_rgb)
+        self.feeds_images = feeds_images(session)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.min_face_size = min_face_size
@@ -73,9 +72,9 @@ class SCRFDDetector:
         """Faces in several images with one forward pass (images may differ in size)."""
         if not images:
             return []
-        blob, scales = self.preprocess(images)
-        outputs = self.forward(blob)
-        input_hw = (blob.shape[2], blob.shape[3])
+        canvas, scales = self.letterbox(images)
+        outputs = self.forward(self.network_input(canvas))
+        input_hw = (canvas.shape[1], canvas.shape[2])
         return [
             self.postprocess(outputs, i, scales[i], image.shape[:2], input_hw)
             for i, image in enumerate(images)
@@ -95,7 +94,17 @@ class SCRFDDetector:
         return min(fitted_w, width), min(fitted_h, height)
 
     def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-        """Letterbox each image into the network input (top-left, zero padding) and normalise."""
+        """The network's input for these images (see ``network_input``) and each image's scale."""
+        canvas, scales = self.letterbox(images)
+        return self.network_input(canvas), scales
+
+    def network_input(self, canvas: np.ndarray) -> np.ndarray:
+        """What the session is fed: the uint8 letterboxed frames where it scales them on its
+        own device, else the normalised NCHW float32 blob."""
+        return canvas if self.feeds_images else self.scaling.blob(canvas)
+
+    def letterbox(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+        """Each image resized into one (B, H, W, 3) uint8 network canvas (top-left, zero padding)."""
         width, height = self.network_size(images)
         canvas = np.zeros((len(images), height, width, 3), np.uint8)
         scales = []
@@ -106,22 +115,24 @@ class SCRFDDetector:
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             canvas[i, :new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
             scales.append(scale)
-        return to_nchw(canvas, self.input_mean, self.input_std, self.bgr_to_rgb), scales
+        return canvas, scales
 
-    def forward(self, blob: np.ndarray) -> list[np.ndarray]:
-        """Nine output arrays for a (B, 3, H, W) float32 blob, shared with concurrent callers if batching."""
+    def forward(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Nine output arrays for a ``network_input`` batch, shared with concurrent callers if batching."""
         if self.batch_wait <= 0:
-            return self.network(blob)
-        batcher = self.batchers.get(blob.shape[1:])
+            return self.network(batch)
+        batcher = self.batchers.get(batch.shape[1:])
         if batcher is None:  # setdefault is atomic: concurrent first callers end up sharing one
             batcher = self.batchers.setdefault(
-                blob.shape[1:], MicroBatcher(self.network, self.max_batch, self.batch_wait)
+                batch.shape[1:], MicroBatcher(self.network, self.max_batch, self.batch_wait)
             )
-        return batcher(blob)
+        return batcher(batch)
 
-    def network(self, blob: np.ndarray) -> list[np.ndarray]:
-        """The bare network: (B, 3, H, W) float32 in, nine output arrays out."""
-        return self.session.run(None, {self.input_name: blob})
+    def network(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The bare network: a batch from ``network_input`` in, nine output arrays out."""
+        if self.feeds_images:
+            return self.session.run_images(batch, self.scaling)  # type: ignore[attr-defined]
+        return self.session.run(None, {self.input_name: batch})
 
     def _anchor_centres(self, rows: int, cols: int, stride: int) -> np.ndarray:
         key = (rows, cols, stride)

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from openlfr.vision.batching import MicroBatcher
-from openlfr.vision.tensors import to_nchw
+from openlfr.vision.tensors import InputScaling, feeds_images
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -34,22 +34,24 @@ class ArcFaceEmbedder:
     ) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
-        self.input_mean = input_mean
-        self.input_std = input_std
-        self.bgr_to_rgb = bgr_to_rgb
+        self.scaling = InputScaling(input_mean, input_std, bgr_to_rgb)
+        self.feeds_images = feeds_images(session)
         self.batch_size = batch_size
         self.flip_fusion = flip_fusion
         self.dimension = int(session.get_outputs()[0].shape[-1])
         # with a wait, concurrent callers (all cameras, all requests) share one forward pass
         self.batcher = MicroBatcher(self.forward, 4 * batch_size, batch_wait) if batch_wait > 0 else None
 
-    def blob(self, crops: np.ndarray) -> np.ndarray:
-        """Normalised NCHW float32 input for the network."""
-        return to_nchw(crops, self.input_mean, self.input_std, self.bgr_to_rgb)
+    def network_input(self, crops: np.ndarray) -> np.ndarray:
+        """What the session is fed: the uint8 crops where it scales them on its own device,
+        else the normalised NCHW float32 blob."""
+        return crops if self.feeds_images else self.scaling.blob(crops)
 
-    def forward(self, blob: np.ndarray) -> np.ndarray:
-        """The bare network on a prepared batch: raw, unnormalised features."""
-        return self.session.run(None, {self.input_name: blob})[0]
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """The bare network on a batch from ``network_input``: raw, unnormalised features."""
+        if self.feeds_images:
+            return self.session.run_images(batch, self.scaling)[0]  # type: ignore[attr-defined]
+        return self.session.run(None, {self.input_name: batch})[0]
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """Unit-length templates for aligned crops, run in batches of ``batch_size``."""
@@ -60,8 +62,8 @@ class ArcFaceEmbedder:
             chunk = crops[start : start + self.batch_size]
             infer = self.batcher or self.forward
             if self.flip_fusion:
-                both = infer(self.blob(np.concatenate([chunk, chunk[:, :, ::-1]])))
+                both = infer(self.network_input(np.concatenate([chunk, chunk[:, :, ::-1]])))
                 features.append(both[: len(chunk)] + both[len(chunk) :])
             else:
-                features.append(infer(self.blob(chunk)))
+                features.append(infer(self.network_input(chunk)))
         return l2_normalize(np.concatenate(features))

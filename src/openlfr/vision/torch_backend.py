@@ -2,7 +2,9 @@
 
 onnx2torch converts the graph once at start; ``TorchSession`` then answers the three calls
 our detector and recognizer make of an ONNX Runtime session (``get_inputs``, ``get_outputs``,
-``run``), so nothing above this module knows which backend runs. Half precision is the
+``run``), so nothing above this module knows which backend runs, plus ``run_images``: uint8
+images scaled on the device, so that the CPU neither does the float arithmetic nor copies
+four times the bytes (``vision.tensors``). Half precision is the
 default on a GPU; the prepared GPU check (``benchmarks/gpu_check.py``) compares it with the
 CPU templates. A requested device that is not there is an error, never a CPU fallback.
 """
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
+from openlfr.vision.tensors import InputScaling
 
 
 @dataclass(frozen=True)
@@ -80,29 +83,45 @@ class TorchSession:
         return [f"torch:{self.device}:{precision}"]
 
     def run(self, _names: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Forward one batch; outputs come back as float32 numpy arrays in graph order.
+        """Forward one prepared float32 batch; outputs come back as float32 numpy arrays in graph order."""
+        return self._call(feeds[self._inputs[0].name], None)
 
-        On a GPU every call runs on the session's one worker thread: PyTorch keeps cuDNN's
+    def run_images(self, images: np.ndarray, scaling: InputScaling) -> list[np.ndarray]:
+        """Forward (B, H, W, 3) uint8 BGR images, converted and scaled on the device."""
+        return self._call(images, scaling)
+
+    def _call(self, batch: np.ndarray, scaling: InputScaling | None) -> list[np.ndarray]:
+        """On a GPU every call runs on the session's one worker thread: PyTorch keeps cuDNN's
         convolution plans per thread, so cameras calling from their own threads would each
         plan every layer again (seconds per thread on an H200), and batches are padded to a
         power of two so that only a few batch shapes are ever planned.
         """
-        batch = np.ascontiguousarray(feeds[self._inputs[0].name])
+        batch = np.ascontiguousarray(batch)
         if self._worker is None:
-            return self._forward(batch, len(batch))
-        return self._worker.submit(self._forward, batch, padded_size(len(batch))).result()
+            return self._forward(batch, scaling, len(batch))
+        return self._worker.submit(self._forward, batch, scaling, padded_size(len(batch))).result()
 
-    def _forward(self, batch: np.ndarray, size: int) -> list[np.ndarray]:
+    def _forward(self, batch: np.ndarray, scaling: InputScaling | None, size: int) -> list[np.ndarray]:
         torch = self.torch
         with torch.inference_mode():
             # copy, then convert on the device: ``.to(device, dtype)`` would convert on the CPU
-            inputs = torch.from_numpy(batch).to(self.device, non_blocking=True).to(self.dtype)
+            inputs = torch.from_numpy(batch).to(self.device, non_blocking=True)
+            inputs = self._scaled(inputs, scaling) if scaling else inputs.to(self.dtype)
             if size > len(batch):
                 inputs = torch.cat([inputs, inputs.new_zeros((size - len(batch), *inputs.shape[1:]))])
             outputs = self.module(inputs)
         if not isinstance(outputs, list | tuple):
             outputs = (outputs,)
         return [output[: len(batch)].float().cpu().numpy() for output in outputs]
+
+    def _scaled(self, images: Any, scaling: InputScaling) -> Any:
+        """(B, H, W, 3) uint8 BGR on the device to the network's (B, 3, H, W) input, computed
+        in float32 as ``to_nchw`` does and only then cast to the session's precision."""
+        planes = images.permute(0, 3, 1, 2)
+        if scaling.bgr_to_rgb:
+            planes = planes.flip(1)
+        scaled = (planes.float() - scaling.mean) * (1.0 / scaling.std)
+        return scaled.to(self.dtype).contiguous()
 
 
 def padded_size(rows: int, step: int = 256) -> int:
