@@ -6,6 +6,8 @@ the package photos), that the detector finds the same faces, and then measures:
 - recognizer faces/s at batch 1, 64 and 256 through our embedder, against the bare module;
 - detector frames/s at 640×640 through our pipeline (batch 1) and the bare module at batch 32;
 - the same with CUDA graphs (torch.cuda.graphs) for the recognizer at batch 256;
+- our own calls again with ``runtime.torch_cuda_graphs`` (templates, batches 1 to 256, 16
+  cameras sharing the detector);
 - detector frames/s through our pipeline at batch 16, and 16 camera threads sharing one
   detector with and without cross-camera batching (``detector.batch_wait_ms``);
 - real-time 1080p cameras through the whole live engine on this GPU, doubling from 8 until the
@@ -44,6 +46,7 @@ from openlfr.video import parse_source
 from openlfr.video.hwdecode import context_sharing, decoding_summary, nvdec
 from openlfr.video.sources import open_frames
 from openlfr.vision import FaceAnalyzer, load_image
+from openlfr.vision.torch_backend import CapturedForward
 
 console = Console()
 
@@ -204,8 +207,8 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
             largest = plan.recognizer_batches[-1]
             static = gpu.embedder.scaling.blob(np.resize(crops, (largest, *crops.shape[1:])))
             try:
-                replay = cuda_graph(module, torch.from_numpy(static).to(plan.device, dtype))
-                rates[f"recognizer_cuda_graph_b{largest}"] = per_second(replay, largest, plan)
+                captured = CapturedForward(module, torch.from_numpy(static).to(plan.device, dtype))
+                rates[f"recognizer_cuda_graph_b{largest}"] = per_second(captured.graph.replay, largest, plan)
             except Exception as exc:  # keep the other rows
                 console.print(f"[red]CUDA graph capture failed: {not_measured(exc)}[/]")
     batch = [frame] * plan.detector_cameras
@@ -213,6 +216,33 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
         lambda: gpu.detector.detect_batch(batch), len(batch), plan
     )
     return rates | where_our_calls_spend(gpu, crops, batch, plan)
+
+
+def with_cuda_graphs(cpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
+    """Our own calls again with ``runtime.torch_cuda_graphs``: whether the replayed graphs give
+    the same templates, and how much faster small batches and shared detectors run with them.
+    The smoke run takes the same steps eagerly (graphs need CUDA), so the code is tried."""
+    graphs = {"backend": "torch", "torch_device": plan.device, "torch_cuda_graphs": plan.on_gpu}
+    unbatched = {"batch_wait_ms": 0.0}
+    graphed = FaceAnalyzer(load_settings(runtime=graphs, detector=unbatched, recognition=unbatched))
+    players = load_image(sample_image_paths()["players"])
+    crops = np.repeat(cpu.align(players, cpu.detect(players)), 32, axis=0)
+    rates: dict[str, Any] = {"cuda_graphs": plan.on_gpu, "agreement": template_agreement(cpu, graphed)}
+    for batch in plan.recognizer_batches:
+        chunk = np.resize(crops, (batch, *crops.shape[1:]))
+        embed = graphed.embedder.embed
+        rates[f"recognizer_ours_b{batch}"] = per_second(lambda c=chunk, e=embed: e(c), batch, plan)
+    frame = frame_720p()
+    frames = [frame] * plan.detector_cameras
+    rates["detector_ours_b1"] = per_second(lambda: graphed.detect(frame), 1, plan)
+    rates[f"detector_ours_b{len(frames)}"] = per_second(
+        lambda: graphed.detector.detect_batch(frames), len(frames), plan
+    )
+    rates["cameras_sharing_the_detector"] = cameras_sharing_the_detector(
+        load_settings(runtime=graphs), cameras=plan.detector_cameras, seconds=max(plan.seconds, 0.2) * 2
+    )
+    rates["backends"] = graphed.backend_summary()  # a model whose capture failed has lost "cuda-graphs"
+    return rates
 
 
 def where_our_calls_spend(
@@ -284,22 +314,6 @@ def search_over(size: int, plan: Plan, with_numpy: bool) -> dict[str, float]:
     return row
 
 
-def cuda_graph(module: Any, static: Any) -> Callable[[], None]:
-    """Capture one forward pass as a CUDA graph, after warming up on a side stream as PyTorch asks."""
-    import torch
-
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            module(static)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        module(static)
-    return graph.replay
-
-
 def cameras_through_the_engine(gpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
     """Real-time 1080p cameras through the whole live engine: decoding as ``auto`` picks, models on ``gpu``.
 
@@ -351,6 +365,7 @@ def run(plan: Plan = Plan(), keep: bool = True) -> dict[str, Any]:
         "cameras_sharing_the_detector": lambda: cameras_sharing_the_detector(
             engine.settings, cameras=plan.detector_cameras, seconds=max(plan.seconds, 0.2) * 2
         ),
+        "with_cuda_graphs": lambda: with_cuda_graphs(cpu, plan),
         "decoding": lambda: decoding_rates(plan),
         "exact_search": lambda: exact_search(plan),
         "cameras_through_the_engine": lambda: cameras_through_the_engine(engine, plan),

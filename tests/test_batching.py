@@ -132,6 +132,39 @@ def test_the_torch_backend_never_falls_back_to_the_cpu_silently(settings) -> Non
         analyzer.backend_summary()
 
 
+def test_cuda_graphs_are_refused_on_the_cpu_with_the_reason(settings) -> None:  # type: ignore[no-untyped-def]
+    """A graph needs CUDA; asking for one on the CPU is a configuration error, not a quiet no-op."""
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
+    from openlfr.errors import ProviderUnavailableError
+
+    update = {"backend": "torch", "torch_device": "cpu", "torch_fp16": False, "torch_cuda_graphs": True}
+    runtime = settings.runtime.model_copy(update=update)
+    analyzer = FaceAnalyzer(settings.model_copy(update={"runtime": runtime}))
+    with pytest.raises(ProviderUnavailableError, match=r"torch_cuda_graphs needs a CUDA device"):
+        analyzer.backend_summary()
+
+
+def test_a_model_whose_graph_cannot_be_captured_runs_eagerly_and_says_so(
+    analyzer: FaceAnalyzer, players: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Capture fails for real here (no CUDA); the call must still answer, warn and stop claiming graphs."""
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
+    from openlfr.vision.torch_backend import TorchSession
+
+    session = TorchSession(analyzer.pack.recognizer_path, "cpu", fp16=False)
+    crops = analyzer.align(players, analyzer.detect(players))[:4]
+    eager = session.run_images(crops, analyzer.embedder.scaling)[0]
+    session._graphs = {}  # as ``torch_cuda_graphs`` sets it up on a GPU
+    assert session.get_providers()[0].endswith(":cuda-graphs")
+    with caplog.at_level("WARNING", logger="openlfr.vision.torch_backend"):
+        fallback = session.run_images(crops, analyzer.embedder.scaling)[0]
+    assert "w600k_mbf.onnx: no CUDA graph" in caplog.text and "running it eagerly" in caplog.text
+    assert session.get_providers() == ["torch:cpu:fp32"]
+    np.testing.assert_allclose(fallback, eager, atol=1e-5)
+
+
 def test_the_start_line_names_where_each_model_runs(analyzer: FaceAnalyzer) -> None:
     summary = analyzer.backend_summary()
     assert "detector on CPUExecutionProvider" in summary and "recognizer on CPUExecutionProvider" in summary

@@ -30,6 +30,10 @@ def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
     sharing = results["cameras_sharing_the_detector"]["rows"]
     assert sharing["one at a time"]["mean_batch"] == 1.0 and sharing["batched, 2 ms wait"]["mean_batch"] >= 1
     # whether two CPU threads meet within 2 ms is chance; tests/test_batching.py checks that they batch
+    graphed = results["with_cuda_graphs"]
+    assert graphed["cuda_graphs"] is False and graphed["agreement"]["min_cosine"] > 0.999
+    assert graphed["recognizer_ours_b4"] > 0 and graphed["detector_ours_b2"] > 0
+    assert graphed["cameras_sharing_the_detector"]["rows"]["one at a time"]["mean_batch"] == 1.0
     engine = results["cameras_through_the_engine"]
     assert engine["rows"][1]["total_fps"] > 0 and engine["decoding"].startswith("decoding on")
     search = results["exact_search"]["10,000"]

@@ -36,6 +36,12 @@ class RuntimeSettings(BaseModel):
     torch_fp16: bool = Field(
         True, description="Half precision on the GPU (checked against fp32 by the GPU script)."
     )
+    torch_cuda_graphs: bool = Field(
+        False,
+        description="Replay each batch shape's forward pass as a captured CUDA graph (backend "
+        "'torch' on a CUDA device): eager launches bound small batches. Off until a GPU run "
+        "of benchmarks.gpu_check has measured it.",
+    )
     providers: str = Field(
         "auto",
         description="'auto' (best installed), or a comma list such as 'cuda,cpu' or 'cpu'. "

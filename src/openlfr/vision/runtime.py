@@ -106,7 +106,9 @@ def create_session(
         if decodes_here and settings.torch_device.startswith("cuda"):
             claim_the_gpu_for_decoding()
 
-        session = TorchSession(model_path, settings.torch_device, settings.torch_fp16)
+        session = TorchSession(
+            model_path, settings.torch_device, settings.torch_fp16, settings.torch_cuda_graphs
+        )
         log.info("model %s runs on %s", model_path.name, session.get_providers()[0])
         return session  # type: ignore[return-value]  (the same calls as an ONNX Runtime session)
     providers = resolve_providers(settings.providers)

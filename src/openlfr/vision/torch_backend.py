@@ -11,6 +11,7 @@ CPU templates. A requested device that is not there is an error, never a CPU fal
 
 from __future__ import annotations
 
+import logging
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
 from openlfr.vision.tensors import InputScaling
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ def _ports(values: Any, skip: set[str]) -> list[Port]:
 class TorchSession:
     """One ONNX model converted to a PyTorch module on ``device``."""
 
-    def __init__(self, model_path: Path, device: str = "cuda", fp16: bool = True) -> None:
+    def __init__(
+        self, model_path: Path, device: str = "cuda", fp16: bool = True, cuda_graphs: bool = False
+    ) -> None:
         try:
             import onnx
             import torch
@@ -57,6 +62,10 @@ class TorchSession:
                 f"runtime.torch_device {device!r} requested but PyTorch sees no CUDA device; "
                 "openlfr does not fall back to the CPU silently"
             )
+        if cuda_graphs and not device.startswith("cuda"):
+            raise ProviderUnavailableError(
+                f"runtime.torch_cuda_graphs needs a CUDA device, not runtime.torch_device {device!r}"
+            )
         # onnx2torch's Slice indexes with a list, which PyTorch warns about on every call
         warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)
         graph = onnx.load(str(model_path))
@@ -64,6 +73,7 @@ class TorchSession:
         self._inputs = _ports(graph.graph.input, weights)
         self._outputs = _ports(graph.graph.output, set())
         self.torch = torch
+        self.name = model_path.name
         self.device = torch.device(device)
         self.dtype = torch.float16 if fp16 else torch.float32
         self.module = convert(graph).eval().to(self.device, self.dtype)
@@ -71,6 +81,8 @@ class TorchSession:
         self._worker = (
             ThreadPoolExecutor(1, thread_name_prefix=f"torch-{model_path.stem}") if on_gpu else None
         )
+        # one captured graph per padded input shape; only the worker thread touches them
+        self._graphs: dict[tuple[int, ...], CapturedForward] | None = {} if cuda_graphs else None
 
     def get_inputs(self) -> list[Port]:
         return self._inputs
@@ -80,7 +92,8 @@ class TorchSession:
 
     def get_providers(self) -> list[str]:
         precision = "fp16" if self.dtype == self.torch.float16 else "fp32"
-        return [f"torch:{self.device}:{precision}"]
+        graphs = ":cuda-graphs" if self._graphs is not None else ""
+        return [f"torch:{self.device}:{precision}{graphs}"]
 
     def run(self, _names: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Forward one prepared float32 batch; outputs come back as float32 numpy arrays in graph order."""
@@ -109,10 +122,29 @@ class TorchSession:
             inputs = self._scaled(inputs, scaling) if scaling else inputs.to(self.dtype)
             if size > len(batch):
                 inputs = torch.cat([inputs, inputs.new_zeros((size - len(batch), *inputs.shape[1:]))])
-            outputs = self.module(inputs)
+            outputs = self._apply(inputs)
         if not isinstance(outputs, list | tuple):
             outputs = (outputs,)
         return [output[: len(batch)].float().cpu().numpy() for output in outputs]
+
+    def _apply(self, inputs: Any) -> Any:
+        """The module's forward pass: eager, or the replay of the graph captured for this shape.
+
+        A converted graph that cannot be captured (an operator that waits for the GPU, say)
+        runs eagerly from then on, with a warning and the start line's ``cuda-graphs`` gone:
+        the device stays the one asked for, only the launch optimisation is lost.
+        """
+        if self._graphs is None:
+            return self.module(inputs)
+        captured = self._graphs.get(tuple(inputs.shape))
+        if captured is None:
+            try:
+                captured = self._graphs[tuple(inputs.shape)] = CapturedForward(self.module, inputs)
+            except Exception as exc:  # PyTorch raises RuntimeError and CUDA's own errors here
+                log.warning("%s: no CUDA graph (%s); running it eagerly", self.name, exc)
+                self._graphs = None
+                return self.module(inputs)
+        return captured(inputs)
 
     def _scaled(self, images: Any, scaling: InputScaling) -> Any:
         """(B, H, W, 3) uint8 BGR on the device to the network's (B, 3, H, W) input, computed
@@ -122,6 +154,36 @@ class TorchSession:
             planes = planes.flip(1)
         scaled = (planes.float() - scaling.mean) * (1.0 / scaling.std)
         return scaled.to(self.dtype).contiguous()
+
+
+class CapturedForward:
+    """One forward pass of ``module`` at one input shape, captured as a CUDA graph.
+
+    Eager PyTorch launches each of a network's hundred-odd kernels from Python, which bounds
+    small batches (300 faces/s at batch 1 on the H200); a replay launches them all at once.
+    The outputs live in the graph's own memory and are overwritten by the next replay, so the
+    caller copies them out first (``TorchSession`` does, on its one worker thread).
+    """
+
+    def __init__(self, module: Any, example: Any) -> None:
+        import torch
+
+        self.input = example.clone()
+        side = torch.cuda.Stream()  # warm-up away from the capture stream, as PyTorch asks
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                module(self.input)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        # thread_local: decoders and the other model's worker keep using the GPU meanwhile
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            self.output = module(self.input)
+
+    def __call__(self, inputs: Any) -> Any:
+        self.input.copy_(inputs)
+        self.graph.replay()
+        return self.output
 
 
 def padded_size(rows: int, step: int = 256) -> int:
