@@ -5,7 +5,8 @@ It checks that fp16 GPU templates agree with the CPU ones (cosine > 0.999 for ev
 the package photos), that the detector finds the same faces, and then measures:
 - recognizer faces/s at batch 1, 64 and 256 through our embedder, against the bare module;
 - detector frames/s at 640×640 through our pipeline (batch 1) and the bare module at batch 32;
-- the same with CUDA graphs (torch.cuda.graphs) for the recognizer at batch 256;
+- the same with CUDA graphs (torch.cuda.graphs) for the recognizer at batch 256, and both bare
+  modules in the channels-last layout;
 - our own calls again with ``runtime.torch_cuda_graphs`` (templates, batches 1 to 256, 16
   cameras sharing the detector);
 - detector frames/s through our pipeline at batch 16, and 16 camera threads sharing one
@@ -203,6 +204,7 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
         except Exception as exc:  # the graph may fix batch 1
             console.print(f"detector at batch {size} failed ({exc}); batch 1 only")
             rates["detector_bare_b1"] = per_second(lambda: detector(frames[:1]), 1, plan)
+        rates |= channels_last(module, detector, blob, frames, plan)
         if plan.on_gpu:
             largest = plan.recognizer_batches[-1]
             static = gpu.embedder.scaling.blob(np.resize(crops, (largest, *crops.shape[1:])))
@@ -218,11 +220,31 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
     return rates | where_our_calls_spend(gpu, crops, batch, plan)
 
 
+def channels_last(recognizer: Any, detector: Any, crops: Any, frames: Any, plan: Plan) -> dict[str, float]:
+    """The bare modules on channels-last (NHWC) tensors, the layout tensor cores prefer, on copies
+    of the modules (``Module.to`` works in place). Our uint8 frames and crops arrive in NHWC, so
+    a win here would cost no transpose."""
+    import copy
+
+    import torch
+
+    nhwc = torch.channels_last
+    rates = {}
+    for name, module, batch in (("recognizer", recognizer, crops), ("detector", detector, frames)):
+        copied = copy.deepcopy(module).to(memory_format=nhwc)
+        laid_out = batch.contiguous(memory_format=nhwc)
+        rates[f"{name}_bare_channels_last_b{len(batch)}"] = per_second(
+            lambda m=copied, b=laid_out: m(b), len(batch), plan
+        )
+    return rates
+
+
 def with_cuda_graphs(cpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
     """Our own calls again with ``runtime.torch_cuda_graphs``: whether the replayed graphs give
     the same templates, and how much faster small batches and shared detectors run with them.
     The smoke run takes the same steps eagerly (graphs need CUDA), so the code is tried."""
-    graphs = {"backend": "torch", "torch_device": plan.device, "torch_cuda_graphs": plan.on_gpu}
+    on_torch = {"backend": "torch", "torch_device": plan.device, "torch_fp16": plan.on_gpu}
+    graphs = on_torch | {"torch_cuda_graphs": plan.on_gpu}
     unbatched = {"batch_wait_ms": 0.0}
     graphed = FaceAnalyzer(load_settings(runtime=graphs, detector=unbatched, recognition=unbatched))
     players = load_image(sample_image_paths()["players"])

@@ -26,6 +26,7 @@ def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
     expected |= {"recognizer_cpu_scaling_b4", "recognizer_session_blob_b4", "recognizer_session_images_b4"}
     expected |= {"detector_cpu_letterbox_b2", "detector_cpu_scaling_b2", "detector_cpu_postprocess_b2"}
     expected |= {"detector_session_blob_b2", "detector_session_images_b2"}
+    expected |= {"recognizer_bare_channels_last_b4", "detector_bare_channels_last_b2"}
     assert expected <= set(rates) and all(rate > 0 for rate in rates.values())
     sharing = results["cameras_sharing_the_detector"]["rows"]
     assert sharing["one at a time"]["mean_batch"] == 1.0 and sharing["batched, 2 ms wait"]["mean_batch"] >= 1
