@@ -19,6 +19,7 @@ from benchmarks.common import hardware, median_ms, paired_median_ms, save
 from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
 from openlfr.vision import FaceAnalyzer, load_image
+from openlfr.vision.tensors import to_nchw
 
 
 def frame_720p() -> np.ndarray:
@@ -126,6 +127,30 @@ def cameras_sharing_the_detector(settings: Any, cameras: int = 4, seconds: float
     return {"cameras": cameras, "rows": measured}
 
 
+def strided_numpy_scaling(images: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """The plain-numpy input scaling (strided colour planes) that ``to_nchw`` replaced: its baseline."""
+    blob = np.empty((images.shape[0], 3, *images.shape[1:3]), np.float32)
+    for plane, channel in enumerate((2, 1, 0)):
+        np.subtract(images[..., channel], np.float32(mean), out=blob[:, plane], dtype=np.float32)
+    np.multiply(blob, np.float32(1.0 / std), out=blob)
+    return blob
+
+
+def input_scaling(analyzer: FaceAnalyzer, repeats: int) -> dict[str, float]:
+    """ms to scale one letterboxed 720p frame and 16 crops into float32 NCHW: ours against numpy."""
+    canvas, _ = analyzer.detector.letterbox([frame_720p()])
+    crops = np.zeros((16, 112, 112, 3), np.uint8)
+    rows = {}
+    for label, images in (("one 640×384 frame", canvas), ("16 crops of 112×112", crops)):
+        ours, numpy_ms = paired_median_ms(
+            lambda i=images: to_nchw(i, 127.5, 128.0),
+            lambda i=images: strided_numpy_scaling(i, 127.5, 128.0),
+            repeats,
+        )
+        rows[label] = {"ours_ms": ours, "numpy_ms": numpy_ms, "ratio": ours / numpy_ms}
+    return rows
+
+
 def run(repeats: int = 30) -> dict[str, Any]:
     console = Console()
     info = hardware()
@@ -157,6 +182,12 @@ def run(repeats: int = 30) -> dict[str, Any]:
             stage: {"ours_ms": ours, "bare_ms": forward, "ratio": (ours / forward if forward else None)}
             for stage, (ours, forward) in measured["rows"].items()
         }
+    results["input_scaling"] = scaling = input_scaling(FaceAnalyzer(settings), repeats * 5)
+    for label, row in scaling.items():
+        console.print(
+            f"input scaling, {label}: {row['ours_ms']:.2f} ms against numpy's {row['numpy_ms']:.2f} "
+            f"({row['ratio']:.2f}×)"
+        )
     shared = cameras_sharing_the_detector(settings)
     results["cameras_sharing_the_detector"] = shared
     for label, row in shared["rows"].items():
