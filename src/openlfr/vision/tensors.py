@@ -3,7 +3,7 @@
 On the CPU each image's colour planes are split apart and scaled straight into a
 preallocated NCHW buffer by OpenCV (``split`` and ``addWeighted``), with the same float32
 values as numpy's strided arithmetic in 0.72× its time for a 640×384 frame (0.44 ms against
-0.62, ``python -m benchmarks vision``), which made ``detect()`` on a 720p frame 3.6% faster.
+0.62, ``python -m benchmarks vision``).
 
 A session that offers ``run_images`` (our PyTorch one, and a node's shared inference actor)
 takes the uint8 images themselves and scales them where it computes: on a GPU machine the
