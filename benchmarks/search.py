@@ -28,11 +28,15 @@ def clustered_register(rng: np.random.Generator, size: int, dimension: int = 512
 
 
 def bare_product_seconds(a: np.ndarray, b: np.ndarray, block: int) -> float:
-    """The same tiles multiplied and nothing else: the floor crossmatch is measured against."""
+    """The same tiles multiplied into one reused buffer and nothing else: the floor crossmatch
+    is measured against."""
+    buffer = np.empty(block * block, np.float32)
     start = time.perf_counter()
     for i in range(0, len(a), block):
         for j in range(0, len(b), block):
-            _ = a[i : i + block] @ b[j : j + block].T
+            tile_a, tile_b = a[i : i + block], b[j : j + block]
+            tile = buffer[: len(tile_a) * len(tile_b)].reshape(len(tile_a), len(tile_b))
+            np.matmul(tile_a, tile_b.T, out=tile)
     return time.perf_counter() - start
 
 

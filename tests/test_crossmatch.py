@@ -29,6 +29,7 @@ def test_blocks_find_exactly_the_pairs_brute_force_finds() -> None:
     expected = set(zip(*np.nonzero(scores >= 0.5), strict=True))
     assert set(zip(result.a.tolist(), result.b.tolist(), strict=True)) == expected
     assert (np.diff(result.scores) <= 0).all()  # best first
+    np.testing.assert_allclose(result.scores, scores[result.a, result.b], atol=1e-6)  # each pair's own score
     assert {(i, i) for i in range(50) if i != 7} <= expected  # the planted mates are there
     assert len(crossmatch(missing, found, 1.01)) == 0
 

@@ -119,7 +119,7 @@ class TorchSession:
         with torch.inference_mode():
             # copy, then convert on the device: ``.to(device, dtype)`` would convert on the CPU
             inputs = torch.from_numpy(batch).to(self.device, non_blocking=True)
-            inputs = self._scaled(inputs, scaling) if scaling else inputs.to(self.dtype)
+            inputs = inputs.to(self.dtype) if scaling is None else self._scaled(inputs, scaling)
             if size > len(batch):
                 inputs = torch.cat([inputs, inputs.new_zeros((size - len(batch), *inputs.shape[1:]))])
             outputs = self._apply(inputs)
