@@ -37,9 +37,9 @@ def crossmatch(
     never match. Memory: two blocks of templates and one ``block × block`` score tile.
 
     Each tile is written into one buffer allocated once (a fresh 64 MB tile per product cost
-    a fifth more than the product itself, in page faults), and only the rows whose best score
-    reaches the threshold are searched for pairs: ``np.nonzero`` over a whole tile took half
-    as long as the product, a row maximum a fifteenth (``python -m benchmarks search``).
+    a fifth more, in page faults), and only the rows whose best score reaches the threshold
+    are searched for pairs: ``np.nonzero`` over a whole 4096 × 4096 tile took 35 ms where its
+    product took 85, a row maximum 6 ms.
     """
     a = np.ascontiguousarray(a, np.float32)
     b = np.ascontiguousarray(b, np.float32)
