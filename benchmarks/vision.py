@@ -137,14 +137,20 @@ def strided_numpy_scaling(images: np.ndarray, mean: float, std: float) -> np.nda
 
 
 def input_scaling(analyzer: FaceAnalyzer, repeats: int) -> dict[str, float]:
-    """ms to scale one letterboxed 720p frame and 16 crops into float32 NCHW: ours against numpy."""
+    """ms to scale one letterboxed 720p frame and 16 crops into float32 NCHW, each with its own
+    model's scaling: ours against numpy."""
     canvas, _ = analyzer.detector.letterbox([frame_720p()])
     crops = np.zeros((16, 112, 112, 3), np.uint8)
     rows = {}
-    for label, images in (("one 640×384 frame", canvas), ("16 crops of 112×112", crops)):
+    cases = (
+        ("one 640×384 frame", canvas, analyzer.detector),
+        ("16 crops of 112×112", crops, analyzer.embedder),
+    )
+    for label, images, model in cases:
+        mean, std = model.scaling.mean, model.scaling.std
         ours, numpy_ms = paired_median_ms(
-            lambda i=images: to_nchw(i, 127.5, 128.0),
-            lambda i=images: strided_numpy_scaling(i, 127.5, 128.0),
+            lambda i=images, m=mean, s=std: to_nchw(i, m, s),
+            lambda i=images, m=mean, s=std: strided_numpy_scaling(i, m, s),
             repeats,
         )
         rows[label] = {"ours_ms": ours, "numpy_ms": numpy_ms, "ratio": ours / numpy_ms}

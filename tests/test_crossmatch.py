@@ -59,3 +59,24 @@ def test_crossmatch_command_pairs_people_across_registers(shared_data: Path, tmp
     pairs = list(csv.DictReader(out.open()))
     assert {(Path(p["a"]).stem, Path(p["b"]).stem) for p in pairs} == {(p, p) for p in twice}
     assert "broken.jpg" in result.output  # rejected with its reason, not silently dropped
+
+
+def test_a_broken_template_hides_no_other_pair_and_empty_registers_give_none() -> None:
+    rng = np.random.default_rng(1)
+    found = unit(rng.normal(size=(9, 16)))
+    missing = unit(found[[2, 5]] + 0.01 * rng.normal(size=(2, 16)))
+    broken = found.copy()
+    broken[3] = np.nan  # a corrupt template in the same score tile as the mates
+    result = crossmatch(missing, broken, 0.9, block=4)
+    assert set(zip(result.a.tolist(), result.b.tolist(), strict=True)) == {(0, 2), (1, 5)}
+    assert len(crossmatch(missing[:0], found, 0.9)) == len(crossmatch(missing, found[:0], 0.9)) == 0
+
+
+def test_the_command_refuses_a_threshold_that_would_pair_everyone(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    for threshold in ("0", "-0.2", "1.5"):
+        arguments = [str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "pairs.csv")]
+        result = CliRunner().invoke(app, ["crossmatch", *arguments, "--threshold", threshold])
+        assert result.exit_code == 2 and "not a cosine threshold in (0, 1]" in result.output, result.output
+    assert not (tmp_path / "pairs.csv").exists()

@@ -74,3 +74,9 @@ def test_invalid_settings_are_one_clear_error(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("OPENLFR_CONFIG", str(broken))
     with pytest.raises(ConfigError):
         load_settings()
+
+
+def test_cuda_graphs_with_onnx_runtime_are_refused_rather_than_ignored() -> None:
+    with pytest.raises(ConfigError, match="torch_cuda_graphs needs backend 'torch'"):
+        load_settings(runtime={"torch_cuda_graphs": True})
+    assert load_settings(runtime={"backend": "torch", "torch_cuda_graphs": True}).runtime.torch_cuda_graphs

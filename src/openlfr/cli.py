@@ -767,8 +767,10 @@ def crossmatch(
     from openlfr.vision import FaceAnalyzer
 
     settings = get_settings()
-    analyzer = FaceAnalyzer(settings)
     cut = settings.live.alert_threshold if threshold is None else threshold
+    if not 0 < cut <= 1:  # at 0 or below every pair, faceless rows included, would be a candidate
+        raise typer.BadParameter(f"{cut} is not a cosine threshold in (0, 1]", param_hint="--threshold")
+    analyzer = FaceAnalyzer(settings)
     paths = {name: read_register(location) for name, location in (("A", register_a), ("B", register_b))}
     with progress_bar() as bar:
         embedded = {}

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -51,6 +51,12 @@ class RuntimeSettings(BaseModel):
     allow_spinning: bool = Field(
         False, description="Spinning threads steal the core that decoding and Python need."
     )
+
+    @model_validator(mode="after")
+    def _graphs_need_torch(self) -> RuntimeSettings:
+        if self.torch_cuda_graphs and self.backend != "torch":
+            raise ValueError("torch_cuda_graphs needs backend 'torch'; ONNX Runtime would ignore it")
+        return self
 
 
 class DetectorSettings(BaseModel):

@@ -33,8 +33,9 @@ def crossmatch(
     block: int = 4096,
     progress: Callable[[int], None] | None = None,
 ) -> CandidatePairs:
-    """All (i, j) with a[i] · b[j] ≥ ``threshold`` for unit-length templates; rows of zeros (no face)
-    never match. Memory: two blocks of templates and one ``block × block`` score tile.
+    """All (i, j) with a[i] · b[j] ≥ ``threshold`` for unit-length templates; rows of zeros (no
+    face) score 0 and so never match a positive threshold. Memory: two blocks of templates and
+    one ``block × block`` score tile.
 
     Each tile is written into one buffer allocated once (a fresh 64 MB tile per product cost
     a fifth more, in page faults), and only the rows whose best score reaches the threshold
@@ -51,7 +52,8 @@ def crossmatch(
             tile_b = b[start_b : start_b + block]
             scores = buffer[: len(tile_a) * len(tile_b)].reshape(len(tile_a), len(tile_b))
             np.matmul(tile_a, tile_b.T, out=scores)
-            candidates = np.flatnonzero(scores.max(axis=1) >= threshold)
+            # fmax: a NaN score (a broken template) must not hide the rest of its row
+            candidates = np.flatnonzero(np.fmax.reduce(scores, axis=1) >= threshold)
             rows, cols = np.nonzero(scores[candidates] >= threshold)
             found_a.append(candidates[rows] + start_a)
             found_b.append(cols + start_b)

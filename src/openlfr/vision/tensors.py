@@ -1,14 +1,15 @@
 """Image batches to network input tensors, on the CPU or on the session's own device.
 
 On the CPU each image's colour planes are split apart and scaled straight into a
-preallocated NCHW buffer by OpenCV (``split`` and ``addWeighted``), with the same float32
-values as numpy's strided arithmetic in 0.72× its time for a 640×384 frame (0.44 ms against
-0.62, ``python -m benchmarks vision``).
+preallocated NCHW buffer by OpenCV (``split`` and ``addWeighted``): 0.72× the time of numpy's
+strided arithmetic for a 640×384 frame (0.44 ms against 0.62, ``python -m benchmarks vision``),
+with the same float32 values to within one rounding (``pixel · 1/std − mean/std`` where numpy
+computed ``(pixel − mean) · 1/std``).
 
 A session that offers ``run_images`` (our PyTorch one, and a node's shared inference actor)
 takes the uint8 images themselves and scales them where it computes: on a GPU machine the
-CPU's float arithmetic was what held our calls below the bare network (docs/gpu), and a
-uint8 batch is a quarter of the bytes to copy or to send to another process.
+CPU's float arithmetic is likely much of what held our calls below the bare network
+(docs/gpu), and a uint8 batch is a quarter of the bytes to copy or to send to another process.
 """
 
 from __future__ import annotations

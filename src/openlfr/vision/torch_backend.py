@@ -12,6 +12,7 @@ CPU templates. A requested device that is not there is an error, never a CPU fal
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,8 +82,10 @@ class TorchSession:
         self._worker = (
             ThreadPoolExecutor(1, thread_name_prefix=f"torch-{model_path.stem}") if on_gpu else None
         )
-        # one captured graph per padded input shape; only the worker thread touches them
+        # one captured graph per padded input shape, sharing one memory pool: only the worker
+        # thread replays them, one at a time, and copies each one's outputs out at once
         self._graphs: dict[tuple[int, ...], CapturedForward] | None = {} if cuda_graphs else None
+        self._pool = torch.cuda.graph_pool_handle() if cuda_graphs else None
 
     def get_inputs(self) -> list[Port]:
         return self._inputs
@@ -131,7 +134,7 @@ class TorchSession:
         """The module's forward pass: eager, or the replay of the graph captured for this shape.
 
         A converted graph that cannot be captured (an operator that waits for the GPU, say)
-        runs eagerly from then on, with a warning and the start line's ``cuda-graphs`` gone:
+        runs eagerly from then on, with a warning, and its provider name loses ``cuda-graphs``:
         the device stays the one asked for, only the launch optimisation is lost.
         """
         if self._graphs is None:
@@ -139,7 +142,8 @@ class TorchSession:
         captured = self._graphs.get(tuple(inputs.shape))
         if captured is None:
             try:
-                captured = self._graphs[tuple(inputs.shape)] = CapturedForward(self.module, inputs)
+                captured = CapturedForward(self.module, inputs, self.device, self._pool)
+                self._graphs[tuple(inputs.shape)] = captured
             except Exception as exc:  # PyTorch raises RuntimeError and CUDA's own errors here
                 log.warning("%s: no CUDA graph (%s); running it eagerly", self.name, exc)
                 self._graphs = None
@@ -148,7 +152,7 @@ class TorchSession:
 
     def _scaled(self, images: Any, scaling: InputScaling) -> Any:
         """(B, H, W, 3) uint8 BGR on the device to the network's (B, 3, H, W) input, computed
-        in float32 as ``to_nchw`` does and only then cast to the session's precision."""
+        in float32, as on the CPU, and only then cast to the session's precision."""
         planes = images.permute(0, 3, 1, 2)
         if scaling.bgr_to_rgb:
             planes = planes.flip(1)
@@ -161,29 +165,38 @@ class CapturedForward:
 
     Eager PyTorch launches each of a network's hundred-odd kernels from Python, which bounds
     small batches (300 faces/s at batch 1 on the H200); a replay launches them all at once.
-    The outputs live in the graph's own memory and are overwritten by the next replay, so the
-    caller copies them out first (``TorchSession`` does, on its one worker thread).
+    The outputs live in the graph's memory pool and are overwritten by the next replay of any
+    graph of that pool, so the caller copies them out first (``TorchSession`` does, on its one
+    worker thread).
+
+    Captures are one at a time in the process (PyTorch allows no more, and each begins with a
+    device-wide synchronisation), each on a stream of its own on the model's device, and a
+    failed one leaves the calling thread on the stream it had.
     """
 
-    def __init__(self, module: Any, example: Any) -> None:
+    def __init__(self, module: Any, example: Any, device: Any, pool: Any = None) -> None:
         import torch
 
         self.input = example.clone()
-        side = torch.cuda.Stream()  # warm-up away from the capture stream, as PyTorch asks
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                module(self.input)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        # thread_local: decoders and the other model's worker keep using the GPU meanwhile
-        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
-            self.output = module(self.input)
+        with _CAPTURING, torch.cuda.device(device), torch.cuda.stream(torch.cuda.current_stream(device)):
+            stream = torch.cuda.Stream(device)  # warm-up and capture away from the default stream
+            stream.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    module(self.input)
+            torch.cuda.current_stream(device).wait_stream(stream)
+            self.graph = torch.cuda.CUDAGraph()
+            # thread_local: decoders and the other model's eager calls keep using the GPU meanwhile
+            with torch.cuda.graph(self.graph, pool=pool, stream=stream, capture_error_mode="thread_local"):
+                self.output = module(self.input)
 
     def __call__(self, inputs: Any) -> Any:
         self.input.copy_(inputs)
         self.graph.replay()
         return self.output
+
+
+_CAPTURING = threading.Lock()
 
 
 def padded_size(rows: int, step: int = 256) -> int:
