@@ -13,6 +13,7 @@ shared-memory object store) and are never kept.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -76,7 +77,7 @@ class InferenceActor:
             )
         return batcher(images)
 
-    def _network(self, model: Model, scaling: InputScaling):  # type: ignore[no-untyped-def]
+    def _network(self, model: Model, scaling: InputScaling) -> Callable[[np.ndarray], list[np.ndarray]]:
         session = self.sessions[model]
         if feeds_images(session):
             return lambda images: session.run_images(images, scaling)
