@@ -11,6 +11,7 @@ import pytest
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.batching import MicroBatcher
 from openlfr.vision.embedder import ArcFaceEmbedder
+from openlfr.vision.tensors import feeds_images
 
 
 def call_together(function, inputs: list[np.ndarray]) -> list[object]:  # type: ignore[no-untyped-def]
@@ -230,14 +231,22 @@ def test_torch_sessions_take_uint8_images_and_scale_them_as_the_cpu_would(
     assert np.sum(embedder.embed(crops) * analyzer.embedder.embed(crops), axis=1).min() > 0.9999
 
 
-def test_a_node_actor_scales_images_for_sessions_that_take_only_blobs(
-    settings, analyzer: FaceAnalyzer, players: np.ndarray
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_a_node_actor_gives_cameras_what_their_own_models_give(
+    settings, analyzer: FaceAnalyzer, players: np.ndarray, backend: str
 ) -> None:  # type: ignore[no-untyped-def]
-    """Cameras send a node's inference actor uint8 images; over ONNX Runtime the actor scales
-    them itself and gives the outputs a camera's own models give."""
+    """Cameras send a node's inference actor uint8 images. Over ONNX Runtime the actor scales
+    them itself; over PyTorch its session does, on its device. Either way the outputs are a
+    camera's own models' outputs."""
     from openlfr.cluster.inference import InferenceActor
 
+    if backend == "torch":
+        pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+        pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
+        runtime = {"backend": "torch", "torch_device": "cpu", "torch_fp16": False}
+        settings = settings.model_copy(update={"runtime": settings.runtime.model_copy(update=runtime)})
     actor = InferenceActor(settings)
+    assert feeds_images(actor.sessions["detector"]) == (backend == "torch")
     canvas, _ = analyzer.detector.letterbox([players])
     crops = analyzer.align(players, analyzer.detect(players))
     detector, embedder = analyzer.detector, analyzer.embedder
@@ -246,9 +255,9 @@ def test_a_node_actor_scales_images_for_sessions_that_take_only_blobs(
         detector.network(detector.network_input(canvas)),
         strict=True,
     ):
-        np.testing.assert_allclose(got, expected, atol=1e-5)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
     features = actor.run_images("recognizer", crops, embedder.scaling)[0]
-    np.testing.assert_allclose(features, embedder.forward(embedder.network_input(crops)), atol=1e-4)
+    np.testing.assert_allclose(features, embedder.forward(embedder.network_input(crops)), atol=1e-3)
     assert {model for model in actor.stats()} == {"detector", "recognizer"}
 
 
