@@ -368,6 +368,74 @@ def cameras_through_the_engine(gpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
     return {"clip": clip.name, "source_fps": source_fps, "decoding": decoding_summary("auto"), "rows": rows}
 
 
+def ratios(results: dict[str, Any], plan: Plan) -> dict[str, float | str]:
+    """The comparisons the next decisions rest on, as ratios of items/s (above 1: the first is
+    faster), each measured within this run: our calls against the bare modules, uint8 images
+    against CPU-scaled blobs, graphs against eager calls, channels-last against the default
+    layout. A step that failed says "not measured" for its ratios."""
+    rates = results.get("per_second")
+    graphed = results.get("with_cuda_graphs")
+    largest, cameras, frames = plan.recognizer_batches[-1], plan.detector_cameras, plan.detector_batch
+    wanted: dict[str, tuple[Any, str, Any, str]] = {
+        f"embed() / bare recognizer, batch {largest}": (
+            rates,
+            f"recognizer_ours_b{largest}",
+            rates,
+            f"recognizer_bare_b{largest}",
+        ),
+        f"detect_batch() of {cameras} / bare detector at 640×640, batch {frames}": (
+            rates,
+            f"detector_ours_b{cameras}",
+            rates,
+            f"detector_bare_b{frames}",
+        ),
+        f"recognizer session fed uint8 / fed a CPU-scaled blob, batch {largest}": (
+            rates,
+            f"recognizer_session_images_b{largest}",
+            rates,
+            f"recognizer_session_blob_b{largest}",
+        ),
+        f"detector session fed uint8 / fed a CPU-scaled blob, batch {cameras}": (
+            rates,
+            f"detector_session_images_b{cameras}",
+            rates,
+            f"detector_session_blob_b{cameras}",
+        ),
+        f"bare recognizer channels-last / default layout, batch {largest}": (
+            rates,
+            f"recognizer_bare_channels_last_b{largest}",
+            rates,
+            f"recognizer_bare_b{largest}",
+        ),
+        f"bare detector channels-last / default layout, batch {frames}": (
+            rates,
+            f"detector_bare_channels_last_b{frames}",
+            rates,
+            f"detector_bare_b{frames}",
+        ),
+    }
+    for batch in plan.recognizer_batches:
+        wanted[f"embed() with CUDA graphs / eager, batch {batch}"] = (
+            graphed,
+            f"recognizer_ours_b{batch}",
+            rates,
+            f"recognizer_ours_b{batch}",
+        )
+    wanted["detect() of one frame with CUDA graphs / eager"] = (
+        graphed,
+        "detector_ours_b1",
+        rates,
+        "detector_ours_b1",
+    )
+    found: dict[str, float | str] = {}
+    for label, (top, top_key, bottom, bottom_key) in wanted.items():
+        if isinstance(top, dict) and isinstance(bottom, dict) and top_key in top and bottom_key in bottom:
+            found[label] = top[top_key] / bottom[bottom_key]
+        else:
+            found[label] = "not measured"
+    return found
+
+
 def run(plan: Plan = Plan(), keep: bool = True) -> dict[str, Any]:
     """Every step in turn. On a GPU a failed step is recorded and the rest still run, and the
     results are saved after each step, so one bug cannot cost the whole lent machine; the
@@ -408,6 +476,9 @@ def run(plan: Plan = Plan(), keep: bool = True) -> dict[str, Any]:
             save("gpu_check", results)
     agreement = results["agreement"]
     results["templates_agree"] = isinstance(agreement, dict) and agreement["min_cosine"] > 0.999
+    results["ratios"] = ratios(results, plan)
+    for label, ratio in results["ratios"].items():
+        console.print(f"{label}: {ratio if isinstance(ratio, str) else f'{ratio:.2f}× the rate'}")
     if keep:
         console.print(f"saved {save('gpu_check', results)}")
     verdict = "agree" if results["templates_agree"] else "[red]DISAGREE[/]"

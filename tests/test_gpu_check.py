@@ -31,6 +31,9 @@ def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
     sharing = results["cameras_sharing_the_detector"]["rows"]
     assert sharing["one at a time"]["mean_batch"] == 1.0 and sharing["batched, 2 ms wait"]["mean_batch"] >= 1
     # whether two CPU threads meet within 2 ms is chance; tests/test_batching.py checks that they batch
+    summary = results["ratios"]
+    assert len(summary) == 6 + 2 + 1, summary  # six pairs, graphs at the smoke run's two batches, one frame
+    assert all(isinstance(ratio, float) and ratio > 0 for ratio in summary.values()), summary
     graphed = results["with_cuda_graphs"]
     assert graphed["cuda_graphs"] is False and graphed["agreement"]["min_cosine"] > 0.999
     assert graphed["recognizer_ours_b4"] > 0 and graphed["detector_ours_b2"] > 0
