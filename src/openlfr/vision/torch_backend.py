@@ -82,10 +82,10 @@ class TorchSession:
         self._worker = (
             ThreadPoolExecutor(1, thread_name_prefix=f"torch-{model_path.stem}") if on_gpu else None
         )
-        # one captured graph per padded input shape, sharing one memory pool: only the worker
-        # thread replays them, one at a time, and copies each one's outputs out at once
+        # one captured graph per padded input shape, all captured on one stream into one memory
+        # pool: only the worker thread replays them, one at a time, copying the outputs out at once
         self._graphs: dict[tuple[int, ...], CapturedForward] | None = {} if cuda_graphs else None
-        self._pool = torch.cuda.graph_pool_handle() if cuda_graphs else None
+        self._capture: tuple[Any, Any] | None = None  # made at the first capture
 
     def get_inputs(self) -> list[Port]:
         return self._inputs
@@ -142,7 +142,9 @@ class TorchSession:
         captured = self._graphs.get(tuple(inputs.shape))
         if captured is None:
             try:
-                captured = CapturedForward(self.module, inputs, self.device, self._pool)
+                if self._capture is None:
+                    self._capture = (self.torch.cuda.Stream(self.device), self.torch.cuda.graph_pool_handle())
+                captured = CapturedForward(self.module, inputs, *self._capture)
                 self._graphs[tuple(inputs.shape)] = captured
             except Exception as exc:  # PyTorch raises RuntimeError and CUDA's own errors here
                 log.warning("%s: no CUDA graph (%s); running it eagerly", self.name, exc)
@@ -170,17 +172,17 @@ class CapturedForward:
     worker thread).
 
     Captures are one at a time in the process (PyTorch allows no more, and each begins with a
-    device-wide synchronisation), each on a stream of its own on the model's device, and a
-    failed one leaves the calling thread on the stream it had.
+    device-wide synchronisation), on the model's device and its session's own capture stream,
+    and a failed one leaves the calling thread on the stream it had.
     """
 
-    def __init__(self, module: Any, example: Any, device: Any, pool: Any = None) -> None:
+    def __init__(self, module: Any, example: Any, stream: Any, pool: Any) -> None:
         import torch
 
         self.input = example.clone()
+        device = stream.device
         with _CAPTURING, torch.cuda.device(device), torch.cuda.stream(torch.cuda.current_stream(device)):
-            stream = torch.cuda.Stream(device)  # warm-up and capture away from the default stream
-            stream.wait_stream(torch.cuda.current_stream(device))
+            stream.wait_stream(torch.cuda.current_stream(device))  # warm up and capture off the default
             with torch.cuda.stream(stream):
                 for _ in range(3):
                     module(self.input)
