@@ -49,3 +49,35 @@ def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
         assert decoding["pyav_nvdec_bgr"].startswith("not measured: ")
         assert "NVDEC is not usable" in decoding["pyav_nvdec_bgr"]
         assert decoding["pyav_nvdec_on_device"].startswith("not measured: ")
+        assert decoding["nvdec_kept_on_the_gpu"].startswith("not measured: ")
+
+
+def test_frames_kept_on_the_gpu_convert_and_letterbox_as_the_cpu_does(players) -> None:  # type: ignore[no-untyped-def]
+    """The GPU-resident path the script measures takes NVDEC's NV12 planes through DLPack; on
+    the CPU the same code runs on a CPU frame's planes and must give OpenCV's pixels."""
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    import av
+    import cv2
+    import numpy as np
+    from benchmarks.gpu_check import device_planes, letterbox_on_device, nv12_to_bgr_on_device
+
+    from openlfr.vision import FaceAnalyzer
+
+    image = np.ascontiguousarray(cv2.resize(players, (1110, 624))[:, :, :])  # rows padded past the width
+    frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="nv12")
+    assert frame.planes[0].line_size > frame.width
+    luma, chroma = device_planes(frame)
+    assert tuple(luma.shape) == (624, 1110) and tuple(chroma.shape) == (312, 555, 2)
+    ours = nv12_to_bgr_on_device(luma, chroma).numpy()
+    opencv = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_NV12)
+    difference = np.abs(ours.astype(np.int16) - opencv)
+    assert difference.max() <= 2 and difference.mean() < 0.5, (difference.max(), difference.mean())
+    assert np.abs(ours.astype(np.int16) - image).mean() < 4  # and the photo survived the round trip
+
+    import torch
+
+    hd = cv2.resize(players, (1920, 1080))
+    canvas = letterbox_on_device(torch.from_numpy(hd), 640, 384).numpy()
+    expected = FaceAnalyzer().detector.letterbox([hd])[0][0]
+    assert canvas.shape == expected.shape == (384, 640, 3)
+    assert np.abs(canvas.astype(np.int16) - expected).max() <= 1  # 3:1 area averaging, rounding apart
