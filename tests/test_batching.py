@@ -166,6 +166,18 @@ def test_a_model_whose_graph_cannot_be_captured_runs_eagerly_and_says_so(
     np.testing.assert_allclose(fallback, eager, atol=1e-5)
 
 
+def test_a_model_pytorch_cannot_take_is_refused_with_the_way_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
+    from openlfr.errors import ModelPackError
+    from openlfr.vision.torch_backend import TorchSession
+
+    damaged = tmp_path / "recognizer.onnx"
+    damaged.write_bytes(b"\x08\x07 this is not a protobuf" * 40)
+    with pytest.raises(ModelPackError, match=r"cannot convert model recognizer.onnx .*'onnxruntime'"):
+        TorchSession(damaged, "cpu", fp16=False)
+
+
 def test_the_start_line_names_where_each_model_runs(analyzer: FaceAnalyzer) -> None:
     summary = analyzer.backend_summary()
     assert "detector on CPUExecutionProvider" in summary and "recognizer on CPUExecutionProvider" in summary

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from openlfr.errors import ProviderUnavailableError
+from openlfr.errors import ModelPackError, ProviderUnavailableError
 from openlfr.vision.tensors import InputScaling
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,14 @@ class TorchSession:
             )
         # onnx2torch's Slice indexes with a list, which PyTorch warns about on every call
         warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)
-        graph = onnx.load(str(model_path))
+        try:
+            graph = onnx.load(str(model_path))
+            module = convert(graph)
+        except Exception as exc:  # a damaged file, or an operator onnx2torch cannot convert
+            raise ModelPackError(
+                f"cannot convert model {model_path.name} for PyTorch ({type(exc).__name__}: {exc}); "
+                "runtime.backend 'onnxruntime' runs the ONNX file as it is"
+            ) from None
         weights = {init.name for init in graph.graph.initializer}
         self._inputs = _ports(graph.graph.input, weights)
         self._outputs = _ports(graph.graph.output, set())
@@ -77,7 +84,7 @@ class TorchSession:
         self.name = model_path.name
         self.device = torch.device(device)
         self.dtype = torch.float16 if fp16 else torch.float32
-        self.module = convert(graph).eval().to(self.device, self.dtype)
+        self.module = module.eval().to(self.device, self.dtype)
         on_gpu = self.device.type == "cuda"
         self._worker = (
             ThreadPoolExecutor(1, thread_name_prefix=f"torch-{model_path.stem}") if on_gpu else None
