@@ -5,9 +5,9 @@ node (holding the node's GPU when it has one). Each camera actor on that node se
 letterboxed frames for detection and its aligned faces for embedding, as uint8 images (a
 quarter of the bytes of float32 blobs; the actor scales them, on its GPU where it has one),
 instead of loading models of its own. Concurrent calls from the node's cameras meet in a
-``MicroBatcher`` per model (per input size for the detector), so a GPU sees one batch where
-it would have seen many small ones. Frames and faces travel only between processes of one node (through Ray's
-shared-memory object store) and are never kept.
+``MicroBatcher`` per model (per input size for the detector), so a GPU sees one batch where it
+would have seen many small ones. Frames and faces travel only between processes of one node
+(through Ray's shared-memory object store) and are never kept.
 """
 
 from __future__ import annotations
