@@ -72,6 +72,20 @@ class Plan:
     def on_gpu(self) -> bool:
         return self.device.startswith("cuda")
 
+    def analyzer(self, batching: bool = False, cuda_graphs: bool = False) -> FaceAnalyzer:
+        """Our models on PyTorch on this plan's device (fp16 on a GPU); without ``batching``,
+        calls are timed one by one, not waiting for callers that never come."""
+        runtime = {"backend": "torch", "torch_device": self.device, "torch_fp16": self.on_gpu}
+        runtime["torch_cuda_graphs"] = cuda_graphs
+        unbatched = {} if batching else {"batch_wait_ms": 0.0}
+        return FaceAnalyzer(load_settings(runtime=runtime, detector=unbatched, recognition=unbatched))
+
+
+def team_crops(cpu: FaceAnalyzer) -> np.ndarray:
+    """The team photo's aligned faces, each repeated 32 times: enough rows for any batch."""
+    players = load_image(sample_image_paths()["players"])
+    return np.repeat(cpu.align(players, cpu.detect(players)), 32, axis=0)
+
 
 SMOKE = Plan(
     device="cpu",
@@ -261,8 +275,7 @@ def throughput(cpu: FaceAnalyzer, gpu: FaceAnalyzer, plan: Plan) -> dict[str, fl
     """Faces/s and frames/s through our pipeline against the bare converted modules."""
     import torch
 
-    players = load_image(sample_image_paths()["players"])
-    crops = np.repeat(cpu.align(players, cpu.detect(players)), 32, axis=0)
+    crops = team_crops(cpu)
     module, dtype = gpu.embedder.session.module, gpu.embedder.session.dtype  # type: ignore[attr-defined]
     rates: dict[str, float] = {}
     with torch.inference_mode():
@@ -325,12 +338,8 @@ def with_cuda_graphs(cpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
     """Our own calls again with ``runtime.torch_cuda_graphs``: whether the replayed graphs give
     the same templates, and how much faster small batches and shared detectors run with them.
     The smoke run takes the same steps eagerly (graphs need CUDA), so the code is tried."""
-    on_torch = {"backend": "torch", "torch_device": plan.device, "torch_fp16": plan.on_gpu}
-    graphs = on_torch | {"torch_cuda_graphs": plan.on_gpu}
-    unbatched = {"batch_wait_ms": 0.0}
-    graphed = FaceAnalyzer(load_settings(runtime=graphs, detector=unbatched, recognition=unbatched))
-    players = load_image(sample_image_paths()["players"])
-    crops = np.repeat(cpu.align(players, cpu.detect(players)), 32, axis=0)
+    graphed = plan.analyzer(cuda_graphs=plan.on_gpu)
+    crops = team_crops(cpu)
     rates: dict[str, Any] = {"cuda_graphs": plan.on_gpu, "agreement": template_agreement(cpu, graphed)}
     for batch in plan.recognizer_batches:
         chunk = np.resize(crops, (batch, *crops.shape[1:]))
@@ -343,7 +352,9 @@ def with_cuda_graphs(cpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
         lambda: graphed.detector.detect_batch(frames), len(frames), plan
     )
     rates["cameras_sharing_the_detector"] = cameras_sharing_the_detector(
-        load_settings(runtime=graphs), cameras=plan.detector_cameras, seconds=max(plan.seconds, 0.2) * 2
+        plan.analyzer(batching=True, cuda_graphs=plan.on_gpu).settings,
+        cameras=plan.detector_cameras,
+        seconds=max(plan.seconds, 0.2) * 2,
     )
     rates["backends"] = graphed.backend_summary()  # a model whose capture failed has lost "cuda-graphs"
     return rates
@@ -522,10 +533,8 @@ def run(plan: Plan = Plan(), keep: bool = True) -> dict[str, Any]:
     import torch
 
     cpu = FaceAnalyzer(load_settings(runtime={"providers": "cpu"}))
-    on_torch = {"backend": "torch", "torch_device": plan.device, "torch_fp16": plan.on_gpu}
-    engine = FaceAnalyzer(load_settings(runtime=on_torch))  # batching as deployed: 2 ms on a GPU
-    unbatched = {"batch_wait_ms": 0.0}  # per-call rates, not waits for callers that never come
-    gpu = FaceAnalyzer(load_settings(runtime=on_torch, detector=unbatched, recognition=unbatched))
+    engine = plan.analyzer(batching=True)  # batching as deployed: 2 ms on a GPU
+    gpu = plan.analyzer()
     summary = engine.backend_summary()  # before any other CUDA call, as in `openlfr run`
     name = torch.cuda.get_device_name(0) if plan.on_gpu else f"{plan.device} (smoke run, fp32)"
     results: dict[str, Any] = {"hardware": hardware() | {"gpu": name}}
