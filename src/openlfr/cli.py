@@ -377,7 +377,7 @@ def run_live(
     from openlfr.video.hwdecode import decoding_summary
 
     err.print(f"inference: {analyzer.backend_summary()}", highlight=False)
-    err.print(f"video: {decoding_summary(live.decode_device)}", highlight=False)
+    err.print(f"video: {decoding_summary(live.decode_device, live.frames_on_device)}", highlight=False)
     sources = {
         f"cam{i + 1}": parse_source(uri, **options, **live.source_options()) for i, uri in enumerate(uris)
     }

@@ -50,7 +50,10 @@ def serve_command(
         from openlfr.video.hwdecode import decoding_summary
 
         out.print(f"inference: {gov.analyzer.backend_summary()}", highlight=False)
-        out.print(f"video: {decoding_summary(settings.live.decode_device)}", highlight=False)
+        out.print(
+            f"video: {decoding_summary(settings.live.decode_device, settings.live.frames_on_device)}",
+            highlight=False,
+        )
     app = create_app(Service(gov, run_engines=engines))
     url = f"http://{'127.0.0.1' if bind_host in ('0.0.0.0', '::') else bind_host}:{bind_port}"
     out.print(f"[bold]openlfr console:[/] {url}/   public page: {url}/public   API: {url}/api/openapi.json")

@@ -173,14 +173,22 @@ class LiveSettings(BaseModel):
         description="Where video is decoded: 'cuda' on NVDEC (an error where it is missing), 'cpu', or "
         "'auto', NVDEC when a probe decode succeeds on the machine that reads the camera.",
     )
+    frames_on_device: bool = Field(
+        False,
+        description="Keep frames on the PyTorch device (runtime.backend 'torch'): NVDEC's frames stay "
+        "in GPU memory, and the colour conversion, the detector's letterbox and the face alignment "
+        "run there. Off until a GPU run of benchmarks.gpu_check has measured it.",
+    )
 
     def source_options(self) -> dict[str, object]:
-        """How every camera of a run is opened: the network limits and the decoding device."""
+        """How every camera of a run is opened: the network limits, the decoding device, and
+        whether NVDEC's frames stay in GPU memory."""
         return {
             "rtsp_transport": self.rtsp_transport,
             "open_timeout": self.open_timeout,
             "read_timeout": self.read_timeout,
             "decode_device": self.decode_device,
+            "keep_on_device": self.frames_on_device,
         }
 
 
@@ -291,6 +299,12 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     cluster: ClusterSettings = ClusterSettings()
     master_key: SecretStr | None = Field(None, description="Base64 master key; else store.master_key_file.")
+
+    @model_validator(mode="after")
+    def _frames_on_device_need_torch(self) -> Settings:
+        if self.live.frames_on_device and self.runtime.backend != "torch":
+            raise ValueError("live.frames_on_device needs runtime.backend 'torch': frames go to its device")
+        return self
 
     def database_url(self) -> str:
         return self.store.url or f"sqlite:///{self.data_dir / 'openlfr.sqlite'}"

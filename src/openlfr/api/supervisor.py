@@ -145,7 +145,7 @@ class DeploymentSupervisor(Background):
         view = worker.engine.last_view if worker else None
         if view is None:
             return None
-        image, boxes = view
-        preview = privacy_preview(image, boxes)
+        frame, boxes = view
+        preview = privacy_preview(frame.image, boxes)
         ok, jpeg = cv2.imencode(".jpg", preview, [cv2.IMWRITE_JPEG_QUALITY, 75])
         return jpeg.tobytes() if ok else None

@@ -30,6 +30,7 @@ from openlfr.video.frames import Frame
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.embedder import l2_normalize
 from openlfr.vision.quality import assess, passes_gate
+from openlfr.vision.tensors import on_host
 from openlfr.watchlist import Gallery, face_crop
 
 
@@ -93,17 +94,18 @@ class CameraEngine:
             max_age=self.settings.track_max_age,
         )
         self.memories: dict[int, TrackMemory] = {}
+        _ = analyzer.frames_device  # a frames_on_device the models cannot honour fails here, at start
         self._last_alert: dict[str, float] = {}
         self._next_single = -1
         self.last_boxes: list[tuple[np.ndarray, int, bool]] = []
-        self.last_view: tuple[np.ndarray, list[tuple[np.ndarray, int, bool]]] | None = None
+        self.last_view: tuple[Frame, list[tuple[np.ndarray, int, bool]]] | None = None
         self.expected_false_alert_rate: float | None = None
 
     def process(self, frame: Frame, t: float | None = None) -> list[Alert]:
         """One frame; ``t`` is the tracking clock (media time for files, wall time for live)."""
         t = frame.position if t is None else t
         clock = time.perf_counter()
-        image = frame.image
+        image = self.analyzer.pixels_of(frame)  # a tensor on the models' device with frames_on_device
         detections = self.analyzer.detect(image)
         clock = self._stage("detect", clock)
         self.metrics.faces += len(detections)
@@ -120,7 +122,7 @@ class CameraEngine:
 
         wanted: list[int] = []
         crops = self.analyzer.align(image, detections) if len(detections) else None
-        qualities = assess(detections, crops) if crops is not None else []
+        qualities = assess(detections, on_host(crops)) if crops is not None else []
         gate = self.analyzer.settings.quality
         for index, (track_id, quality) in enumerate(zip(track_ids, qualities, strict=True)):
             if track_id == -1 or not passes_gate(quality, gate.min_quality, gate.min_inter_eye):
@@ -163,7 +165,7 @@ class CameraEngine:
         self.last_boxes = [
             (box, int(t), int(t) in alerted) for box, t in zip(detections.boxes, track_ids, strict=True)
         ]
-        self.last_view = (image, self.last_boxes)  # memory only; the console shows it blurred
+        self.last_view = (frame, self.last_boxes)  # memory only; the console shows it blurred
         self.metrics.frame_done(frame.captured_at)
         for alert in alerts:
             self.metrics.alerts += 1

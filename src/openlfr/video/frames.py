@@ -4,22 +4,50 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+
+class DevicePixels:
+    """A BGR frame kept where it was decoded, as an (H, W, 3) uint8 PyTorch tensor in GPU
+    memory (``live.frames_on_device``). It is copied to system memory only when something
+    asks for ``host()``: the console's preview, say, never the models' path."""
+
+    def __init__(self, tensor: Any) -> None:
+        self.tensor = tensor
+        self._host: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.tensor.shape)
+
+    def host(self) -> np.ndarray:
+        with self._lock:
+            if self._host is None:
+                self._host = self.tensor.cpu().numpy()
+            return self._host
 
 
 @dataclass(frozen=True, eq=False)
 class Frame:
     """One decoded picture. Biometric: it may show faces, so it lives in memory only.
 
+    ``pixels`` is a BGR array, or ``DevicePixels`` where NVDEC's frame stayed on the GPU.
     ``captured_at`` is the wall-clock time (time.time()) when the frame left the decoder;
     latency to an alert is measured from it. ``position`` is the media time in seconds.
     """
 
-    image: np.ndarray
+    pixels: np.ndarray | DevicePixels
     index: int
     position: float
     captured_at: float
+
+    @property
+    def image(self) -> np.ndarray:
+        """The frame as a BGR array in system memory (copied there once if it is on the GPU)."""
+        return self.pixels if isinstance(self.pixels, np.ndarray) else self.pixels.host()
 
 
 class FrameSlot:

@@ -3,7 +3,8 @@
 PyAV's wheels carry an FFmpeg built with the CUDA hwaccel, so NVDEC needs no extra package,
 only an NVIDIA driver. Decoded frames are copied back to system memory and converted to BGR,
 so nothing after decoding changes; what NVDEC saves is the decoding itself, the part that
-holds one CPU core to about 110 frames/s of 1080p.
+holds one CPU core to about 110 frames/s of 1080p. With ``live.frames_on_device`` they stay
+in GPU memory instead, and PyTorch converts them there (``openlfr.vision.device``).
 
 ``auto`` decodes on NVDEC when a probe decode succeeds on this machine, ``cuda`` makes NVDEC's
 absence an error (never a silent CPU fallback), and ``cpu`` never tries. Each machine probes
@@ -184,10 +185,13 @@ def resolve_decode_device(choice: str) -> DecodeDevice:
     return "cpu"
 
 
-def hwaccel_for(device: DecodeDevice, choice: str) -> HWAccel | None:
+def hwaccel_for(device: DecodeDevice, choice: str, keep_on_gpu: bool = False) -> HWAccel | None:
     """The hwaccel for one source. Under 'auto' a stream NVDEC cannot take (some MJPEG, 4:2:2,
-    oversized pictures) decodes on the CPU, and the source logs it; under 'cuda' it fails."""
-    return nvdec(allow_software_fallback=choice == "auto") if device == "cuda" else None
+    oversized pictures) decodes on the CPU, and the source logs it; under 'cuda' it fails.
+    ``keep_on_gpu`` leaves NVDEC's frames in GPU memory (``live.frames_on_device``)."""
+    if device != "cuda":
+        return None
+    return nvdec(allow_software_fallback=choice == "auto", keep_on_gpu=keep_on_gpu)
 
 
 def decoder_name(choice: str) -> str:
@@ -198,14 +202,16 @@ def decoder_name(choice: str) -> str:
         return "refused: no NVDEC"
 
 
-def decoding_summary(choice: str) -> str:
+def decoding_summary(choice: str, frames_on_device: bool = False) -> str:
     """The start line's account of where video is decoded, and why not on the GPU when it is not."""
     device = resolve_decode_device(choice)
     if device == "cuda":
-        return (
-            f"decoding on NVDEC (CUDA hwaccel, {context_sharing()} CUDA context, "
-            "frames copied to system memory as BGR)"
+        frames = (
+            "frames kept in GPU memory, converted to BGR there"
+            if frames_on_device
+            else "frames copied to system memory as BGR"
         )
+        return f"decoding on NVDEC (CUDA hwaccel, {context_sharing()} CUDA context, {frames})"
     if choice == "cpu":
         return "decoding on the CPU (live.decode_device = 'cpu')"
     return f"decoding on the CPU (auto: {nvdec_unavailable()})"

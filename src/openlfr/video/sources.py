@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
-from openlfr.video.frames import Frame
+from openlfr.video.frames import DevicePixels, Frame
 from openlfr.video.hwdecode import (
     DecodeChoice,
     DecodeDevice,
@@ -74,6 +74,7 @@ class SourceSpec:
     read_timeout: float = 5.0
     folder_fps: float = 10.0
     decode_device: DecodeChoice = "cpu"  # NVDEC under auto or cuda: see openlfr.video.hwdecode
+    keep_on_device: bool = False  # NVDEC's frames stay in GPU memory (live.frames_on_device)
 
     @property
     def is_live(self) -> bool:
@@ -133,13 +134,13 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         av.open, spec.uri, options=options, timeout=(spec.open_timeout, spec.read_timeout)
     )
     try:
-        hwaccel = hwaccel_for(device, spec.decode_device)
+        hwaccel = hwaccel_for(device, spec.decode_device, spec.keep_on_device)
         try:
             container = opener(hwaccel=hwaccel)
         except OSError as exc:
             if not stop_sharing_the_context(exc, hwaccel):
                 raise
-            container = opener(hwaccel=hwaccel_for(device, spec.decode_device))
+            container = opener(hwaccel=hwaccel_for(device, spec.decode_device, spec.keep_on_device))
     except Exception as exc:
         stalled = time.monotonic() - started >= 0.9 * spec.open_timeout
         raise _on_device(device, exc, _classify(spec, exc, stalled), stalled) from None
@@ -162,7 +163,7 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
                     )
                 position = float(decoded.time) if decoded.time is not None else index / 25.0
                 pacer.wait(position, stop)
-                yield Frame(bgr_pixels(decoded), index, position, time.time())
+                yield Frame(pixels_of(decoded), index, position, time.time())
                 index += 1
         except Exception as exc:
             stalled = time.monotonic() - last >= 0.9 * spec.read_timeout
@@ -171,6 +172,16 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
             raise SourceError(f"{spec.display_uri}: no frame could be decoded", permanent=True)
     finally:
         container.close()
+
+
+def pixels_of(frame: av.VideoFrame) -> np.ndarray | DevicePixels:
+    """A decoded frame's BGR pixels: converted on the GPU and kept there for a frame NVDEC left
+    in GPU memory (``keep_on_device``), else as an array in system memory."""
+    if frame.format.name == "cuda" and frame.sw_format is not None and frame.sw_format.name == "nv12":
+        from openlfr.vision.device import decoded_to_bgr
+
+        return DevicePixels(decoded_to_bgr(frame))
+    return bgr_pixels(frame)
 
 
 def bgr_pixels(frame: av.VideoFrame) -> np.ndarray:

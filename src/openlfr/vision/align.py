@@ -44,8 +44,13 @@ def similarity_transforms(landmarks: np.ndarray, size: int = 112) -> np.ndarray:
 
 
 def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
-    """Warp each face of ``image`` into an aligned (N, size, size, 3) crop. Biometric output."""
+    """Warp each face of ``image`` into an aligned (N, size, size, 3) crop. Biometric output.
+    A frame that is a PyTorch tensor on a device (``live.frames_on_device``) gives its crops there."""
     matrices = similarity_transforms(landmarks, size)
+    if not isinstance(image, np.ndarray):
+        from openlfr.vision import device
+
+        return device.warp(image, matrices, size)  # type: ignore[arg-type, return-value]
     crops = np.empty((len(matrices), size, size, 3), np.uint8)
     for i, matrix in enumerate(matrices):
         crops[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)

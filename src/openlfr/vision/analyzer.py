@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from openlfr.errors import MultipleFacesError, NoFaceError
+from openlfr.errors import MultipleFacesError, NoFaceError, ProviderUnavailableError
 from openlfr.models import ModelPack, load_pack
 from openlfr.settings import Settings, get_settings
+from openlfr.video.frames import DevicePixels, Frame
 from openlfr.vision.align import align_faces
 from openlfr.vision.detector import SCRFDDetector
 from openlfr.vision.embedder import ArcFaceEmbedder
@@ -77,13 +78,44 @@ class FaceAnalyzer:
             batch_wait=batch_wait,
         )
 
+    @cached_property
+    def frames_device(self):  # type: ignore[no-untyped-def]
+        """The PyTorch device frames are taken to (``live.frames_on_device``), or None where they
+        stay numpy arrays. Both models must run in local PyTorch sessions on that one device:
+        anything else is refused, never quietly done on the CPU."""
+        if not self.settings.live.frames_on_device:
+            return None
+        devices = {getattr(model.session, "device", None) for model in (self.detector, self.embedder)}
+        if None in devices or len(devices) != 1:
+            where = ", ".join(model.session.get_providers()[0] for model in (self.detector, self.embedder))
+            raise ProviderUnavailableError(
+                f"live.frames_on_device needs both models in local PyTorch sessions on one device "
+                f"(runtime.backend 'torch', not a node's shared actor); they run on {where}"
+            )
+        return devices.pop()
+
+    def pixels_of(self, frame: Frame) -> np.ndarray:
+        """What detection and alignment work on: the frame's BGR array, or with
+        ``live.frames_on_device`` an (H, W, 3) uint8 tensor on the models' device (NVDEC's
+        frames are already there; others are copied once, whole)."""
+        device = self.frames_device
+        if device is None:
+            return frame.image
+        pixels = frame.pixels
+        if isinstance(pixels, DevicePixels):
+            return pixels.tensor.to(device)
+        import torch
+
+        return torch.from_numpy(pixels).to(device)  # type: ignore[return-value]
+
     def backend_summary(self) -> str:
         """Where each model runs (loading both): the line printed at start, so no fallback goes unseen."""
         waits = (self.detector.batch_wait, self.embedder.batcher.max_wait if self.embedder.batcher else 0.0)
         detector, recognizer = (f"{w * 1000:g} ms" if w > 0 else "off" for w in waits)
+        frames = f", frames on {self.frames_device}" if self.frames_device is not None else ""
         return (
             f"detector on {self.detector.session.get_providers()[0]} (batching {detector}), "
-            f"recognizer on {self.embedder.session.get_providers()[0]} (batching {recognizer})"
+            f"recognizer on {self.embedder.session.get_providers()[0]} (batching {recognizer}){frames}"
         )
 
     @property

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from openlfr.vision.tensors import concat
+
 Output = Any  # one array, or a list of arrays that all have one row per input row
 
 
@@ -75,7 +77,7 @@ class MicroBatcher:
                     break
             batch, self._pending, self._leader = self._pending, [], False
         try:
-            output = self.function(np.concatenate([r.rows for r in batch]))
+            output = self.function(concat([r.rows for r in batch]))
         except BaseException as exc:  # every caller in the batch learns why
             for request in batch:
                 request.error = exc

@@ -104,8 +104,13 @@ class SCRFDDetector:
         return canvas if self.feeds_images else self.scaling.blob(canvas)
 
     def letterbox(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-        """Each image resized into one (B, H, W, 3) uint8 network canvas (top-left, zero padding)."""
+        """Each image resized into one (B, H, W, 3) uint8 network canvas (top-left, zero padding);
+        on their device for frames that are PyTorch tensors there (``live.frames_on_device``)."""
         width, height = self.network_size(images)
+        if not isinstance(images[0], np.ndarray):
+            from openlfr.vision import device
+
+            return device.letterbox(images, width, height, self.input_size)  # type: ignore[arg-type, return-value]
         canvas = np.zeros((len(images), height, width, 3), np.uint8)
         scales = []
         for i, image in enumerate(images):

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from openlfr.vision.batching import MicroBatcher
-from openlfr.vision.tensors import InputScaling, feeds_images
+from openlfr.vision.tensors import InputScaling, concat, feeds_images, mirrored
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -54,7 +54,8 @@ class ArcFaceEmbedder:
         return self.session.run(None, {self.input_name: batch})[0]
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        """Unit-length templates for aligned crops, run in batches of ``batch_size``."""
+        """Unit-length templates for aligned crops, run in batches of ``batch_size``; the crops may
+        be a tensor on a PyTorch session's device (``live.frames_on_device``)."""
         if len(crops) == 0:
             return np.zeros((0, self.dimension), np.float32)
         features = []
@@ -62,7 +63,7 @@ class ArcFaceEmbedder:
             chunk = crops[start : start + self.batch_size]
             infer = self.batcher or self.forward
             if self.flip_fusion:
-                both = infer(self.network_input(np.concatenate([chunk, chunk[:, :, ::-1]])))
+                both = infer(self.network_input(concat([chunk, mirrored(chunk)])))
                 features.append(both[: len(chunk)] + both[len(chunk) :])
             else:
                 features.append(infer(self.network_input(chunk)))

@@ -48,3 +48,27 @@ class InputScaling:
 def feeds_images(session: object) -> bool:
     """Whether ``session`` takes uint8 NHWC images and scales them itself (``run_images``)."""
     return callable(getattr(session, "run_images", None))
+
+
+# Batches are numpy arrays, or PyTorch tensors on the inference device where frames stay
+# there (``live.frames_on_device``); these few operations take either, so the batching and
+# the embedder need not know which.
+
+
+def concat(parts: list) -> np.ndarray:  # type: ignore[type-arg]
+    """Rows of several batches as one, on the device they are on."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    import torch
+
+    return torch.cat(parts)  # type: ignore[return-value]
+
+
+def mirrored(images: np.ndarray) -> np.ndarray:
+    """(B, H, W, C) images flipped left to right."""
+    return images[:, :, ::-1] if isinstance(images, np.ndarray) else images.flip(2)
+
+
+def on_host(images: np.ndarray) -> np.ndarray:
+    """A batch in system memory (copied there if it is a tensor on a device)."""
+    return images if isinstance(images, np.ndarray) else images.cpu().numpy()

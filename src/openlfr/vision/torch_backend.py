@@ -110,7 +110,8 @@ class TorchSession:
         return self._call(feeds[self._inputs[0].name], None)
 
     def run_images(self, images: np.ndarray, scaling: InputScaling) -> list[np.ndarray]:
-        """Forward (B, H, W, 3) uint8 BGR images, converted and scaled on the device."""
+        """Forward (B, H, W, 3) uint8 BGR images, converted and scaled on the device; a uint8
+        tensor already there is used as it is."""
         return self._call(images, scaling)
 
     def _call(self, batch: np.ndarray, scaling: InputScaling | None) -> list[np.ndarray]:
@@ -119,7 +120,7 @@ class TorchSession:
         plan every layer again (seconds per thread on an H200), and batches are padded to a
         power of two so that only a few batch shapes are ever planned.
         """
-        batch = np.ascontiguousarray(batch)
+        batch = np.ascontiguousarray(batch) if isinstance(batch, np.ndarray) else batch.contiguous()
         if self._worker is None:
             return self._forward(batch, scaling, len(batch))
         return self._worker.submit(self._forward, batch, scaling, padded_size(len(batch))).result()
@@ -127,8 +128,9 @@ class TorchSession:
     def _forward(self, batch: np.ndarray, scaling: InputScaling | None, size: int) -> list[np.ndarray]:
         torch = self.torch
         with torch.inference_mode():
-            # copy, then convert on the device: ``.to(device, dtype)`` would convert on the CPU
-            inputs = torch.from_numpy(batch).to(self.device, non_blocking=True)
+            # copy, then convert on the device: ``.to(device, dtype)`` would convert on the CPU;
+            # a tensor already on the device (``live.frames_on_device``) is not copied at all
+            inputs = torch.as_tensor(batch).to(self.device, non_blocking=True)
             inputs = inputs.to(self.dtype) if scaling is None else self._scaled(inputs, scaling)
             if size > len(batch):
                 inputs = torch.cat([inputs, inputs.new_zeros((size - len(batch), *inputs.shape[1:]))])

@@ -33,12 +33,17 @@ class EnrolmentReport:
 def face_crop(
     image: np.ndarray, box: np.ndarray, size: int = REFERENCE_SIZE, margin: float = 0.3
 ) -> np.ndarray:
-    """A square crop around a face box, for people to look at (biometric)."""
+    """A square crop around a face box, for people to look at (biometric), in system memory
+    even when the frame is a tensor on a device (``live.frames_on_device``)."""
     x1, y1, x2, y2 = box
     side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     scale = size / max(side, 1.0)
     matrix = np.array([[scale, 0, size / 2 - cx * scale], [0, scale, size / 2 - cy * scale]], np.float32)
+    if not isinstance(image, np.ndarray):
+        from openlfr.vision import device
+
+        return device.warp(image, matrix[None], size, replicate_border=True)[0].cpu().numpy()
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
 

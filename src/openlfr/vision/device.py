@@ -1,0 +1,144 @@
+"""The image work around the models, in PyTorch on the inference device (``live.frames_on_device``).
+
+On a GPU node the CPU, not the GPU, limited our calls (docs/gpu): NVDEC's frames were copied
+back to system memory, converted to BGR, letterboxed and cut into face crops there, and sent
+back to the GPU. With frames on the device, NVDEC's frames are taken into PyTorch through
+DLPack, and the colour conversion, the detector's letterbox and the face alignment run where
+the networks do. Only small things cross back: the detector's outputs, the 112×112 crops the
+quality measures read, and the operator's crop of a face being kept.
+
+Every function here takes the same inputs as its OpenCV counterpart and gives the same pixels
+to within a grey level or two (``tests/test_device_frames.py`` checks each on the CPU, where
+PyTorch runs the same code): ``nv12_to_bgr`` matches ``cv2.COLOR_YUV2BGR_NV12`` and swscale,
+``letterbox`` matches ``SCRFDDetector.letterbox``, ``warp`` matches ``cv2.warpAffine``.
+
+PyTorch is imported here only, and only when frames go to a device, so the CPU path and the
+``make demo`` install never need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+# (Kr, Kb) of each colour matrix FFmpeg tags a frame with (AVColorSpace): BT.709 is 1, and
+# everything else a camera sends (BT.601 as 5, 6 or untagged 2) uses BT.601's
+LUMA_WEIGHTS = {1: (0.2126, 0.0722)}
+BT601 = (0.299, 0.114)
+
+
+def yuv_to_bgr_matrix(colorspace: int = 2, full_range: bool = False) -> tuple[Tensor, Tensor]:
+    """The 3×3 matrix taking (Y, U, V) less the returned offsets to (B, G, R), from the
+    colour matrix's luma weights: limited range stretches Y from 16–235 and chroma from
+    16–240 to the full 0–255."""
+    kr, kb = LUMA_WEIGHTS.get(colorspace, BT601)
+    kg = 1.0 - kr - kb
+    y_gain, c_gain = (1.0, 1.0) if full_range else (255 / 219, 255 / 224)
+    matrix = torch.tensor(
+        [
+            [y_gain, c_gain * 2 * (1 - kb), 0.0],
+            [y_gain, -c_gain * 2 * (1 - kb) * kb / kg, -c_gain * 2 * (1 - kr) * kr / kg],
+            [y_gain, 0.0, c_gain * 2 * (1 - kr)],
+        ]
+    )
+    offsets = torch.tensor([0.0 if full_range else 16.0, 128.0, 128.0])
+    return matrix, offsets
+
+
+def nv12_to_bgr(luma: Tensor, chroma: Tensor, colorspace: int = 2, full_range: bool = False) -> Tensor:
+    """(H, W) luma and (H/2, W/2, 2) interleaved chroma, uint8 on one device, to an (H, W, 3)
+    uint8 BGR frame there. Chroma is repeated over each 2×2 block, as OpenCV does."""
+    matrix, offsets = (t.to(luma.device) for t in yuv_to_bgr_matrix(colorspace, full_range))
+    planes = chroma.permute(2, 0, 1).repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
+    yuv = torch.cat([luma[None], planes[:, : luma.shape[0], : luma.shape[1]]]).float()
+    bgr = torch.einsum("cy,yhw->hwc", matrix, yuv - offsets[:, None, None])
+    return bgr.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def frame_planes(frame: Any) -> tuple[Tensor, Tensor]:
+    """An NV12 ``av.VideoFrame``'s planes as (H, W) and (H/2, W/2, 2) tensors through DLPack,
+    without a copy: in GPU memory for NVDEC's frames kept there, in system memory otherwise.
+
+    PyAV exports a CUDA frame only without a stream to synchronise with, and ``torch.from_dlpack``
+    passes its current one, so the capsule is asked for here. FFmpeg's copy out of the decoder
+    and PyTorch's kernels both run on the device's default stream, so they stay in order.
+    """
+    luma, chroma = (torch.from_dlpack(plane.__dlpack__()) for plane in frame.planes[:2])
+    return luma, chroma
+
+
+def decoded_to_bgr(frame: Any) -> Tensor:
+    """A decoded NV12 frame as an (H, W, 3) uint8 BGR tensor where its planes are, following
+    the frame's colour tags as ``video.sources.bgr_pixels`` does on the CPU.
+
+    The planes borrow the decoder's buffer, which FFmpeg reuses once the frame is freed, so
+    the conversion (which reads them) is finished before this returns.
+    """
+    luma, chroma = frame_planes(frame)
+    bgr = nv12_to_bgr(luma, chroma, frame.colorspace, frame.color_range == 2)
+    if bgr.is_cuda:
+        torch.cuda.current_stream(bgr.device).synchronize()
+    return bgr
+
+
+def letterbox(
+    images: Sequence[Tensor], width: int, height: int, fit: tuple[int, int]
+) -> tuple[Tensor, list[float]]:
+    """Each (H, W, 3) uint8 image resized into the top-left of one zero (B, height, width, 3)
+    canvas, scaled to fit ``fit`` (width, height), as ``SCRFDDetector.letterbox`` does with
+    OpenCV: shrinking averages areas (exactly so by whole factors, such as 1080p to 640×360;
+    otherwise by antialiased bilinear, which comes nearer OpenCV's fractional areas than
+    PyTorch's whole-pixel ``area``), enlarging is bilinear."""
+    canvas = torch.zeros((len(images), height, width, 3), dtype=torch.uint8, device=images[0].device)
+    scales = []
+    for i, image in enumerate(images):
+        h, w = image.shape[:2]
+        scale = min(fit[0] / w, fit[1] / h)
+        new_h, new_w = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
+        planes = image.permute(2, 0, 1)[None].float()
+        if scale < 1 and h % new_h == 0 and w % new_w == 0:
+            resized = F.interpolate(planes, size=(new_h, new_w), mode="area")
+        else:
+            resized = F.interpolate(
+                planes, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=scale < 1
+            )
+        canvas[i, :new_h, :new_w] = resized[0].permute(1, 2, 0).round_().clamp_(0, 255).to(torch.uint8)
+        scales.append(scale)
+    return canvas, scales
+
+
+def warp(image: Tensor, matrices: np.ndarray, size: int, replicate_border: bool = False) -> Tensor:
+    """(N, size, size, 3) uint8 crops of one (H, W, 3) uint8 image, each pixel taken through
+    the inverse of its (2, 3) affine ``matrices`` row, bilinear, as ``cv2.warpAffine`` does:
+    zeros outside the image, or its edge pixels repeated with ``replicate_border``."""
+    if len(matrices) == 0:
+        return torch.zeros((0, size, size, 3), dtype=torch.uint8, device=image.device)
+    h, w = image.shape[:2]
+    square = np.zeros((len(matrices), 3, 3))
+    square[:, :2], square[:, 2, 2] = matrices, 1.0
+    inverse = torch.as_tensor(np.linalg.inv(square)[:, :2], dtype=torch.float32, device=image.device)
+    ys, xs = torch.meshgrid(
+        torch.arange(size, device=image.device, dtype=torch.float32),
+        torch.arange(size, device=image.device, dtype=torch.float32),
+        indexing="ij",
+    )
+    points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (size, size, 3) crop pixels
+    source = torch.einsum("nij,yxj->nyxi", inverse, points)  # (N, size, size, 2) image pixels
+    # pixel centres at whole numbers: -1 and 1 are the first and last pixel's centres
+    grid = source * torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)], device=image.device) - 1
+    planes = image.permute(2, 0, 1)[None].float()
+    crops = F.grid_sample(
+        planes,
+        grid.reshape(1, -1, size, 2),
+        mode="bilinear",
+        padding_mode="border" if replicate_border else "zeros",
+        align_corners=True,
+    )
+    crops = crops[0].reshape(3, len(matrices), size, size).permute(1, 2, 3, 0)
+    return crops.round_().clamp_(0, 255).to(torch.uint8)

@@ -1,0 +1,175 @@
+"""Frames on the models' device (``live.frames_on_device``): each PyTorch image operation gives
+OpenCV's pixels, and the engine on device frames raises the alerts it raises on arrays.
+
+PyTorch runs the same code on the CPU as on a GPU, so these checks run here; NVDEC's frames
+reaching it through DLPack are checked by ``benchmarks.gpu_check`` on a GPU machine.
+"""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from openlfr.demo.synthetic import ENROLLED_SUBJECT
+from openlfr.errors import ConfigError, ProviderUnavailableError
+from openlfr.live.alerts import CollectingSink
+from openlfr.live.engine import CameraEngine
+from openlfr.live.runner import LiveRunner
+from openlfr.settings import load_settings
+from openlfr.video import parse_source
+from openlfr.video.frames import DevicePixels, Frame
+from openlfr.video.sources import bgr_pixels, pixels_of
+from openlfr.vision import FaceAnalyzer
+from openlfr.vision.align import align_faces
+from openlfr.watchlist import face_crop
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
+
+from openlfr.vision import device  # noqa: E402  (needs PyTorch)
+
+
+def grey_levels(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
+    """Mean and largest absolute difference of two uint8 images."""
+    difference = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    return float(difference.mean()), int(difference.max())
+
+
+@pytest.fixture(scope="module")
+def on_device(settings) -> FaceAnalyzer:  # type: ignore[no-untyped-def]
+    """Both models in PyTorch on the CPU, in fp32, with frames going to that device."""
+    runtime = settings.runtime.model_copy(
+        update={"backend": "torch", "torch_device": "cpu", "torch_fp16": False}
+    )
+    live = settings.live.model_copy(update={"frames_on_device": True})
+    return FaceAnalyzer(settings.model_copy(update={"runtime": runtime, "live": live}))
+
+
+def test_nv12_converts_as_opencv_and_swscale_do(astronaut: np.ndarray) -> None:
+    image = cv2.resize(astronaut, (1110, 624))  # rows padded past the width
+    frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+    nv12 = frame.reformat(format="nv12")
+    assert nv12.planes[0].line_size > nv12.width
+    luma, chroma = device.frame_planes(nv12)
+    assert tuple(luma.shape) == (624, 1110) and tuple(chroma.shape) == (312, 555, 2)
+    ours = device.decoded_to_bgr(nv12).numpy()
+    assert ours.shape == image.shape and ours.dtype == np.uint8
+    assert grey_levels(ours, image)[0] < 4  # and the photo survived the round trip
+    mean, largest = grey_levels(ours, cv2.cvtColor(nv12.to_ndarray(), cv2.COLOR_YUV2BGR_NV12))
+    assert mean < 0.6 and largest <= 2  # the same BT.601 arithmetic, rounded in fixed point by OpenCV
+    # BT.709 and full range, against swscale, which follows the tags; on a smooth picture, since
+    # swscale also interpolates chroma between rows where OpenCV and we repeat it
+    smooth = av.VideoFrame.from_ndarray(cv2.GaussianBlur(image, (0, 0), 6), format="bgr24")
+    for tag, value, other in (
+        ("colorspace", 1, {"colorspace": 2}),
+        ("color_range", 2, {"full_range": False}),
+    ):
+        tagged = smooth.reformat(format="nv12")
+        setattr(tagged, tag, value)
+        expected = tagged.to_ndarray(format="bgr24")
+        mean, _ = grey_levels(device.decoded_to_bgr(tagged).numpy(), expected)
+        assert mean < 1.5, (tag, mean)  # swscale's own rounding: it is 1.2 from OpenCV for BT.601 too
+        untagged = device.nv12_to_bgr(*device.frame_planes(tagged), **other).numpy()  # type: ignore[arg-type]
+        assert grey_levels(untagged, expected)[0] > mean + 1, tag  # the tag really changes the matrix
+
+
+def test_a_software_frame_stays_an_array(astronaut: np.ndarray) -> None:
+    nv12 = av.VideoFrame.from_ndarray(astronaut, format="bgr24").reformat(format="nv12")
+    assert np.array_equal(pixels_of(nv12), bgr_pixels(nv12))  # only NVDEC's CUDA frames stay on the device
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (1000, 700), (320, 200), (641, 479)])
+def test_the_letterbox_is_the_detectors(analyzer: FaceAnalyzer, astronaut: np.ndarray, size) -> None:  # type: ignore[no-untyped-def]
+    image = cv2.resize(astronaut, size, interpolation=cv2.INTER_LINEAR)
+    expected, scales = analyzer.detector.letterbox([image])
+    width, height = analyzer.detector.network_size([image])
+    ours, our_scales = device.letterbox(
+        [torch.from_numpy(image)], width, height, analyzer.detector.input_size
+    )
+    assert ours.shape == expected.shape and our_scales == scales
+    mean, _ = grey_levels(ours.numpy(), expected)
+    assert mean < 0.6, mean  # exact at whole factors; OpenCV weighs fractional pixels by their area
+
+
+def test_aligned_crops_match_opencvs_and_give_the_same_templates(analyzer: FaceAnalyzer, players) -> None:  # type: ignore[no-untyped-def]
+    detections = analyzer.detect(players)
+    assert len(detections) >= 5
+    expected = align_faces(players, detections.landmarks)
+    ours = align_faces(torch.from_numpy(players), detections.landmarks)
+    assert isinstance(ours, torch.Tensor) and ours.shape == expected.shape
+    mean, largest = grey_levels(ours.numpy(), expected)
+    assert mean < 0.5 and largest <= 3, (mean, largest)  # OpenCV interpolates in 1/32 pixel steps
+    cosines = np.sum(analyzer.embedder.embed(ours.numpy()) * analyzer.embedder.embed(expected), axis=1)
+    assert cosines.min() > 0.999
+    box = detections.boxes[0]
+    mean, _ = grey_levels(face_crop(torch.from_numpy(players), box), face_crop(players, box))
+    assert mean < 0.5  # the operator's crop, edges repeated
+
+
+def test_faces_found_on_the_device_are_the_faces_found_in_arrays(on_device: FaceAnalyzer, players) -> None:  # type: ignore[no-untyped-def]
+    frame = Frame(players, 0, 0.0, 0.0)
+    pixels = on_device.pixels_of(frame)
+    assert isinstance(pixels, torch.Tensor) and pixels.device == torch.device("cpu")
+    on_tensor, on_array = on_device.detect(pixels), on_device.detect(players)
+    assert len(on_tensor) == len(on_array) >= 5
+    # near-equal scores may swap places, so each face is paired with its nearest
+    nearest = np.abs(on_tensor.boxes[:, None] - on_array.boxes[None]).max(axis=2).argmin(axis=1)
+    assert sorted(nearest) == list(range(len(on_array)))
+    assert np.abs(on_tensor.boxes - on_array.boxes[nearest]).max() < 2.0  # pixels, on faces of 20 and up
+    crops = on_device.align(pixels, on_tensor)
+    assert isinstance(crops, torch.Tensor)
+    templates = on_device.embedder.embed(crops)  # the crops go to the session as they are
+    assert np.sum(templates * on_device.embedder.embed(crops.numpy()), axis=1).min() > 0.9999
+    # the same people: landmarks a pixel apart move a tiny face's crop a lot, so faces of the
+    # size the quality gate lets through
+    expected = on_device.embedder.embed(on_device.align(players, on_array))[nearest]
+    cosines = np.sum(templates * expected, axis=1)
+    sizeable = (on_tensor.boxes[:, 2] - on_tensor.boxes[:, 0]) >= 40
+    assert sizeable.sum() >= 5 and cosines[sizeable].min() > 0.99, cosines
+    assert "frames on cpu" in on_device.backend_summary()
+
+
+def test_device_pixels_reach_system_memory_once_and_only_when_asked() -> None:
+    tensor = torch.arange(2 * 3 * 3, dtype=torch.uint8).reshape(2, 3, 3)
+    frame = Frame(DevicePixels(tensor), 0, 0.0, 0.0)
+    assert frame.pixels._host is None  # type: ignore[union-attr]
+    assert np.array_equal(frame.image, tensor.numpy()) and frame.image is frame.image
+
+
+def test_the_engine_on_device_frames_alerts_for_the_enrolled_person_only(
+    on_device: FaceAnalyzer, demo_gallery, demo_material, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    calls = {"letterbox": 0, "warp": 0}
+    for name in calls:
+        original = getattr(device, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(device, name, counted)
+    sink = CollectingSink()
+    source = parse_source(
+        str(demo_material["video"]), lossless=True, **on_device.settings.live.source_options()
+    )
+    runner = LiveRunner({"cam": source}, on_device, demo_gallery, sink, on_device.settings.live)
+    runner.start()
+    assert runner.wait(180)
+    runner.stop()
+    status = runner.status()[0]
+    assert [a.subject for a in sink.alerts] == [ENROLLED_SUBJECT]
+    assert sink.alerts[0].probe_crop.shape == (160, 160, 3)
+    metrics = status.metrics
+    assert metrics["errors"] == 0 and metrics["tracks_ended_unmatched"] == metrics["tracks"] - 1
+    assert calls["letterbox"] == metrics["frames"] and calls["warp"] > 0  # every frame went to the device
+
+
+def test_frames_on_device_are_refused_where_the_models_cannot_take_them(settings, demo_gallery) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match=r"frames_on_device needs runtime\.backend 'torch'"):
+        load_settings(live={"frames_on_device": True})
+    live = settings.live.model_copy(update={"frames_on_device": True})
+    onnx = FaceAnalyzer(settings.model_copy(update={"live": live}))  # past the check, as a test can go
+    with pytest.raises(ProviderUnavailableError, match="local PyTorch sessions"):
+        CameraEngine("cam", onnx, demo_gallery, CollectingSink())
