@@ -7,6 +7,8 @@ reaching it through DLPack are checked by ``benchmarks.gpu_check`` on a GPU mach
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import av
 import cv2
 import numpy as np
@@ -23,6 +25,8 @@ from openlfr.video.frames import DevicePixels, Frame
 from openlfr.video.sources import bgr_pixels, pixels_of
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.align import align_faces
+from openlfr.vision.batching import MicroBatcher
+from openlfr.vision.embedder import ArcFaceEmbedder
 from openlfr.watchlist import face_crop
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
@@ -173,3 +177,26 @@ def test_frames_on_device_are_refused_where_the_models_cannot_take_them(settings
     onnx = FaceAnalyzer(settings.model_copy(update={"live": live}))  # past the check, as a test can go
     with pytest.raises(ProviderUnavailableError, match="local PyTorch sessions"):
         CameraEngine("cam", onnx, demo_gallery, CollectingSink())
+
+
+def test_batches_of_device_crops_are_joined_and_mirrored_on_the_device(
+    on_device: FaceAnalyzer, players
+) -> None:  # type: ignore[no-untyped-def]
+    crops = on_device.align(players, on_device.detect(players))[:4]
+    fused = ArcFaceEmbedder(on_device.embedder.session, flip_fusion=True)  # type: ignore[arg-type]
+    on_tensor, on_array = fused.embed(torch.from_numpy(crops)), fused.embed(crops)
+    assert np.sum(on_tensor * on_array, axis=1).min() > 0.9999
+    assert np.sum(on_tensor * on_device.embedder.embed(crops), axis=1).max() < 0.9999  # the mirror counted
+
+    seen: list[object] = []
+
+    def network(rows):  # type: ignore[no-untyped-def]
+        seen.append(rows)
+        return rows.numpy() * 2
+
+    batcher = MicroBatcher(network, max_batch=6, max_wait=5.0)  # waits for all three callers
+    inputs = [torch.full((2, 3), float(i)) for i in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        outputs = list(pool.map(batcher, inputs))
+    assert len(seen) == 1 and isinstance(seen[0], torch.Tensor) and seen[0].shape == (6, 3)
+    assert all(np.array_equal(out, rows.numpy() * 2) for out, rows in zip(outputs, inputs, strict=True))
