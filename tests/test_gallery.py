@@ -11,10 +11,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from openlfr.cli import app
-from openlfr.errors import EncryptionKeyError, NotFoundError, PolicyViolation
-from openlfr.search.gallery import GallerySearcher, GalleryStore
+from openlfr.errors import EncryptionKeyError, NotFoundError, PolicyViolation, ProviderUnavailableError
+from openlfr.search.gallery import GallerySearcher, GalleryStore, index_settings
 from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex
-from openlfr.settings import get_settings
+from openlfr.settings import SearchSettings, get_settings
 from openlfr.store.models import AuditEvent
 
 
@@ -96,6 +96,68 @@ def test_exact_search_pads_small_galleries() -> None:
     rng = np.random.default_rng(0)
     scores, rows = TemplateIndex(clustered(rng, 3)).search(clustered(rng, 2), 5)
     assert (rows[:, 3:] == -1).all() and np.isinf(scores[:, 3:]).all() and (rows[:, :3] >= 0).all()
+
+
+def on_the_torch_cpu(fp16: bool = False) -> IndexSettings:
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    return index_settings(SearchSettings(index="torch", torch_device="cpu", torch_fp16=fp16))
+
+
+def test_the_device_index_is_exact_in_every_slice_and_forgets_deleted_rows(monkeypatch) -> None:
+    from openlfr.search import device_index
+
+    rng = np.random.default_rng(5)
+    gallery = clustered(rng, 20_000)
+    queries = noisy(gallery[:40], rng)
+    exact_scores, exact_rows = TemplateIndex(gallery, IndexSettings(kind="exact")).search(queries, 10)
+    monkeypatch.setattr(device_index, "SCORES_PER_SLICE", 40 * 3_000)  # seven slices, merged by top-k
+    index = TemplateIndex(gallery, on_the_torch_cpu())
+    assert index.kind == "torch" and index.templates is None  # no float32 copy kept on the host
+    assert index.memory_bytes()["device"] == gallery.nbytes
+    scores, rows = index.search(queries, 10)
+    assert np.array_equal(rows, exact_rows)
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-6)
+    index.remove(np.arange(10))
+    _, after = index.search(queries[:10], 10)
+    assert not np.isin(after, np.arange(10)).any() and len(index) == 19_990
+    half = TemplateIndex(gallery, on_the_torch_cpu(fp16=True))
+    assert half.memory_bytes()["device"] == gallery.nbytes // 2
+    half_scores, half_rows = half.search(queries, 10)
+    assert (half_rows[:, 0] == np.arange(40)).all()
+    found = half_rows >= 0
+    np.testing.assert_allclose(  # float16 templates: within 1e-3 of the float32 cosine
+        half_scores[found], np.einsum("qd,qkd->qk", queries, gallery[half_rows])[found], atol=1e-3
+    )
+    small = TemplateIndex(clustered(rng, 3), on_the_torch_cpu())
+    padded_scores, padded_rows = small.search(clustered(rng, 2), 5)
+    assert (padded_rows[:, 3:] == -1).all() and np.isinf(padded_scores[:, 3:]).all()
+
+
+def test_the_device_index_refuses_a_missing_gpu() -> None:
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(ProviderUnavailableError, match="no CUDA device"):
+        TemplateIndex(np.eye(4, dtype=np.float32), index_settings(SearchSettings(index="torch")))
+
+
+def test_galleries_are_searched_with_the_index_the_settings_name(gov, monkeypatch) -> None:
+    on_the_torch_cpu()
+    rng = np.random.default_rng(4)
+    templates = clustered(rng, 2_000, 64)
+    store = GalleryStore(gov, "national")
+    store.write([f"p{i}" for i in range(2_000)], ["-"] * 2_000, templates, "admin", "gallery.build")
+    monkeypatch.setattr(gov.settings, "search", SearchSettings(index="torch", torch_device="cpu"))
+    searcher = GallerySearcher(store)
+    assert searcher.index.kind == "torch" and "cpu" in searcher.index.summary
+    probes = noisy(templates[:5], rng)
+    found = searcher.search(probes, 3, "officer", "case 1", "probe")
+    assert [candidates[0].label for candidates in found] == [f"p{i}" for i in range(5)]
+    assert not list(store.folder.glob("*index-torch*"))  # nothing to seal: the sealed templates are the index
+    store.delete_label("p0", "admin", "erasure request")
+    searcher.rebuild().join()
+    again = searcher.search(probes[:1], 3, "officer", "case 1", "probe")[0]
+    assert "p0" not in {c.label for c in again} and len(searcher.index) == 1_999
 
 
 def test_gallery_at_rest_is_sealed_and_deletion_is_for_good(gov, tmp_path) -> None:

@@ -46,7 +46,7 @@ def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
     assert on_device["rows"][1]["total_fps"] > 0 and on_device["frames"] == "on cpu"
     search = results["exact_search"]["10,000"]
     assert search["ms_per_query_batch1"] > 0 and search["ms_per_query_batch1000"] > 0
-    assert search["numpy_cpu_ms_per_query"] > 0
+    assert search["numpy_cpu_ms_per_query"] > 0 and search["recall_at_10_against_numpy"] == 1.0
     decoding = results["decoding"]
     assert decoding["pyav_cpu_bgr"] > 0
     if not Path("/dev/nvidiactl").exists():

@@ -99,7 +99,7 @@ def search_command(
     results = searcher.search(templates, top, by, reason, probe.name)
     out.print(
         f"{len(probes)} probe(s) from {probe.name} against {gallery} "
-        f"({len(searcher.index):,} templates, {searcher.index.kind} index)"
+        f"({len(searcher.index):,} templates, {searcher.index.summary})"
     )
     for found, candidates in zip(probes, results, strict=True):
         table = Table(

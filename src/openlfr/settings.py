@@ -276,6 +276,23 @@ class ClusterSettings(BaseModel):
     call_timeout: float = Field(10.0, gt=0.0, description="A camera silent this long counts as restarting.")
 
 
+class SearchSettings(BaseModel):
+    """Retrospective search over galleries (``openlfr search``, the API and the console)."""
+
+    index: Literal["auto", "exact", "pq", "ivf", "ivfpq", "hnsw", "torch"] = Field(
+        "auto",
+        description="'auto': exact up to exact_limit templates, the compressed full-scan 'pq' index "
+        "above; 'torch': exact, with every template in a PyTorch device's memory (a GPU).",
+    )
+    exact_limit: int = Field(1_000_000, ge=0, description="Largest gallery 'auto' searches exactly.")
+    torch_device: str = Field(
+        "cuda", description="Device for index 'torch'; a missing one is an error, never the CPU."
+    )
+    torch_fp16: bool = Field(
+        True, description="Templates in float16 for index 'torch': half the memory, scores within 1e-3."
+    )
+
+
 class Settings(BaseSettings):
     """All openlfr settings."""
 
@@ -298,6 +315,7 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = GovernanceSettings()
     api: ApiSettings = ApiSettings()
     cluster: ClusterSettings = ClusterSettings()
+    search: SearchSettings = SearchSettings()
     master_key: SecretStr | None = Field(None, description="Base64 master key; else store.master_key_file.")
 
     @model_validator(mode="after")

@@ -24,6 +24,7 @@ from openlfr.errors import NotFoundError, PolicyViolation
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex, chosen_kind
+from openlfr.settings import SearchSettings
 from openlfr.store.files import write_atomically
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -238,6 +239,16 @@ def _rechunk(blocks: Iterable[np.ndarray], rows: int) -> Iterator[np.ndarray]:
         yield np.concatenate(pending)
 
 
+def index_settings(search: SearchSettings) -> IndexSettings:
+    """The index a gallery is searched with, from the ``search`` settings."""
+    return IndexSettings(
+        kind=search.index,
+        exact_limit=search.exact_limit,
+        torch_device=search.torch_device,
+        torch_fp16=search.torch_fp16,
+    )
+
+
 def list_galleries(gov: Governance) -> list[dict]:
     """Every gallery's name and size (from its manifest: no template is opened)."""
     root = gov.settings.data_dir / "galleries"
@@ -250,7 +261,7 @@ class GallerySearcher:
 
     def __init__(self, store: GalleryStore, settings: IndexSettings | None = None) -> None:
         self.store = store
-        self.settings = settings or IndexSettings()
+        self.settings = settings or index_settings(store.gov.settings.search)
         self._lock = threading.Lock()
         self._load()
 

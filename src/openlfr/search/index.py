@@ -10,8 +10,9 @@ that looks at only part of the gallery (IVF lists, HNSW graphs) loses many of th
 scan of small codes does not. The ``pq`` index is split into shards of contiguous rows,
 searched at once on all cores, so it also holds galleries far larger than one machine's
 float32 copy (10M templates in about 10 GiB). IVF, IVF-PQ and HNSW stay available by ``kind``
-and re-rank against float32 templates. Deleted rows are masked at once and leave the index
-itself at the next rebuild.
+and re-rank against float32 templates. On a GPU machine the ``torch`` kind searches exactly
+with every template in GPU memory (``search.device_index``). Deleted rows are masked at once
+and leave the index itself at the next rebuild.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-KINDS = ("auto", "exact", "pq", "ivf", "ivfpq", "hnsw")
+if TYPE_CHECKING:
+    from openlfr.search.device_index import DeviceTemplates
+
+KINDS = ("auto", "exact", "pq", "ivf", "ivfpq", "hnsw", "torch")
 MASKED_ONLY = ("hnsw", "pq")  # indexes that cannot drop a row without renumbering the rest
 
 
@@ -44,6 +49,8 @@ class IndexSettings:
     hnsw_m: int = 32
     ef_construction: int = 64
     ef_search: int = 256
+    torch_device: str = "cuda"  # torch: where the templates are held and searched
+    torch_fp16: bool = True  # torch: templates in float16, half the memory (scores within 1e-3)
 
 
 @dataclass(frozen=True)
@@ -212,9 +219,15 @@ class TemplateIndex:
         self.alive = np.ones(blocks.count, bool)
         self.removed = 0  # rows masked but still in a FAISS index, which must be asked for that many more
         self.kind = chosen_kind(self.settings, blocks.count)
-        self.templates: np.ndarray | None = None  # float32 rows, for every kind but pq
+        self.templates: np.ndarray | None = None  # float32 rows, for every kind but pq and torch
+        self.on_device: DeviceTemplates | None = None  # torch: the rows in the device's memory
         if self.kind == "pq":
             self.parts = parts or build_pq(blocks, self.settings)
+        elif self.kind == "torch":
+            from openlfr.search.device_index import DeviceTemplates
+
+            self.on_device = DeviceTemplates(blocks, self.settings.torch_device, self.settings.torch_fp16)
+            self.parts = []
         else:
             self.templates = blocks.array()
             self.parts = parts or (
@@ -230,11 +243,21 @@ class TemplateIndex:
     def __len__(self) -> int:
         return self.count - self.removed
 
+    @property
+    def summary(self) -> str:
+        """The index's kind, and for ``torch`` where and in what precision it holds the templates."""
+        if self.on_device is None:
+            return f"{self.kind} index"
+        precision = "float16" if self.settings.torch_fp16 else "float32"
+        return f"exact index in {self.on_device.device} memory ({precision})"
+
     def remove(self, rows: np.ndarray) -> None:
         """Stop returning these rows now (the index forgets them too where FAISS can remove)."""
         rows = np.asarray(rows, np.int64)
         self.alive[rows] = False
         self.removed = self.count - int(np.count_nonzero(self.alive))
+        if self.on_device is not None:
+            self.on_device.remove(rows)
         if self.faiss is not None and self.kind not in MASKED_ONLY:
             self.faiss.remove_ids(rows)
 
@@ -245,6 +268,8 @@ class TemplateIndex:
             return self._exact(queries, k)
         if self.kind == "pq":
             return self._pq(queries, k)
+        if self.on_device is not None:
+            return _top(*self.on_device.search(queries, k), k)
         wanted = max(k, self.settings.rerank)
         if self.kind in MASKED_ONLY:  # removed rows are still in the index: ask for that many more
             wanted += self.removed
@@ -295,7 +320,8 @@ class TemplateIndex:
         return _top(best_scores, best_rows, k)
 
     def memory_bytes(self) -> dict[str, int]:
-        """Bytes held: float32 templates (every kind but pq) and the FAISS parts."""
+        """Bytes held: float32 templates (every kind but pq and torch), the FAISS parts, and the
+        templates in a device's memory (torch)."""
         # pq: codes and float16 copies by arithmetic; serialising 10M rows to count them would copy GiBs
         index_bytes = sum(
             part.ntotal * part.sa_code_size()
@@ -304,4 +330,5 @@ class TemplateIndex:
             for part in self.parts
         )
         templates = 0 if self.templates is None else int(self.templates.nbytes)
-        return {"templates": templates, "index": index_bytes}
+        device = 0 if self.on_device is None else self.on_device.nbytes
+        return {"templates": templates, "index": index_bytes, "device": device}
