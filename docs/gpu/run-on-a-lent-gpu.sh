@@ -21,9 +21,11 @@ run)
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl || exit 3
     export PYTHONPATH="/tmp/site:$PWD/src:$PWD" OPENLFR_TEST_DATA="$PWD/.gpu/data"
     nvidia-smi 2>&1 | tee "$OUT/machine.txt"
-    timeout "${GPU_CHECK_LIMIT:-420}" python3 -m benchmarks.gpu_check 2>&1 | tee "$OUT/gpu_check.log"
+    timeout "${GPU_CHECK_LIMIT:-480}" python3 -m benchmarks.gpu_check 2>&1 | tee "$OUT/gpu_check.log"
     cp benchmarks/results/gpu_check.json "$OUT/" 2>/dev/null
     timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_hwdecode.py 2>&1 | tee "$OUT/pytest_hwdecode.log"
+    # live.frames_on_device's image operations and engine, on the CPU and on CUDA
+    timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_device_frames.py 2>&1 | tee "$OUT/pytest_device_frames.log"
     ;;
 *) echo "usage: $0 fetch|run" >&2; exit 2 ;;
 esac

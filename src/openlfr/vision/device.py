@@ -92,9 +92,8 @@ def letterbox(
 ) -> tuple[Tensor, list[float]]:
     """Each (H, W, 3) uint8 image resized into the top-left of one zero (B, height, width, 3)
     canvas, scaled to fit ``fit`` (width, height), as ``SCRFDDetector.letterbox`` does with
-    OpenCV: shrinking averages areas (exactly so by whole factors, such as 1080p to 640×360;
-    otherwise by antialiased bilinear, which comes nearer OpenCV's fractional areas than
-    PyTorch's whole-pixel ``area``), enlarging is bilinear."""
+    OpenCV: shrinking averages each output pixel's area of the input (``cv2.INTER_AREA``),
+    enlarging is bilinear."""
     canvas = torch.zeros((len(images), height, width, 3), dtype=torch.uint8, device=images[0].device)
     scales = []
     for i, image in enumerate(images):
@@ -102,15 +101,26 @@ def letterbox(
         scale = min(fit[0] / w, fit[1] / h)
         new_h, new_w = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
         planes = image.permute(2, 0, 1)[None].float()
-        if scale < 1 and h % new_h == 0 and w % new_w == 0:
+        if scale >= 1:
+            resized = F.interpolate(planes, size=(new_h, new_w), mode="bilinear", align_corners=False)
+        elif h % new_h == 0 and w % new_w == 0:  # whole factors (1080p to 640×360): plain averages
             resized = F.interpolate(planes, size=(new_h, new_w), mode="area")
-        else:
-            resized = F.interpolate(
-                planes, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=scale < 1
-            )
+        else:  # PyTorch's "area" would average whole pixels; OpenCV weighs the fractions
+            rows, columns = (area_weights(n, m, image.device) for n, m in ((h, new_h), (w, new_w)))
+            resized = torch.einsum("yh,bchw,xw->bcyx", rows, planes, columns)
         canvas[i, :new_h, :new_w] = resized[0].permute(1, 2, 0).round_().clamp_(0, 255).to(torch.uint8)
         scales.append(scale)
     return canvas, scales
+
+
+def area_weights(source: int, target: int, device: torch.device) -> Tensor:
+    """The (target, source) matrix that shrinks a line of ``source`` pixels to ``target``: each
+    output pixel is the mean of the stretch of input it covers, partial pixels in proportion."""
+    scale = source / target
+    edges = torch.arange(target + 1, dtype=torch.float64, device=device) * scale
+    starts = torch.arange(source, dtype=torch.float64, device=device)
+    overlap = torch.minimum(edges[1:, None], starts + 1) - torch.maximum(edges[:-1, None], starts)
+    return (overlap.clamp_(min=0) / scale).float()
 
 
 def warp(image: Tensor, matrices: np.ndarray, size: int, replicate_border: bool = False) -> Tensor:
