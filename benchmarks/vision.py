@@ -19,6 +19,7 @@ from benchmarks.common import hardware, median_ms, paired_median_ms, save
 from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
 from openlfr.vision import FaceAnalyzer, load_image
+from openlfr.vision.align import align_faces
 from openlfr.vision.tensors import to_nchw
 
 
@@ -160,6 +161,36 @@ def input_scaling(analyzer: FaceAnalyzer, repeats: int) -> dict[str, float]:
     return rows
 
 
+def frame_preparation_in_pytorch(analyzer: FaceAnalyzer, repeats: int) -> dict[str, float | str]:
+    """ms to letterbox a 1080p frame and align its faces: in PyTorch on this CPU (what
+    ``live.frames_on_device`` runs, there on a GPU) against OpenCV. It says what the option costs
+    on a machine without a GPU; its GPU figures come from ``benchmarks.gpu_check``."""
+    try:
+        import torch
+
+        from openlfr.vision import device
+    except ImportError as exc:
+        return {"not measured": str(exc)}
+    frame = cv2.resize(frame_720p(), (1920, 1080), interpolation=cv2.INTER_LINEAR)
+    landmarks = analyzer.detect(frame).landmarks
+    width, height = analyzer.detector.network_size([frame])
+    size = analyzer.crop_size
+
+    def prepare(image: Any, letterbox: Any) -> None:
+        letterbox(image)
+        align_faces(image, landmarks, size)
+
+    on_torch = torch.from_numpy(frame)
+    ours, opencv = paired_median_ms(
+        lambda: prepare(
+            on_torch, lambda i: device.letterbox([i], width, height, analyzer.detector.input_size)
+        ),
+        lambda: prepare(frame, lambda i: analyzer.detector.letterbox([i])),
+        repeats,
+    )
+    return {"faces": len(landmarks), "pytorch_ms": ours, "opencv_ms": opencv, "ratio": ours / opencv}
+
+
 def run(repeats: int = 30) -> dict[str, Any]:
     console = Console()
     info = hardware()
@@ -196,6 +227,15 @@ def run(repeats: int = 30) -> dict[str, Any]:
         console.print(
             f"input scaling, {label}: {row['ours_ms']:.2f} ms against numpy's {row['numpy_ms']:.2f} "
             f"({row['ratio']:.2f}×)"
+        )
+    results["frame_preparation_in_pytorch"] = prepared = frame_preparation_in_pytorch(
+        FaceAnalyzer(settings), repeats
+    )
+    if "ratio" in prepared:
+        console.print(
+            f"1080p letterbox and {prepared['faces']} alignments in PyTorch on this CPU: "
+            f"{prepared['pytorch_ms']:.2f} ms against OpenCV's {prepared['opencv_ms']:.2f} "
+            f"({prepared['ratio']:.2f}×)"
         )
     shared = cameras_sharing_the_detector(settings)
     results["cameras_sharing_the_detector"] = shared
