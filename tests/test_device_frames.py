@@ -22,7 +22,7 @@ from openlfr.live.runner import LiveRunner
 from openlfr.settings import load_settings
 from openlfr.video import parse_source
 from openlfr.video.frames import DevicePixels, Frame
-from openlfr.video.sources import bgr_pixels, pixels_of
+from openlfr.video.sources import bgr_pixels, decoded_pixels
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.align import align_faces
 from openlfr.vision.batching import MicroBatcher
@@ -95,9 +95,29 @@ def test_nv12_converts_as_opencv_and_swscale_do(players: np.ndarray, where: str)
         assert grey_levels(untagged, expected)[0] > mean + 1, tag  # the tag really changes the matrix
 
 
+def test_odd_sized_frames_convert_whole(players: np.ndarray, where: str) -> None:
+    image = cv2.GaussianBlur(cv2.resize(players, (101, 75)), (0, 0), 2)
+    nv12 = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="nv12")
+    luma, chroma = (plane.to(where) for plane in device.frame_planes(nv12))
+    assert tuple(chroma.shape) == (37, 50, 2)  # PyAV leaves out the odd last chroma row and column
+    ours = device.nv12_to_bgr(luma, chroma).cpu().numpy()
+    assert ours.shape == image.shape
+    even = device.nv12_to_bgr(luma[:74, :100], chroma).cpu().numpy()
+    assert np.array_equal(ours[:74, :100], even)  # the rest as it would be
+    assert grey_levels(ours, image)[0] < 3  # and the picture survived (2.1 for a 100×74 frame)
+
+
+def test_a_degenerate_face_warps_as_opencv_does(players: np.ndarray, where: str) -> None:
+    collapsed = np.full((1, 5, 2), 40.0, np.float32)  # every landmark on one point: no similarity exists
+    expected = align_faces(players, collapsed)
+    assert np.array_equal(align_faces(there(players, where), collapsed).cpu().numpy(), expected)
+
+
 def test_a_software_frame_stays_an_array(players: np.ndarray) -> None:
     nv12 = av.VideoFrame.from_ndarray(players, format="bgr24").reformat(format="nv12")
-    assert np.array_equal(pixels_of(nv12), bgr_pixels(nv12))  # only NVDEC's CUDA frames stay on the device
+    assert np.array_equal(
+        decoded_pixels(nv12), bgr_pixels(nv12)
+    )  # only NVDEC's CUDA frames stay on the device
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (1000, 700), (320, 200), (641, 479)])
@@ -107,8 +127,8 @@ def test_the_letterbox_is_the_detectors(analyzer: FaceAnalyzer, players, where: 
     width, height = analyzer.detector.network_size([image])
     ours, our_scales = device.letterbox([there(image, where)], width, height, analyzer.detector.input_size)
     assert ours.shape == expected.shape and our_scales == scales
-    mean, _ = grey_levels(ours.cpu().numpy(), expected)
-    assert mean < 0.2, mean  # the same averages; OpenCV rounds in fixed point its own way
+    mean, largest = grey_levels(ours.cpu().numpy(), expected)
+    assert mean < 0.2 and largest <= 1, (mean, largest)  # the same averages, rounded apart
 
 
 def test_aligned_crops_match_opencvs_and_give_the_same_templates(
@@ -186,9 +206,26 @@ def test_the_engine_on_device_frames_alerts_for_the_enrolled_person_only(
     assert calls["letterbox"] == metrics["frames"] and calls["warp"] > 0  # every frame went to the device
 
 
+def test_nvdec_frames_stay_on_the_gpu_only_on_the_shared_context(monkeypatch) -> None:
+    from openlfr.video import hwdecode
+
+    assert hwdecode.hwaccel_for("cpu", "auto", keep_on_gpu=True) is None
+    monkeypatch.setattr(hwdecode, "_refused", [])
+    assert hwdecode.hwaccel_for("cuda", "auto", keep_on_gpu=True).is_hw_owned  # type: ignore[union-attr]
+    assert not hwdecode.hwaccel_for("cuda", "auto").is_hw_owned  # type: ignore[union-attr]
+    # once a decoder has been refused the shared context, each has its own, with no ordering
+    # against PyTorch's stream: their frames are copied back
+    monkeypatch.setattr(hwdecode, "_refused", ["[Errno 95] Operation not supported"])
+    assert not hwdecode.hwaccel_for("cuda", "auto", keep_on_gpu=True).is_hw_owned  # type: ignore[union-attr]
+
+
 def test_frames_on_device_are_refused_where_the_models_cannot_take_them(settings, demo_gallery) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match=r"frames_on_device needs runtime\.backend 'torch'"):
         load_settings(live={"frames_on_device": True})
+    with pytest.raises(ConfigError, match=r"not cluster\.inference 'node'"):
+        load_settings(
+            runtime={"backend": "torch"}, live={"frames_on_device": True}, cluster={"inference": "node"}
+        )
     live = settings.live.model_copy(update={"frames_on_device": True})
     onnx = FaceAnalyzer(settings.model_copy(update={"live": live}))  # past the check, as a test can go
     with pytest.raises(ProviderUnavailableError, match="local PyTorch sessions"):
@@ -211,8 +248,10 @@ def test_batches_of_device_crops_are_joined_and_mirrored_on_the_device(
         return rows.numpy() * 2
 
     batcher = MicroBatcher(network, max_batch=6, max_wait=5.0)  # waits for all three callers
-    inputs = [torch.full((2, 3), float(i)) for i in range(3)]
+    # a camera's device frames meet an API request's photo, an array, in one batch
+    inputs = [torch.full((2, 3), 0.0), np.full((2, 3), 1.0, np.float32), torch.full((2, 3), 2.0)]
     with ThreadPoolExecutor(3) as pool:
         outputs = list(pool.map(batcher, inputs))
     assert len(seen) == 1 and isinstance(seen[0], torch.Tensor) and seen[0].shape == (6, 3)
-    assert all(np.array_equal(out, rows.numpy() * 2) for out, rows in zip(outputs, inputs, strict=True))
+    for out, rows in zip(outputs, inputs, strict=True):
+        assert np.array_equal(out, np.asarray(rows) * 2)

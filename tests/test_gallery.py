@@ -133,6 +133,14 @@ def test_the_device_index_is_exact_in_every_slice_and_forgets_deleted_rows(monke
     assert (padded_rows[:, 3:] == -1).all() and np.isinf(padded_scores[:, 3:]).all()
 
 
+def test_every_index_kind_can_be_set() -> None:
+    from typing import get_args
+
+    from openlfr.search.index import KINDS
+
+    assert set(get_args(SearchSettings.model_fields["index"].annotation)) == set(KINDS)
+
+
 def test_the_device_index_refuses_a_missing_gpu() -> None:
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
     if torch.cuda.is_available():

@@ -322,6 +322,10 @@ class Settings(BaseSettings):
     def _frames_on_device_need_torch(self) -> Settings:
         if self.live.frames_on_device and self.runtime.backend != "torch":
             raise ValueError("live.frames_on_device needs runtime.backend 'torch': frames go to its device")
+        if self.live.frames_on_device and self.cluster.inference == "node":
+            raise ValueError(
+                "live.frames_on_device needs the models beside the camera, not cluster.inference 'node'"
+            )
         return self
 
     def database_url(self) -> str:

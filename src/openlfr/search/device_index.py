@@ -7,16 +7,19 @@ from the sealed store, so the host never holds a float32 copy of the whole galle
 
 Scores are one matrix product per slice of rows, computed in the templates' precision and
 merged by top-k; in float16 they are within about 1e-3 of float32, as the ``pq`` index's
-re-scored ones are. Deleted rows are masked on the device at once.
+re-scored ones are. Deleted rows are masked on the device at once. A rebuild holds the old
+and the new copy until the swap, so leave room for two (19 GiB at 10M in float16).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
+from openlfr.video.hwdecode import claim_the_gpu_for_decoding
 
 SCORES_PER_SLICE = 1 << 28  # queries × rows scored at once: 1 GiB of float32 scores
 
@@ -32,20 +35,26 @@ class DeviceTemplates:
             raise ProviderUnavailableError(
                 "search.index 'torch' needs PyTorch (pip install torch); use 'auto' without it"
             ) from None
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ProviderUnavailableError(
-                f"search.torch_device {device!r} requested but PyTorch sees no CUDA device; "
-                "openlfr does not fall back to the CPU silently"
-            )
+        if device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise ProviderUnavailableError(
+                    f"search.torch_device {device!r} requested but PyTorch sees no CUDA device; "
+                    "openlfr does not fall back to the CPU silently"
+                )
+            claim_the_gpu_for_decoding()  # before PyTorch makes the context (see hwdecode)
         self.torch = torch
         self.device = torch.device(device)
         self.dtype = torch.float16 if fp16 else torch.float32
         self.rows = torch.empty((blocks.count, blocks.dimension), dtype=self.dtype, device=self.device)
         offset = 0
         for i in range(blocks.blocks):
-            block = torch.as_tensor(blocks.read(i)).to(self.device)  # copied, then converted there
+            with warnings.catch_warnings():  # sealed chunks are read-only buffers, and only read here
+                warnings.simplefilter("ignore", UserWarning)
+                block = torch.as_tensor(blocks.read(i)).to(self.device)  # copied, then converted there
             self.rows[offset : offset + len(block)] = block.to(self.dtype)
             offset += len(block)
+        if offset != blocks.count:
+            raise ValueError(f"the gallery's chunks hold {offset:,} templates, its manifest {blocks.count:,}")
         self.alive = torch.ones(blocks.count, dtype=torch.bool, device=self.device)
 
     @property

@@ -188,10 +188,20 @@ def resolve_decode_device(choice: str) -> DecodeDevice:
 def hwaccel_for(device: DecodeDevice, choice: str, keep_on_gpu: bool = False) -> HWAccel | None:
     """The hwaccel for one source. Under 'auto' a stream NVDEC cannot take (some MJPEG, 4:2:2,
     oversized pictures) decodes on the CPU, and the source logs it; under 'cuda' it fails.
-    ``keep_on_gpu`` leaves NVDEC's frames in GPU memory (``live.frames_on_device``)."""
+
+    ``keep_on_gpu`` leaves NVDEC's frames in GPU memory (``live.frames_on_device``), but only
+    on the shared context: there FFmpeg's copy out of the decoder and PyTorch's kernels run in
+    order on the context's default stream. A decoder with a context of its own would hand
+    PyTorch memory of another context with no ordering, so its frames are copied back."""
     if device != "cuda":
         return None
-    return nvdec(allow_software_fallback=choice == "auto", keep_on_gpu=keep_on_gpu)
+    kept = keep_on_gpu and frames_can_stay_on_the_gpu()
+    return nvdec(allow_software_fallback=choice == "auto", keep_on_gpu=kept)
+
+
+def frames_can_stay_on_the_gpu() -> bool:
+    """Whether NVDEC's frames may stay in GPU memory: only while decoders share the context."""
+    return cuda_context_options() is SHARED_CONTEXT
 
 
 def decoder_name(choice: str) -> str:
@@ -206,11 +216,12 @@ def decoding_summary(choice: str, frames_on_device: bool = False) -> str:
     """The start line's account of where video is decoded, and why not on the GPU when it is not."""
     device = resolve_decode_device(choice)
     if device == "cuda":
-        frames = (
-            "frames kept in GPU memory, converted to BGR there"
-            if frames_on_device
-            else "frames copied to system memory as BGR"
-        )
+        if not frames_on_device:
+            frames = "frames copied to system memory as BGR"
+        elif frames_can_stay_on_the_gpu():
+            frames = "frames kept in GPU memory, converted to BGR there"
+        else:
+            frames = "frames copied to system memory as BGR: they stay on the GPU only on a shared context"
         return f"decoding on NVDEC (CUDA hwaccel, {context_sharing()} CUDA context, {frames})"
     if choice == "cpu":
         return "decoding on the CPU (live.decode_device = 'cpu')"

@@ -163,7 +163,7 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
                     )
                 position = float(decoded.time) if decoded.time is not None else index / 25.0
                 pacer.wait(position, stop)
-                yield Frame(pixels_of(decoded), index, position, time.time())
+                yield Frame(decoded_pixels(decoded), index, position, time.time())
                 index += 1
         except Exception as exc:
             stalled = time.monotonic() - last >= 0.9 * spec.read_timeout
@@ -174,7 +174,7 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         container.close()
 
 
-def pixels_of(frame: av.VideoFrame) -> np.ndarray | DevicePixels:
+def decoded_pixels(frame: av.VideoFrame) -> np.ndarray | DevicePixels:
     """A decoded frame's BGR pixels: converted on the GPU and kept there for a frame NVDEC left
     in GPU memory (``keep_on_device``), else as an array in system memory."""
     if frame.format.name == "cuda" and frame.sw_format is not None and frame.sw_format.name == "nv12":

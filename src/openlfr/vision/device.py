@@ -18,6 +18,7 @@ PyTorch is imported here only, and only when frames go to a device, so the CPU p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,18 +26,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from openlfr.video.sources import FULL_RANGE
+
 Tensor = torch.Tensor
 
-# (Kr, Kb) of each colour matrix FFmpeg tags a frame with (AVColorSpace): BT.709 is 1, and
-# everything else a camera sends (BT.601 as 5, 6 or untagged 2) uses BT.601's
-LUMA_WEIGHTS = {1: (0.2126, 0.0722)}
+# (Kr, Kb) of the colour matrices FFmpeg tags frames with (AVColorSpace): BT.709, FCC,
+# SMPTE 240M and BT.2020; anything else (BT.601 as 5 or 6, untagged 2) is BT.601, as swscale
+# also reads it
+LUMA_WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 7: (0.212, 0.087), 9: (0.2627, 0.0593)}
 BT601 = (0.299, 0.114)
 
 
-def yuv_to_bgr_matrix(colorspace: int = 2, full_range: bool = False) -> tuple[Tensor, Tensor]:
+@functools.cache
+def yuv_to_bgr_matrix(
+    colorspace: int = 2, full_range: bool = False, device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
     """The 3×3 matrix taking (Y, U, V) less the returned offsets to (B, G, R), from the
     colour matrix's luma weights: limited range stretches Y from 16–235 and chroma from
-    16–240 to the full 0–255."""
+    16–240 to the full 0–255. Kept per device, so no frame waits for a copy of it."""
     kr, kb = LUMA_WEIGHTS.get(colorspace, BT601)
     kg = 1.0 - kr - kb
     y_gain, c_gain = (1.0, 1.0) if full_range else (255 / 219, 255 / 224)
@@ -48,15 +55,20 @@ def yuv_to_bgr_matrix(colorspace: int = 2, full_range: bool = False) -> tuple[Te
         ]
     )
     offsets = torch.tensor([0.0 if full_range else 16.0, 128.0, 128.0])
-    return matrix, offsets
+    return matrix.to(device), offsets.to(device)
 
 
 def nv12_to_bgr(luma: Tensor, chroma: Tensor, colorspace: int = 2, full_range: bool = False) -> Tensor:
     """(H, W) luma and (H/2, W/2, 2) interleaved chroma, uint8 on one device, to an (H, W, 3)
-    uint8 BGR frame there. Chroma is repeated over each 2×2 block, as OpenCV does."""
-    matrix, offsets = (t.to(luma.device) for t in yuv_to_bgr_matrix(colorspace, full_range))
-    planes = chroma.permute(2, 0, 1).repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
-    yuv = torch.cat([luma[None], planes[:, : luma.shape[0], : luma.shape[1]]]).float()
+    uint8 BGR frame there. Chroma is repeated over each 2×2 block, as OpenCV does; an odd
+    last row or column, which PyAV's export leaves out, repeats the one before it."""
+    matrix, offsets = yuv_to_bgr_matrix(colorspace, full_range, luma.device)
+    height, width = luma.shape
+    planes = chroma.permute(2, 0, 1).repeat_interleave(2, dim=1).repeat_interleave(2, dim=2).float()
+    if planes.shape[1:] != luma.shape:
+        short = (0, width - planes.shape[2], 0, height - planes.shape[1])
+        planes = F.pad(planes[None], short, mode="replicate")[0]
+    yuv = torch.cat([luma[None].float(), planes])
     bgr = torch.einsum("cy,yhw->hwc", matrix, yuv - offsets[:, None, None])
     return bgr.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -81,8 +93,8 @@ def decoded_to_bgr(frame: Any) -> Tensor:
     the conversion (which reads them) is finished before this returns.
     """
     luma, chroma = frame_planes(frame)
-    bgr = nv12_to_bgr(luma, chroma, frame.colorspace, frame.color_range == 2)
-    if bgr.is_cuda:
+    bgr = nv12_to_bgr(luma, chroma, frame.colorspace, frame.color_range == FULL_RANGE)
+    if bgr.is_cuda:  # waits for the work queued before it too: about one forward pass (docs/gpu)
         torch.cuda.current_stream(bgr.device).synchronize()
     return bgr
 
@@ -106,21 +118,43 @@ def letterbox(
         elif h % new_h == 0 and w % new_w == 0:  # whole factors (1080p to 640×360): plain averages
             resized = F.interpolate(planes, size=(new_h, new_w), mode="area")
         else:  # PyTorch's "area" would average whole pixels; OpenCV weighs the fractions
-            rows, columns = (area_weights(n, m, image.device) for n, m in ((h, new_h), (w, new_w)))
+            rows, columns = area_weights(h, new_h, image.device), area_weights(w, new_w, image.device)
             resized = torch.einsum("yh,bchw,xw->bcyx", rows, planes, columns)
         canvas[i, :new_h, :new_w] = resized[0].permute(1, 2, 0).round_().clamp_(0, 255).to(torch.uint8)
         scales.append(scale)
     return canvas, scales
 
 
+@functools.cache
 def area_weights(source: int, target: int, device: torch.device) -> Tensor:
     """The (target, source) matrix that shrinks a line of ``source`` pixels to ``target``: each
-    output pixel is the mean of the stretch of input it covers, partial pixels in proportion."""
+    output pixel is the mean of the stretch of input it covers, partial pixels in proportion.
+    A camera's frames all have one size, so each is made once."""
     scale = source / target
     edges = torch.arange(target + 1, dtype=torch.float64, device=device) * scale
     starts = torch.arange(source, dtype=torch.float64, device=device)
     overlap = torch.minimum(edges[1:, None], starts + 1) - torch.maximum(edges[:-1, None], starts)
     return (overlap.clamp_(min=0) / scale).float()
+
+
+def inverse_affine(matrices: np.ndarray) -> np.ndarray:
+    """(N, 2, 3) inverses of (N, 2, 3) affine matrices, zeros for a singular one (a face whose
+    landmarks collapsed to a point), as ``cv2.invertAffineTransform`` gives."""
+    linear, shift = np.asarray(matrices, np.float64)[:, :, :2], np.asarray(matrices, np.float64)[:, :, 2]
+    det = np.linalg.det(linear)
+    safe = np.where(det == 0, 1.0, det)
+    inverse = (
+        np.stack(
+            [
+                np.stack([linear[:, 1, 1], -linear[:, 0, 1]], -1),
+                np.stack([-linear[:, 1, 0], linear[:, 0, 0]], -1),
+            ],
+            axis=1,
+        )
+        / safe[:, None, None]
+    )
+    inverse[det == 0] = 0.0
+    return np.concatenate([inverse, -np.einsum("nij,nj->ni", inverse, shift)[:, :, None]], axis=2)
 
 
 def warp(image: Tensor, matrices: np.ndarray, size: int, replicate_border: bool = False) -> Tensor:
@@ -130,9 +164,7 @@ def warp(image: Tensor, matrices: np.ndarray, size: int, replicate_border: bool 
     if len(matrices) == 0:
         return torch.zeros((0, size, size, 3), dtype=torch.uint8, device=image.device)
     h, w = image.shape[:2]
-    square = np.zeros((len(matrices), 3, 3))
-    square[:, :2], square[:, 2, 2] = matrices, 1.0
-    inverse = torch.as_tensor(np.linalg.inv(square)[:, :2], dtype=torch.float32, device=image.device)
+    inverse = torch.as_tensor(inverse_affine(matrices), dtype=torch.float32, device=image.device)
     ys, xs = torch.meshgrid(
         torch.arange(size, device=image.device, dtype=torch.float32),
         torch.arange(size, device=image.device, dtype=torch.float32),
@@ -141,7 +173,7 @@ def warp(image: Tensor, matrices: np.ndarray, size: int, replicate_border: bool 
     points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1)  # (size, size, 3) crop pixels
     source = torch.einsum("nij,yxj->nyxi", inverse, points)  # (N, size, size, 2) image pixels
     # pixel centres at whole numbers: -1 and 1 are the first and last pixel's centres
-    grid = source * torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)], device=image.device) - 1
+    grid = torch.stack([source[..., 0] * (2 / max(w - 1, 1)), source[..., 1] * (2 / max(h - 1, 1))], -1) - 1
     planes = image.permute(2, 0, 1)[None].float()
     crops = F.grid_sample(
         planes,

@@ -56,12 +56,15 @@ def feeds_images(session: object) -> bool:
 
 
 def concat(parts: list) -> np.ndarray:  # type: ignore[type-arg]
-    """Rows of several batches as one, on the device they are on."""
-    if isinstance(parts[0], np.ndarray):
+    """Rows of several batches as one. Callers sharing a model may mix arrays and tensors (a
+    camera's device frames and an API request's photo): then all go where the tensors are."""
+    tensors = [part for part in parts if not isinstance(part, np.ndarray)]
+    if not tensors:
         return np.concatenate(parts)
     import torch
 
-    return torch.cat(parts)  # type: ignore[return-value]
+    device = tensors[0].device
+    return torch.cat([torch.as_tensor(part).to(device) for part in parts])  # type: ignore[return-value]
 
 
 def mirrored(images: np.ndarray) -> np.ndarray:
