@@ -20,7 +20,8 @@ the package photos), that the detector finds the same faces, and then measures:
   converted and letterboxed there, as ``live.frames_on_device`` does; and torchcodec on NVDEC
   when it is installed;
 - exact top-10 search through our own `torch` index (`search.index`) at 1M and 10M templates,
-  against numpy on the CPU.
+  against numpy on the CPU;
+- cross-matching two registers of 50k and of 1M templates on the GPU, against numpy at 50k.
 The issue's eager reference on one H200: 24,700 faces/s and 4,600 frames/s. Our H200 runs
 and what they changed are in docs/gpu/README.md.
 
@@ -47,6 +48,7 @@ from benchmarks.common import hardware, save
 from benchmarks.live import crowd_clip, decode_fps, run_cameras, stand_in_gallery
 from benchmarks.vision import cameras_sharing_the_detector, frame_720p
 from openlfr.models import sample_image_paths
+from openlfr.search.crossmatch import crossmatch
 from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex
 from openlfr.settings import load_settings
 from openlfr.video import parse_source
@@ -70,6 +72,7 @@ class Plan:
     engine_cameras: tuple[int, ...] = (8, 16, 32, 64)
     engine_seconds: float = 8.0
     search_sizes: tuple[int, ...] = (1_000_000, 10_000_000)
+    crossmatch_sizes: tuple[int, ...] = (50_000, 1_000_000)
 
     @property
     def on_gpu(self) -> bool:
@@ -104,6 +107,7 @@ SMOKE = Plan(
     engine_cameras=(1,),
     engine_seconds=1.0,
     search_sizes=(10_000,),
+    crossmatch_sizes=(2_000,),
 )
 
 
@@ -404,6 +408,35 @@ def search_over(size: int, plan: Plan, with_numpy: bool, step: int = 1_000_000) 
     return row
 
 
+def crossmatch_registers(plan: Plan) -> dict[str, Any]:
+    """Two registers of n random unit templates with 300 planted mates, cross-matched at 0.5 on
+    this device (``openlfr crossmatch --device``), against numpy on the CPU at the smallest n."""
+    rows: dict[str, Any] = {}
+    for size in plan.crossmatch_sizes:
+        rng = np.random.default_rng(size)
+        a = rng.standard_normal((size, 512), np.float32)
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        b = rng.standard_normal((size, 512), np.float32)
+        b[:300] = a[:300] + 0.3 * b[:300] / np.sqrt(512)  # mates near cosine 0.95
+        b /= np.linalg.norm(b, axis=1, keepdims=True)
+        started = time.perf_counter()
+        pairs = crossmatch(a, b, 0.5, device=plan.device)
+        row = {"seconds_on_device": time.perf_counter() - started}
+        row["mates_found"] = int(np.count_nonzero((pairs.a == pairs.b) & (pairs.a < 300)))
+        row["pairs"] = len(pairs)
+        if size == plan.crossmatch_sizes[0]:
+            started = time.perf_counter()
+            on_cpu = crossmatch(a, b, 0.5)
+            row["seconds_numpy_cpu"] = time.perf_counter() - started
+            row["speedup_over_numpy"] = row["seconds_numpy_cpu"] / row["seconds_on_device"]
+            row["same_pairs_as_numpy"] = bool(
+                np.array_equal(np.sort(pairs.a * size + pairs.b), np.sort(on_cpu.a * size + on_cpu.b))
+            )
+        rows[f"{size:,} x {size:,}"] = row
+        console.print(f"crossmatch {size:,} × {size:,}: {row}")
+    return rows
+
+
 def cameras_through_the_engine(gpu: FaceAnalyzer, plan: Plan) -> dict[str, Any]:
     """Real-time 1080p cameras through the whole live engine: decoding as ``auto`` picks, models on ``gpu``.
 
@@ -539,6 +572,7 @@ def run(plan: Plan = Plan(), keep: bool = True) -> dict[str, Any]:
         "with_cuda_graphs": lambda: with_cuda_graphs(cpu, plan),
         "decoding": lambda: decoding_rates(plan),
         "exact_search": lambda: exact_search(plan),
+        "crossmatch": lambda: crossmatch_registers(plan),
         "cameras_through_the_engine": lambda: cameras_through_the_engine(engine, plan),
         "cameras_through_the_engine_frames_on_device": lambda: cameras_through_the_engine(
             plan.analyzer(batching=True, frames_on_device=True), plan

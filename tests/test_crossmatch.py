@@ -34,6 +34,44 @@ def test_blocks_find_exactly_the_pairs_brute_force_finds() -> None:
     assert len(crossmatch(missing, found, 1.01)) == 0
 
 
+@pytest.mark.parametrize("fp16", [False, True])
+def test_on_a_device_the_pairs_are_the_cpus(monkeypatch, fp16: bool) -> None:
+    pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    from openlfr.search import crossmatch as module
+
+    rng = np.random.default_rng(2)
+    found = unit(rng.normal(size=(900, 64)))
+    missing = unit(
+        np.concatenate([found[:60] + 0.08 * rng.normal(size=(60, 64)), rng.normal(size=(200, 64))])
+    )
+    # pairs a hair either side of the threshold, where float16 rounding alone would decide
+    others = unit(rng.normal(size=(40, 64)))
+    others = unit(others - np.sum(others * found[100:140], axis=1, keepdims=True) * found[100:140])
+    threshold = 0.6003  # not a float16 number: the products are rounded to the ones either side
+    cosines = threshold + np.concatenate([np.linspace(-4e-4, -1e-5, 20), np.linspace(1e-5, 4e-4, 20)])
+    near = cosines[:, None] * found[100:140] + np.sqrt(1 - cosines**2)[:, None] * others
+    missing = np.concatenate([missing, near.astype(np.float32)])
+    missing[3], found[500] = 0, np.nan  # no face, and a broken template
+    monkeypatch.setattr(module, "SCORES_PER_TILE", 64 * 100)  # many tiles of A and of B
+    on_cpu = crossmatch(missing, found, threshold)
+    # fp16 as on CUDA: float16 products against a lowered threshold, then float32 scores
+    on_device = module.crossmatch_on("cpu", missing, found, threshold, rows_of_a=64, fp16=fp16)
+    above = {(260 + i, 100 + i) for i in range(20, 40)}
+    assert len(on_cpu) > 70 and above <= set(zip(on_cpu.a.tolist(), on_cpu.b.tolist(), strict=True))
+    assert np.array_equal(on_device.a, on_cpu.a) and np.array_equal(on_device.b, on_cpu.b)
+    np.testing.assert_allclose(on_device.scores, on_cpu.scores, atol=1e-6)
+
+
+def test_a_missing_gpu_is_an_error_not_the_cpu() -> None:
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    from openlfr.errors import ProviderUnavailableError
+
+    with pytest.raises(ProviderUnavailableError, match="no CUDA device"):
+        crossmatch(np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32), 0.5, device="cuda")
+
+
 @pytest.mark.shared_data
 def test_crossmatch_command_pairs_people_across_registers(shared_data: Path, tmp_path: Path) -> None:
     rows = list(csv.DictReader((shared_data / "lfw" / "labels.csv").open()))

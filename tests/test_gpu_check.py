@@ -47,6 +47,8 @@ def test_the_prepared_gpu_script_runs_every_step_on_the_cpu() -> None:
     search = results["exact_search"]["10,000"]
     assert search["ms_per_query_batch1"] > 0 and search["ms_per_query_batch1000"] > 0
     assert search["numpy_cpu_ms_per_query"] > 0 and search["recall_at_10_against_numpy"] == 1.0
+    matched = results["crossmatch"]["2,000 x 2,000"]
+    assert matched["mates_found"] == 300 and matched["same_pairs_as_numpy"]
     decoding = results["decoding"]
     assert decoding["pyav_cpu_bgr"] > 0
     if not Path("/dev/nvidiactl").exists():

@@ -755,6 +755,9 @@ def crossmatch(
         float | None, typer.Option(help="Report pairs at or above this (default: live.alert_threshold).")
     ] = None,
     output: Annotated[Path, typer.Option(help="Candidate pairs, best first (CSV).")] = Path("crossmatch.csv"),
+    device: Annotated[
+        str, typer.Option(help="'cpu' (numpy), or a PyTorch device such as 'cuda' for the products.")
+    ] = "cpu",
 ) -> None:
     """Every pair of faces across two registers (e.g. missing against found) above a threshold,
     as a candidate list for people to review. Templates stay in memory; nothing is cached."""
@@ -783,6 +786,7 @@ def crossmatch(
             embedded["B"].templates(settings.recognition.flip_fusion),
             cut,
             progress=lambda n: bar.advance(task, n),
+            device=device,
         )
     for name, result in embedded.items():
         for path in result.missing:
