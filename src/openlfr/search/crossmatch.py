@@ -8,7 +8,7 @@ On a GPU (``device``) the tiles are scored in PyTorch, in float16 on CUDA, with 
 lowered by ``FP16_MARGIN``; every pair found is then scored again in float32 on the CPU and
 kept only at or above the threshold, so the pairs are those the CPU finds (a pair within a
 float32 rounding of the threshold itself may fall either way). Two registers of 10 million
-would need 5·10^16 multiply-adds: about six days on 16 CPU cores, minutes on one GPU.
+need 5·10^16 multiply-adds: about five days on 2 vCPUs at our measured rate, minutes on a GPU.
 """
 
 from __future__ import annotations
