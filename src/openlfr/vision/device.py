@@ -12,8 +12,8 @@ to within a grey level or two (``tests/test_device_frames.py`` checks each on th
 PyTorch runs the same code): ``nv12_to_bgr`` matches ``cv2.COLOR_YUV2BGR_NV12`` and swscale,
 ``letterbox`` matches ``SCRFDDetector.letterbox``, ``warp`` matches ``cv2.warpAffine``.
 
-PyTorch is imported here only, and only when frames go to a device, so the CPU path and the
-``make demo`` install never need it.
+This module is imported only when frames go to a device, so the CPU path and the
+``make demo`` install never need PyTorch.
 """
 
 from __future__ import annotations
