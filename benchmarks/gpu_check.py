@@ -164,7 +164,8 @@ def frames_kept_on_the_gpu(clip: Path, limit: float) -> dict[str, float]:
             for frame in container.decode(video=0):
                 bgr = device.decoded_to_bgr(frame)
                 if letterboxed:
-                    device.letterbox([bgr], 640, 384, (640, 640))
+                    canvas = device.canvas(1, 384, 640, bgr.device)
+                    canvas[0, :360] = device.resized(bgr, 640, 360)  # the 1080p clip's letterbox
                 count += 1
                 if time.perf_counter() - start > limit:
                     break

@@ -167,27 +167,18 @@ def frame_preparation_in_pytorch(analyzer: FaceAnalyzer, repeats: int) -> dict[s
     on a machine without a GPU; its GPU figures come from ``benchmarks.gpu_check``."""
     try:
         import torch
-
-        from openlfr.vision import device
     except ImportError as exc:
         return {"not measured": str(exc)}
     frame = cv2.resize(frame_720p(), (1920, 1080), interpolation=cv2.INTER_LINEAR)
     landmarks = analyzer.detect(frame).landmarks
-    width, height = analyzer.detector.network_size([frame])
     size = analyzer.crop_size
 
-    def prepare(image: Any, letterbox: Any) -> None:
-        letterbox(image)
+    def prepare(image: Any) -> None:
+        analyzer.detector.letterbox([image])
         align_faces(image, landmarks, size)
 
     on_torch = torch.from_numpy(frame)
-    ours, opencv = paired_median_ms(
-        lambda: prepare(
-            on_torch, lambda i: device.letterbox([i], width, height, analyzer.detector.input_size)
-        ),
-        lambda: prepare(frame, lambda i: analyzer.detector.letterbox([i])),
-        repeats,
-    )
+    ours, opencv = paired_median_ms(lambda: prepare(on_torch), lambda: prepare(frame), repeats)
     return {"faces": len(landmarks), "pytorch_ms": ours, "opencv_ms": opencv, "ratio": ours / opencv}
 
 

@@ -124,8 +124,8 @@ def test_a_software_frame_stays_an_array(players: np.ndarray) -> None:
 def test_the_letterbox_is_the_detectors(analyzer: FaceAnalyzer, players, where: str, size) -> None:  # type: ignore[no-untyped-def]
     image = cv2.resize(players, size, interpolation=cv2.INTER_LINEAR)
     expected, scales = analyzer.detector.letterbox([image])
-    width, height = analyzer.detector.network_size([image])
-    ours, our_scales = device.letterbox([there(image, where)], width, height, analyzer.detector.input_size)
+    ours, our_scales = analyzer.detector.letterbox([there(image, where)])
+    assert isinstance(ours, torch.Tensor) and ours.device.type == where
     assert ours.shape == expected.shape and our_scales == scales
     mean, largest = grey_levels(ours.cpu().numpy(), expected)
     assert mean < 0.2 and largest <= 1, (mean, largest)  # the same averages, rounded apart
@@ -181,7 +181,7 @@ def test_device_pixels_reach_system_memory_once_and_only_when_asked() -> None:
 def test_the_engine_on_device_frames_alerts_for_the_enrolled_person_only(
     on_device: FaceAnalyzer, demo_gallery, demo_material, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    calls = {"letterbox": 0, "warp": 0}
+    calls = {"resized": 0, "warp": 0}
     for name in calls:
         original = getattr(device, name)
 
@@ -203,7 +203,7 @@ def test_the_engine_on_device_frames_alerts_for_the_enrolled_person_only(
     assert sink.alerts[0].probe_crop.shape == (160, 160, 3)
     metrics = status.metrics
     assert metrics["errors"] == 0 and metrics["tracks_ended_unmatched"] == metrics["tracks"] - 1
-    assert calls["letterbox"] == metrics["frames"] and calls["warp"] > 0  # every frame went to the device
+    assert calls["resized"] == metrics["frames"] and calls["warp"] > 0  # every frame went to the device
 
 
 def test_nvdec_frames_stay_on_the_gpu_only_on_the_shared_context(monkeypatch) -> None:

@@ -25,6 +25,12 @@ STRIDES = (8, 16, 32)
 ANCHORS_PER_CELL = 2
 
 
+def _resized(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """OpenCV's resize: averaging areas when shrinking, bilinear when enlarging."""
+    shrinking = width < image.shape[1] or height < image.shape[0]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
 class SCRFDDetector:
     """Detect faces in BGR images of any size; the image is letterboxed into ``input_size``.
 
@@ -107,18 +113,18 @@ class SCRFDDetector:
         """Each image resized into one (B, H, W, 3) uint8 network canvas (top-left, zero padding);
         on their device for frames that are PyTorch tensors there (``live.frames_on_device``)."""
         width, height = self.network_size(images)
-        if not isinstance(images[0], np.ndarray):
+        if isinstance(images[0], np.ndarray):
+            canvas, resize = np.zeros((len(images), height, width, 3), np.uint8), _resized
+        else:
             from openlfr.vision import device
 
-            return device.letterbox(images, width, height, self.input_size)  # type: ignore[arg-type, return-value]
-        canvas = np.zeros((len(images), height, width, 3), np.uint8)
+            canvas, resize = device.canvas(len(images), height, width, images[0].device), device.resized
         scales = []
         for i, image in enumerate(images):
             h, w = image.shape[:2]
             scale = min(self.input_size[0] / w, self.input_size[1] / h)
             new_w, new_h = min(width, max(1, round(w * scale))), min(height, max(1, round(h * scale)))
-            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            canvas[i, :new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+            canvas[i, :new_h, :new_w] = resize(image, new_w, new_h)
             scales.append(scale)
         return canvas, scales
 

@@ -10,7 +10,7 @@ quality measures read, and the operator's crop of a face being kept.
 Every function here takes the same inputs as its OpenCV counterpart and gives the same pixels
 to within a grey level or two (``tests/test_device_frames.py`` checks each on the CPU, where
 PyTorch runs the same code): ``nv12_to_bgr`` matches ``cv2.COLOR_YUV2BGR_NV12`` and swscale,
-``letterbox`` matches ``SCRFDDetector.letterbox``, ``warp`` matches ``cv2.warpAffine``.
+``resized`` matches the detector's ``cv2.resize``, ``warp`` matches ``cv2.warpAffine``.
 
 This module is imported only when frames go to a device, so the CPU path and the
 ``make demo`` install never need PyTorch.
@@ -19,7 +19,6 @@ This module is imported only when frames go to a device, so the CPU path and the
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -99,30 +98,25 @@ def decoded_to_bgr(frame: Any) -> Tensor:
     return bgr
 
 
-def letterbox(
-    images: Sequence[Tensor], width: int, height: int, fit: tuple[int, int]
-) -> tuple[Tensor, list[float]]:
-    """Each (H, W, 3) uint8 image resized into the top-left of one zero (B, height, width, 3)
-    canvas, scaled to fit ``fit`` (width, height), as ``SCRFDDetector.letterbox`` does with
-    OpenCV: shrinking averages each output pixel's area of the input (``cv2.INTER_AREA``),
-    enlarging is bilinear."""
-    canvas = torch.zeros((len(images), height, width, 3), dtype=torch.uint8, device=images[0].device)
-    scales = []
-    for i, image in enumerate(images):
-        h, w = image.shape[:2]
-        scale = min(fit[0] / w, fit[1] / h)
-        new_h, new_w = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
-        planes = image.permute(2, 0, 1)[None].float()
-        if scale >= 1:
-            resized = F.interpolate(planes, size=(new_h, new_w), mode="bilinear", align_corners=False)
-        elif h % new_h == 0 and w % new_w == 0:  # whole factors (1080p to 640×360): plain averages
-            resized = F.interpolate(planes, size=(new_h, new_w), mode="area")
-        else:  # PyTorch's "area" would average whole pixels; OpenCV weighs the fractions
-            rows, columns = area_weights(h, new_h, image.device), area_weights(w, new_w, image.device)
-            resized = torch.einsum("yh,bchw,xw->bcyx", rows, planes, columns)
-        canvas[i, :new_h, :new_w] = resized[0].permute(1, 2, 0).round_().clamp_(0, 255).to(torch.uint8)
-        scales.append(scale)
-    return canvas, scales
+def canvas(batch: int, height: int, width: int, device: torch.device) -> Tensor:
+    """A zero (B, height, width, 3) uint8 network canvas on ``device``."""
+    return torch.zeros((batch, height, width, 3), dtype=torch.uint8, device=device)
+
+
+def resized(image: Tensor, width: int, height: int) -> Tensor:
+    """An (H, W, 3) uint8 image resized as ``cv2.resize`` does for the detector's letterbox:
+    shrinking averages each output pixel's area of the input (``INTER_AREA``), enlarging is
+    bilinear."""
+    h, w = image.shape[:2]
+    planes = image.permute(2, 0, 1)[None].float()
+    if width >= w and height >= h:
+        out = F.interpolate(planes, size=(height, width), mode="bilinear", align_corners=False)
+    elif h % height == 0 and w % width == 0:  # whole factors (1080p to 640×360): plain averages
+        out = F.interpolate(planes, size=(height, width), mode="area")
+    else:  # PyTorch's "area" would average whole pixels; OpenCV weighs the fractions
+        rows, columns = area_weights(h, height, image.device), area_weights(w, width, image.device)
+        out = torch.einsum("yh,bchw,xw->bcyx", rows, planes, columns)
+    return out[0].permute(1, 2, 0).round_().clamp_(0, 255).to(torch.uint8)
 
 
 @functools.cache
