@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -60,12 +61,18 @@ def live_deployment(gov: Governance, samples: dict[str, Path]) -> str:
     return deployment.id
 
 
-def fake_alert(subject: str = "yao_ming", score: float = 0.7, at: datetime | None = None) -> Alert:
+_cameras = itertools.count(1)
+
+
+def fake_alert(
+    subject: str = "yao_ming", score: float = 0.7, at: datetime | None = None, camera: str | None = None
+) -> Alert:
+    """A sighting as the engine raises it; each on its own camera (so its own alert) unless one is named."""
     now = at.timestamp() if at else time.time()
     crop = np.full((160, 160, 3), 90, np.uint8)
     crop[40:120, 40:120] = 200
     return Alert(
-        camera="van-1",
+        camera=camera or f"van-{next(_cameras)}",
         subject=subject,
         score=score,
         threshold=0.45,

@@ -63,7 +63,7 @@ def test_team_mates_are_different_people(analyzer: FaceAnalyzer, players: np.nda
 def test_yao_ming_is_found_in_the_team(
     analyzer: FaceAnalyzer, players: np.ndarray, yaoming: np.ndarray
 ) -> None:
-    probe = analyzer.single_face(yaoming)
+    probe = analyzer.subject_face(yaoming).face
     faces = analyzer.analyze(players)
     scores = np.array([analyzer.compare(probe, face) for face in faces])
     best = int(np.argmax(scores))
@@ -100,8 +100,8 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 def test_identity_survives_common_changes(
     change, analyzer: FaceAnalyzer, astronaut: np.ndarray, players
 ) -> None:
-    original = analyzer.single_face(astronaut)
-    changed = analyzer.single_face(np.ascontiguousarray(change(astronaut)), largest=True)
+    original = analyzer.subject_face(astronaut).face
+    changed = analyzer.subject_face(np.ascontiguousarray(change(astronaut)), largest=True).face
     same = analyzer.compare(original, changed)
     strangers = max(analyzer.compare(original, face) for face in analyzer.analyze(players))
     assert same > 0.6
@@ -110,10 +110,10 @@ def test_identity_survives_common_changes(
 
 def test_flip_fusion_setting_changes_templates_but_not_identity(astronaut: np.ndarray, analyzer) -> None:
     fused = FaceAnalyzer(load_settings(recognition={"flip_fusion": True}))
-    a = fused.single_face(astronaut).embedding
-    b = analyzer.single_face(astronaut).embedding
+    a = fused.subject_face(astronaut).face.embedding
+    b = analyzer.subject_face(astronaut).face.embedding
     assert 0.85 < float(np.dot(a, b)) < 0.9999
-    mirrored = fused.single_face(np.ascontiguousarray(astronaut[:, ::-1])).embedding
+    mirrored = fused.subject_face(np.ascontiguousarray(astronaut[:, ::-1])).face.embedding
     assert float(np.dot(a, mirrored)) > float(
-        np.dot(b, analyzer.single_face(np.ascontiguousarray(astronaut[:, ::-1])).embedding)
+        np.dot(b, analyzer.subject_face(np.ascontiguousarray(astronaut[:, ::-1])).face.embedding)
     )

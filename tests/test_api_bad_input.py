@@ -92,7 +92,7 @@ def test_bad_uploads_are_refused_and_nothing_is_kept(setup, samples, tmp_path, m
         "group photo": (
             enrol(client, deployment_id, headers, samples["players"].read_bytes()),
             422,
-            "exactly one",
+            "none clearly the subject",
         ),
         "bad age": (
             enrol(client, deployment_id, headers, samples["yaoming"].read_bytes(), age="ten"),

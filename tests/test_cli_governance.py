@@ -65,7 +65,7 @@ def test_operator_flow_from_plan_to_report(cli, samples, demo_material, tmp_path
     code, _, stderr = cli(
         *add, "--reference", "crowd", "--image", str(samples["players"]), "--image-source", "press"
     )
-    assert code == 22 and "exactly one is needed" in stderr
+    assert code == 22 and "none clearly the subject" in stderr
     code, _, stderr = cli("deployment", "authorise", deployment, "--by", "an operator")
     assert code == PolicyViolation.exit_code and "authorising officer" in stderr
     for step in (["authorise", "--by", "Supt B"], ["approve-watchlist", "--by", "insp"], ["signage", "--by", "sgt"],

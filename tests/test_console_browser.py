@@ -211,7 +211,7 @@ def test_operator_searches_a_gallery_with_a_still_and_a_recording(
     gov, setup, url = console
     names = ("yao_ming", "player_9", "player_20")
     photos = [next((demo_material["watchlist"] / n).iterdir()) for n in names]
-    templates = np.stack([gov.analyzer.single_face(gov.analyzer.load(p)).embedding for p in photos])
+    templates = np.stack([gov.analyzer.subject_face(gov.analyzer.load(p)).face.embedding for p in photos])
     GalleryStore(gov, "custody").write(list(names), ["custody"] * 3, templates, "admin", "gallery.build")
 
     page = sign_in(browser, url, "operator", setup.passwords["operator"], "/console/search")

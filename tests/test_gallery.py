@@ -300,6 +300,8 @@ def test_gallery_and_search_commands(tmp_path: Path, monkeypatch, samples, demo_
                 "op X",
                 "--top",
                 "2",
+                "--faces",
+                "all",
                 "--output",
                 str(tmp_path / "still.csv"),
             ],
@@ -355,7 +357,9 @@ def test_search_through_the_api(tmp_path: Path, analyzer, samples, demo_material
     names = ("yao_ming", "player_9", "player_20")
     templates = np.stack(
         [
-            analyzer.single_face(analyzer.load(next((demo_material["watchlist"] / n).iterdir()))).embedding
+            analyzer.subject_face(
+                analyzer.load(next((demo_material["watchlist"] / n).iterdir()))
+            ).face.embedding
             for n in names
         ]
     )

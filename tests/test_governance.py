@@ -16,7 +16,7 @@ from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
 from openlfr.governance.retention import purge
 from openlfr.store import crypto
-from openlfr.store.models import AlertRecord, Deployment, Subject
+from openlfr.store.models import AlertRecord, AlertSighting, Deployment, Subject
 from tests.governance_helpers import OFFICER, fake_alert, live_deployment, plan, subject
 
 
@@ -106,7 +106,7 @@ def test_watchlist_rules_are_enforced(gov, clock, samples, astronaut, tmp_path: 
 
 def test_templates_are_sealed_and_bound_to_their_row(gov, samples, analyzer, yaoming) -> None:
     deployment_id = live_deployment(gov, samples)
-    expected = analyzer.single_face(yaoming).embedding
+    expected = analyzer.subject_face(yaoming).face.embedding
     with gov.store.session() as session:
         row = session.scalars(select(Subject)).one()
         sealed, subject_id = row.template_sealed, row.id
@@ -236,7 +236,7 @@ def test_audit_chain_detects_tampering(gov, samples, tamper: str) -> None:
 def test_audit_log_has_no_biometric_data(gov, samples, analyzer, yaoming) -> None:
     deployment_id = live_deployment(gov, samples)
     al.record(gov, deployment_id, fake_alert())
-    template = analyzer.single_face(yaoming).embedding
+    template = analyzer.subject_face(yaoming).face.embedding
     with gov.store.engine.connect() as connection:
         rows = connection.execute(text("SELECT * FROM audit_events")).fetchall()
     dump = repr(rows).encode()
@@ -244,7 +244,7 @@ def test_audit_log_has_no_biometric_data(gov, samples, analyzer, yaoming) -> Non
     assert all(len(repr(row)) < 2000 for row in rows)
 
 
-HEAD = "0003"  # users, sessions, tokens, the alert feed
+HEAD = "0004"  # sightings grouped into alerts
 
 
 def test_migrations_from_empty_and_from_the_previous_revision(database_url: str, tmp_path: Path) -> None:
@@ -265,11 +265,23 @@ def test_migrations_from_empty_and_from_the_previous_revision(database_url: str,
                 "'c', '2026-01-01 09:00:00+00', 42)"
             )
         )
+    store.migrate("0003")
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO alerts (id, deployment_id, camera, subject_reference, score, threshold, "
+                "candidates, track_id, supporting_faces, raised_at, latency_ms) VALUES "
+                "('a1', 'd1', 'cam', 'W1', 0.6, 0.45, '[]', 3, 2, '2026-01-01 10:30:00+00', 40.0)"
+            )
+        )
     store.migrate()
     assert store.revision() == HEAD
     with store.session() as session:
         old = session.get(Deployment, "d1")
         assert old.faces_seen == 42 and old.published is True and old.tracks_seen == 0
+        alert = session.get(AlertRecord, "a1")  # an alert from before sightings is its own one sighting
+        assert alert.sightings == 1 and alert.last_seen_at is not None
+        assert [s.alert_id for s in session.scalars(select(AlertSighting))] == ["a1"]
     store.dispose()
 
 

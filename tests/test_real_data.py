@@ -17,7 +17,7 @@ pytestmark = pytest.mark.shared_data
 
 
 def largest_face(analyzer: FaceAnalyzer, path: Path) -> Face:
-    return analyzer.single_face(analyzer.load(path), label=path.name, largest=True)
+    return analyzer.subject_face(analyzer.load(path), label=path.name, largest=True).face
 
 
 def test_deepface_pairs_separate_same_from_different(shared_data: Path, analyzer: FaceAnalyzer) -> None:

@@ -186,27 +186,56 @@ def _print_faces(path: Path, faces: list, passed: list[bool]) -> None:
 @app.command()
 @cli_errors
 def compare(
-    first: Annotated[Path, typer.Argument(help="Image with one face.")],
-    second: Annotated[Path, typer.Argument(help="Image with one face.")],
-    largest: Annotated[bool, typer.Option(help="Use the largest face when an image has several.")] = False,
+    first: Annotated[
+        Path, typer.Argument(help="Image of one person (much smaller faces beside them are left aside).")
+    ],
+    second: Annotated[Path, typer.Argument(help="Image of one person.")],
+    largest: Annotated[
+        bool, typer.Option(help="Use the largest face even when no face clearly dominates.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Compare the faces in two images: cosine similarity, and same/different at the threshold."""
     from openlfr.vision import FaceAnalyzer
 
     analyzer = FaceAnalyzer()
-    face_a = analyzer.single_face(analyzer.load(first), label=str(first), largest=largest)
-    face_b = analyzer.single_face(analyzer.load(second), label=str(second), largest=largest)
-    similarity = analyzer.compare(face_a, face_b)
+    chosen = [
+        (path, analyzer.subject_face(analyzer.load(path), label=str(path), largest=largest))
+        for path in (first, second)
+    ]
+    similarity = analyzer.compare(chosen[0][1].face, chosen[1][1].face)
     threshold = analyzer.settings.recognition.verify_threshold
     same = similarity >= threshold
     if as_json:
+        faces = {
+            key: {
+                "image": str(path),
+                "used": pick.face.to_dict(),
+                "others": [other.to_dict() for other in pick.others],
+            }
+            for key, (path, pick) in zip("ab", chosen, strict=True)
+        }
         out.print_json(
-            json.dumps({"similarity": round(similarity, 4), "threshold": threshold, "same_person": same})
+            json.dumps(
+                {"similarity": round(similarity, 4), "threshold": threshold, "same_person": same} | faces
+            )
         )
         return
+    for path, pick in chosen:
+        if pick.others or pick.face.found_by != "direct":
+            out.print(f"{path}: {describe_choice(pick)}", highlight=False, soft_wrap=True)
     verdict = "[green]same person[/]" if same else "[red]different people[/]"
     out.print(f"similarity {similarity:.4f}  threshold {threshold:.4f}  →  {verdict}")
+
+
+def describe_choice(pick) -> str:  # type: ignore[no-untyped-def]
+    """Which face of a still was used, how it was found, and which others were left aside."""
+    text = f"used the face at {pick.face.where()}"
+    if pick.face.found_by != "direct":
+        text += f" (found by the {pick.face.found_by} pass)"
+    if pick.others:
+        text += f"; {len(pick.others)} other face(s) left aside: " + ", ".join(f.where() for f in pick.others)
+    return text
 
 
 @app.command()
@@ -221,7 +250,7 @@ def demo(
 
     analyzer = FaceAnalyzer()
     samples = sample_image_paths()
-    probe = analyzer.single_face(analyzer.load(samples["yaoming"]), label="yaoming.jpg")
+    probe = analyzer.subject_face(analyzer.load(samples["yaoming"]), label="yaoming.jpg").face
     team = analyzer.load(samples["players"])
     faces = analyzer.analyze(team)
     gated = [analyzer.passes_gate(face) for face in faces]
@@ -373,6 +402,7 @@ def run_live(
     from openlfr.errors import CameraError
     from openlfr.live.alerts import FanOutSink
     from openlfr.live.runner import LiveRunner
+    from openlfr.live.sightings import SightingLedger
     from openlfr.video import parse_source
     from openlfr.video.hwdecode import decoding_summary
 
@@ -381,7 +411,7 @@ def run_live(
     sources = {
         f"cam{i + 1}": parse_source(uri, **options, **live.source_options()) for i, uri in enumerate(uris)
     }
-    sink = FanOutSink(ConsoleAlertSink(out), *(sinks or []))
+    sink = SightingLedger(FanOutSink(ConsoleAlertSink(out), *(sinks or [])))
     runner = LiveRunner(sources, analyzer, gallery, sink, live, tracking=tracking)
     started, checked = time.monotonic(), time.monotonic()
     try:
@@ -426,8 +456,9 @@ class ConsoleAlertSink:
 
     def emit(self, alert) -> None:  # type: ignore[no-untyped-def]
         others = ", ".join(f"{c.subject} {c.score:.2f}" for c in alert.candidates[1:3])
+        kind = "[bold red]ALERT[/]" if alert.sighting == 1 else f"[yellow]sighting {alert.sighting}[/]"
         self.console.print(
-            f"[bold red]ALERT[/] {alert.camera} track {alert.track_id}: [bold]{alert.subject}[/] "
+            f"{kind} {alert.camera} track {alert.track_id}: [bold]{alert.subject}[/] "
             f"score {alert.score:.3f} ≥ {alert.threshold:.2f} from {alert.supporting_faces} faces "
             f"(next: {others or '–'}) latency {alert.latency_ms:.0f} ms",
             highlight=False,

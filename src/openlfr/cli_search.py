@@ -85,6 +85,12 @@ def search_command(
     top: Annotated[int, typer.Option(min=1, max=1000, help="Candidates per probe.")] = 200,
     output: Annotated[Path | None, typer.Option(help="Write every candidate to this CSV.")] = None,
     show: Annotated[int, typer.Option(help="Candidates printed per probe.")] = 10,
+    faces: Annotated[
+        str,
+        typer.Option(
+            help="In a still: 'dominant' (its only or clearly largest face), 'largest', or 'all' faces."
+        ),
+    ] = "dominant",
 ) -> None:
     """Ranked candidates for a person to review, never an identification. The search is audited."""
     from openlfr.search.gallery import GallerySearcher, GalleryStore
@@ -92,7 +98,11 @@ def search_command(
 
     gov = open_governance()
     searcher = GallerySearcher(GalleryStore(gov, gallery))
-    probes = probes_for(gov.analyzer, probe)
+    from openlfr.search.probes import FACE_CHOICES
+
+    if faces not in FACE_CHOICES:
+        raise typer.BadParameter(f"choose one of {', '.join(FACE_CHOICES)}", param_hint="--faces")
+    probes = probes_for(gov.analyzer, probe, faces)
     import numpy as np
 
     templates = np.stack([p.template for p in probes]) if probes else np.zeros((0, 512), np.float32)

@@ -81,9 +81,13 @@ class NoFaceError(FaceError):
 
 
 class MultipleFacesError(FaceError):
-    """More than one face where exactly one is needed."""
+    """Several faces where one is needed, and none clearly the one meant."""
 
     exit_code = 22
+
+    def __init__(self, message: str, faces: int = 2) -> None:
+        super().__init__(message)
+        self.faces = faces
 
 
 class LowQualityFaceError(FaceError):

@@ -158,7 +158,35 @@ class LiveSettings(BaseModel):
     )
     top_k: int = Field(5, ge=1, description="Candidates reported with each alert.")
     cooldown: float = Field(
-        60.0, ge=0.0, description="Seconds before the same subject alerts again on a camera."
+        0.0,
+        ge=0.0,
+        description="Seconds after a subject's sighting on a camera during which new tracks of them are not "
+        "reported. 0 reports every sighting: they are grouped into one alert anyway (sighting_window).",
+    )
+    sighting_window: float = Field(
+        600.0,
+        ge=0.0,
+        description="Seconds after an alert is decided during which new sightings of its subject on its "
+        "camera still attach to it; an undecided alert takes every later sighting.",
+    )
+    track_identity_threshold: float | None = Field(
+        0.2,
+        ge=-1.0,
+        le=1.0,
+        description="A new shot of a track whose cosine to the track's fused template is below this shows "
+        "someone else: it starts a new track instead of being fused (None: never check).",
+    )
+    verify_interval: float = Field(
+        0.5,
+        gt=0.0,
+        description="Seconds between identity checks of a track shown unblurred because it alerted.",
+    )
+    scene_cut_correlation: float | None = Field(
+        0.45,
+        ge=-1.0,
+        le=1.0,
+        description="A frame whose small grey thumbnail correlates less than this with the previous one's "
+        "is a scene cut, which ends every track (None: never).",
     )
     track_max_age: float = Field(1.0, gt=0.0, description="Seconds a track survives without a detection.")
     track_match_iou: float = Field(0.2, ge=0.0, le=1.0)

@@ -40,6 +40,8 @@ def alert_summary(row: AlertRecord) -> dict:
         "track_id": row.track_id,
         "supporting_faces": row.supporting_faces,
         "raised_at": _iso(row.raised_at),
+        "last_seen_at": _iso(row.last_seen_at or row.raised_at),
+        "sightings": row.sightings or 1,
         "latency_ms": round(row.latency_ms, 1),
         "decision": row.decision,
         "decided_by": row.decided_by,

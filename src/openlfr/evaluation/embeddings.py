@@ -1,9 +1,9 @@
 """Embed every image of an evaluation set, with and without mirror fusion, in one pass.
 
 Evaluation images hold one subject near the centre (LFW and UTKFace are cropped around
-them), so we take the detected face nearest the centre. When the detector finds nothing we
-retry on the image with a wide black margin (a face that fills a tight crop is too big for
-the detector's anchors), then at a low score threshold, and report how often that happened.
+them), so we take the detected face nearest the centre. Faces are found as every still's are
+(``vision.stills``: a padded canvas for faces that fill the picture, then tiles, then a low
+score threshold), and we report how many needed more than the direct pass.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from openlfr.errors import ImageError
@@ -24,8 +23,7 @@ from openlfr.vision.embedder import l2_normalize
 from openlfr.vision.images import load_image
 from openlfr.vision.types import Detections
 
-RETRY_SCORE_THRESHOLD = 0.1
-PIPELINE_VERSION = "2"  # part of the cache key: bump when how faces are found or embedded changes
+PIPELINE_VERSION = "3"  # part of the cache key: bump when how faces are found or embedded changes
 
 
 @dataclass(frozen=True)
@@ -46,11 +44,11 @@ class EmbeddedSet:
         return l2_normalize(self.plain + self.flipped)
 
 
-def central_face(detections: Detections, image_shape: tuple[int, ...]) -> Detections:
-    """The detection whose box centre is nearest the image centre."""
+def central_index(detections: Detections, image_shape: tuple[int, ...]) -> int:
+    """Index of the detection whose box centre is nearest the image centre."""
     centre = np.array([image_shape[1] / 2, image_shape[0] / 2])
     box_centres = (detections.boxes[:, :2] + detections.boxes[:, 2:]) / 2
-    return detections[int(np.argmin(np.linalg.norm(box_centres - centre, axis=1)))]
+    return int(np.argmin(np.linalg.norm(box_centres - centre, axis=1)))
 
 
 class FaceModel(Protocol):
@@ -64,7 +62,7 @@ class FaceModel(Protocol):
 
 
 class OnnxFaceModel:
-    """An ONNX pack (SCRFD + ArcFace contract) behind ``FaceModel``, with the wide-margin retry."""
+    """An ONNX pack (SCRFD + ArcFace contract) behind ``FaceModel``, finding faces as stills are found."""
 
     def __init__(self, analyzer: FaceAnalyzer) -> None:
         self.analyzer = analyzer
@@ -76,24 +74,13 @@ class OnnxFaceModel:
         self.retried = 0
 
     def central_features(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        detector, image = self.analyzer.detector, image_bgr
-        detections = detector.detect(image)
-        if len(detections) == 0:  # tight crops (UTKFace): a face filling the frame needs a margin
-            image = cv2.copyMakeBorder(
-                image, *([image.shape[0] // 2] * 2), *([image.shape[1] // 2] * 2), cv2.BORDER_CONSTANT
-            )
-            detections = detector.detect(image)
-            self.retried += 1
-        if len(detections) == 0:
-            normal_threshold = detector.score_threshold
-            detector.score_threshold = RETRY_SCORE_THRESHOLD
-            try:
-                detections = detector.detect(image)
-            finally:
-                detector.score_threshold = normal_threshold
-        if len(detections) == 0:
+        found = self.analyzer.find_faces(image_bgr)
+        if len(found) == 0:
             return None
-        crop = self.analyzer.align(image, central_face(detections, image.shape))
+        index = central_index(found.detections, image_bgr.shape)
+        if found.found_by[index] != "direct":
+            self.retried += 1
+        crop = self.analyzer.align(image_bgr, found.detections[index], still=True)
         embedder = self.analyzer.embedder
         both = embedder.forward(embedder.network_input(np.concatenate([crop, crop[:, :, ::-1]])))
         return both[0], both[1]

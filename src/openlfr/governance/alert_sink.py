@@ -128,6 +128,9 @@ class StoreAlertSink:
             media_position=data["media_position"],
             probe_crop=probe,
             alert_id=data["alert_id"],
+            expected_false_alert_rate=data.get("expected_false_alert_rate"),
+            probe_box=tuple(data["probe_box"]) if data.get("probe_box") else None,
+            probe_position=data.get("probe_position"),
         )
 
     def _run(self) -> None:

@@ -1,8 +1,10 @@
 """Alerts at rest, and the people who decide about them.
 
 An alert is stored with its probe crop sealed; candidates hold only subject references and
-scores. Operators record a decision (confirmed match, false alert, not engaged, unable to
-locate) and, after any engagement, an outcome. Reading a probe crop is an audited act.
+scores. Later sightings of its subject on its camera attach to it while it is open
+(``live.sightings``); it shows the best sighting's score and crop. Operators record a
+decision (confirmed match, false alert, not engaged, unable to locate) and, after any
+engagement, an outcome. Reading a probe crop is an audited act.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import numpy as np
 from sqlalchemy import select, text
 
 from openlfr.errors import PolicyViolation
-from openlfr.governance.context import Governance
+from openlfr.governance.context import Governance, aware
 from openlfr.live.alerts import Alert
-from openlfr.store.models import AlertFeedEntry, AlertRecord, Deployment
+from openlfr.live.sightings import attaches
+from openlfr.store.models import AlertFeedEntry, AlertRecord, AlertSighting, Deployment
 from openlfr.vision.images import encode_jpeg
 
 DECISIONS = ("confirmed_match", "false_alert", "not_engaged", "unable_to_locate")
@@ -24,32 +27,89 @@ OUTCOMES = ("arrest", "no_further_action", "safeguarding", "words_of_advice", "o
 
 
 def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engine") -> AlertRecord:
-    """Write an alert (idempotent on its id, so a retried write never duplicates)."""
+    """Store a sighting: as a new alert, or attached to its subject's open alert on the same camera
+    (``live.sightings``). Idempotent on the sighting's id, so a retried write never duplicates."""
+    seen_at = datetime.fromtimestamp(alert.raised_at, UTC)
     with gov.store.session() as session:
-        existing = session.get(AlertRecord, alert.alert_id)
-        if existing is not None:
-            return existing
-        row = AlertRecord(
-            id=alert.alert_id,
-            deployment_id=deployment_id,
-            camera=alert.camera,
-            subject_reference=alert.subject,
-            score=alert.score,
-            threshold=alert.threshold,
-            candidates=[{"subject": c.subject, "score": round(c.score, 4)} for c in alert.candidates],
-            track_id=alert.track_id,
-            supporting_faces=alert.supporting_faces,
-            raised_at=datetime.fromtimestamp(alert.raised_at, UTC),
-            latency_ms=alert.latency_ms,
-            probe_sealed=gov.store.seal(
-                deployment_id, encode_jpeg(alert.probe_crop), f"probe:{alert.alert_id}"
-            ),
-        )
-        session.add(row)
-        session.flush()
-        gov.audit(session, actor, "alert.create", row, subject=alert.subject, score=round(alert.score, 4))
-        _feed(gov, session, row, "alert.created")
+        known = session.get(AlertSighting, alert.alert_id)
+        if known is not None:
+            return gov.get(session, AlertRecord, known.alert_id)
+        newest = session.scalars(
+            select(AlertRecord)
+            .where(
+                AlertRecord.deployment_id == deployment_id,
+                AlertRecord.camera == alert.camera,
+                AlertRecord.subject_reference == alert.subject,
+            )
+            .order_by(AlertRecord.raised_at.desc())
+            .limit(1)
+        ).first()
+        window = gov.settings.live.sighting_window
+        if newest is not None and attaches(aware(newest.decided_at), seen_at, window):
+            row = _attach(gov, session, newest, alert, seen_at)
+            gov.audit(
+                session, actor, "alert.sighting", row, sighting=row.sightings, score=round(alert.score, 4)
+            )
+            _feed(gov, session, row, "alert.sighting")
+        else:
+            row = AlertRecord(
+                id=alert.alert_id,
+                deployment_id=deployment_id,
+                camera=alert.camera,
+                subject_reference=alert.subject,
+                raised_at=seen_at,
+                last_seen_at=seen_at,
+                sightings=1,
+                latency_ms=alert.latency_ms,
+            )
+            _take_best(gov, row, alert)
+            session.add(row)
+            session.flush()
+            gov.audit(session, actor, "alert.create", row, subject=alert.subject, score=round(alert.score, 4))
+            _feed(gov, session, row, "alert.created")
+        session.add(_sighting(alert, row.id, seen_at))
         return row
+
+
+def _attach(gov: Governance, session, row: AlertRecord, alert: Alert, seen_at: datetime) -> AlertRecord:  # type: ignore[no-untyped-def]
+    """A later sighting joins an open alert: counted, last seen moved on, best score and crop kept."""
+    row.sightings += 1
+    row.last_seen_at = max(aware(row.last_seen_at) or seen_at, seen_at)
+    if alert.score > row.score and row.probe_sealed is not None:
+        _take_best(gov, row, alert)
+    return row
+
+
+def _take_best(gov: Governance, row: AlertRecord, alert: Alert) -> None:
+    """The alert shows its best sighting: that sighting's score, candidates and probe crop."""
+    row.score, row.threshold = alert.score, alert.threshold
+    row.candidates = [{"subject": c.subject, "score": round(c.score, 4)} for c in alert.candidates]
+    row.track_id, row.supporting_faces = alert.track_id, alert.supporting_faces
+    row.probe_sealed = gov.store.seal(row.deployment_id, encode_jpeg(alert.probe_crop), f"probe:{row.id}")
+
+
+def _sighting(alert: Alert, alert_id: str, seen_at: datetime) -> AlertSighting:
+    return AlertSighting(
+        id=alert.alert_id,
+        alert_id=alert_id,
+        seen_at=seen_at,
+        score=alert.score,
+        track_id=alert.track_id,
+        supporting_faces=alert.supporting_faces,
+    )
+
+
+def sightings(gov: Governance, alert_id: str) -> list[AlertSighting]:
+    """An alert's sightings, oldest first (no images)."""
+    with gov.store.session() as session:
+        gov.get(session, AlertRecord, alert_id)
+        return list(
+            session.scalars(
+                select(AlertSighting)
+                .where(AlertSighting.alert_id == alert_id)
+                .order_by(AlertSighting.seen_at)
+            )
+        )
 
 
 def _feed(gov: Governance, session, row: AlertRecord, kind: str) -> None:  # type: ignore[no-untyped-def]

@@ -4,9 +4,9 @@
 - A deployment's watchlist (templates and reference images) goes once the deployment has
   been ended for ``watchlist_retention_hours``, and so does a subject that long past its own
   expiry (an expired subject is never matched, see ``load_gallery``).
-- An alert's personal data (probe crop, subject reference, candidates) goes after
-  ``alert_retention_days`` unless it is marked for retention with a reason; the decision and
-  outcome stay as anonymous counts for the transparency report.
+- An alert's personal data (probe crop, subject reference, candidates) goes
+  ``alert_retention_days`` after its last sighting unless it is marked for retention with a
+  reason; the decision and outcome stay as anonymous counts for the transparency report.
 - When nothing sealed is left, the deployment's data key is destroyed (crypto-shredding)
   and the deployment is marked purged.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from openlfr.governance.context import Governance, aware
 from openlfr.store.models import AlertRecord, Deployment, Subject
@@ -74,7 +74,7 @@ def purge(gov: Governance, dry_run: bool = False) -> PurgeReport:
             select(AlertRecord).where(
                 AlertRecord.probe_sealed.is_not(None),
                 AlertRecord.retain_reason.is_(None),
-                AlertRecord.raised_at <= cutoff,
+                func.coalesce(AlertRecord.last_seen_at, AlertRecord.raised_at) <= cutoff,
             )
         ).all()
         report.alerts_anonymised = len(expired)

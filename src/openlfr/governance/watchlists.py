@@ -2,7 +2,8 @@
 
 Rules (settings.governance): allowed categories; a maximum size; a subject under 18 only with
 a recorded justification; reference images older than a set age are flagged. Every
-reference image must show exactly one face with enough resolution and quality. A new
+reference image must show one face (others, if any, much smaller: see
+``vision.analyzer.dominant_face``) with enough resolution and quality. A new
 subject whose face already matches another subject at the deployment's threshold is
 enrolled with a duplicate warning. Templates and reference crops are sealed at rest.
 """
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 
 from openlfr.errors import (
     DatasetError,
+    FaceError,
     ImageError,
     LowQualityFaceError,
     MultipleFacesError,
@@ -29,6 +31,7 @@ from openlfr.errors import (
 )
 from openlfr.governance.context import Governance, aware
 from openlfr.store.models import Deployment, Subject
+from openlfr.vision.analyzer import Chosen
 from openlfr.vision.images import encode_jpeg
 from openlfr.watchlist import Gallery, face_crop
 
@@ -87,47 +90,40 @@ def _check_rules(gov: Governance, session, deployment: Deployment, entry: Subjec
     return warnings
 
 
-def _enrolment_problem(gov: Governance, reference: str, faces: list):  # type: ignore[no-untyped-def]
-    """The first rule a reference image breaks, as the error to raise; None if it is usable."""
-    if not faces:
-        return NoFaceError(f"{reference}: no face in the reference image")
-    if len(faces) > 1:
-        return MultipleFacesError(
-            f"{reference}: {len(faces)} faces in the reference image; exactly one is needed"
-        )
-    quality, rules = faces[0].quality, gov.settings.governance
+def _enrolment_face(gov: Governance, reference: str, image: np.ndarray) -> Chosen:
+    """The face a reference image is of (its only face, or one clearly dominant), checked against
+    the enrolment rules; the typed error of the first rule it breaks."""
+    chosen = gov.analyzer.subject_face(
+        image, label=f"{reference}: reference image", hint="crop the picture to the subject"
+    )
+    quality, rules = chosen.face.quality, gov.settings.governance
     if quality.inter_eye < rules.enrol_min_inter_eye:
-        return LowQualityFaceError(
+        raise LowQualityFaceError(
             f"{reference}: {quality.inter_eye:.0f} px between the eyes, "
             f"at least {rules.enrol_min_inter_eye:.0f} needed"
         )
     if quality.score < rules.enrol_min_quality:
-        return LowQualityFaceError(
+        raise LowQualityFaceError(
             f"{reference}: quality {quality.score:.2f} is below {rules.enrol_min_quality:.2f}"
         )
-    return None
-
-
-def _enrolment_face(gov: Governance, entry: SubjectEntry):  # type: ignore[no-untyped-def]
-    image = gov.analyzer.load(entry.image)
-    faces = gov.analyzer.analyze(image)
-    problem = _enrolment_problem(gov, entry.reference, faces)
-    if problem is not None:
-        raise problem
-    return image, faces[0]
+    return chosen
 
 
 def assess_reference(gov: Governance, image: Path | bytes, label: str = "image") -> dict:
     """Quality feedback on a candidate reference image before anyone enrols it (nothing is stored)."""
-    faces = gov.analyzer.analyze(gov.analyzer.load(image))
-    problem = _enrolment_problem(gov, label, faces)
-    best = faces[0] if len(faces) == 1 else None
+    try:
+        chosen = _enrolment_face(gov, label, gov.analyzer.load(image))
+    except FaceError as exc:
+        faces = exc.faces if isinstance(exc, MultipleFacesError) else 0 if isinstance(exc, NoFaceError) else 1
+        return {"faces": faces, "usable": False, "problem": str(exc)}
+    face = chosen.face
     return {
-        "faces": len(faces),
-        "quality": round(best.quality.score, 3) if best else None,
-        "inter_eye_px": round(best.quality.inter_eye, 1) if best else None,
-        "usable": problem is None,
-        "problem": str(problem) if problem else None,
+        "faces": 1 + len(chosen.others),
+        "quality": round(face.quality.score, 3),
+        "inter_eye_px": round(face.quality.inter_eye, 1),
+        "found_by": face.found_by,
+        "usable": True,
+        "problem": None,
     }
 
 
@@ -168,7 +164,13 @@ def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor:
     with gov.store.session() as session:
         deployment = gov.get(session, Deployment, deployment_id)
         warnings = _check_rules(gov, session, deployment, entry)
-    image, face = _enrolment_face(gov, entry)
+    image = gov.analyzer.load(entry.image)
+    chosen = _enrolment_face(gov, entry.reference, image)
+    face = chosen.face
+    if chosen.others:
+        warnings.append(
+            f"{entry.reference}: {len(chosen.others)} smaller face(s) in the reference image were left aside"
+        )
     template = face.embedding.astype(np.float32)
     existing = load_gallery(gov, deployment_id, actor, reason="duplicate check at enrolment", quiet=True)
     if len(existing):

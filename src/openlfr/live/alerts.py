@@ -37,6 +37,10 @@ class Alert:
     reference: np.ndarray | None = field(default=None, repr=False)
     alert_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     expected_false_alert_rate: float | None = None
+    probe_box: tuple[float, ...] | None = None  # where the probe face was in its frame
+    probe_position: float | None = None  # media seconds of the probe face's frame
+    sighting_of: str | None = None  # the alert this sighting belongs to, where grouped in memory
+    sighting: int = 1  # its number within that alert
 
     @property
     def latency_ms(self) -> float:
@@ -57,7 +61,11 @@ class Alert:
             "frame_time": self.frame_time,
             "raised_at": self.raised_at,
             "media_position": round(self.media_position, 3),
+            "probe_box": [round(v, 1) for v in self.probe_box] if self.probe_box else None,
+            "probe_position": round(self.probe_position, 3) if self.probe_position is not None else None,
             "latency_ms": round(self.latency_ms, 1),
+            "sighting_of": self.sighting_of,
+            "sighting": self.sighting,
         }
         if include_images:
             data["probe_jpeg_base64"] = jpeg_base64(self.probe_crop)

@@ -23,6 +23,7 @@ import numpy as np
 
 from openlfr.live.alerts import Alert, AlertSink
 from openlfr.live.metrics import CameraMetrics
+from openlfr.live.scene import SceneCutDetector
 from openlfr.live.thresholds import AlertThresholds
 from openlfr.live.tracker import IoUTracker
 from openlfr.settings import LiveSettings
@@ -34,36 +35,53 @@ from openlfr.vision.tensors import on_host
 from openlfr.watchlist import Gallery, face_crop
 
 
+@dataclass(eq=False)
+class Shot:
+    """One embedded face of a track: its template, quality, and the crop shown if it alerts."""
+
+    template: np.ndarray = field(repr=False)
+    quality: float
+    crop: np.ndarray = field(repr=False)
+    box: np.ndarray
+    position: float  # media seconds of the frame it came from
+
+
 @dataclass
 class TrackMemory:
-    """Biometric working memory of one track: best shots and embedded templates. In memory only."""
+    """Biometric working memory of one track: its best embedded shots. In memory only."""
 
     track_id: int
-    best_quality: float = 0.0
-    probe_crop: np.ndarray | None = None
-    embeddings: list[np.ndarray] = field(default_factory=list)  # the kept (best) shots only
-    weights: list[float] = field(default_factory=list)
+    shots: list[Shot] = field(default_factory=list)  # the kept (best) shots only
     runs: int = 0  # recognizer runs so far, kept or not
     last_embedded: float = -1e9
     alerted: set[str] = field(default_factory=set)
+    in_doubt: bool = False  # the tracker was unsure this is still the same person
+    last_verified: float = -1e9
+
+    @property
+    def embeddings(self) -> list[np.ndarray]:
+        return [shot.template for shot in self.shots]
 
     @property
     def worst_kept_quality(self) -> float:
-        return min(self.weights, default=0.0)
+        return min((shot.quality for shot in self.shots), default=0.0)
 
-    def keep(self, template: np.ndarray, quality: float, limit: int) -> None:
+    def keep(self, shot: Shot, limit: int) -> None:
         """Add a shot; past ``limit`` shots the lowest-quality one is dropped (and forgotten)."""
-        self.embeddings.append(template)
-        self.weights.append(quality)
+        self.shots.append(shot)
         self.runs += 1
-        if len(self.weights) > limit:
-            worst = int(np.argmin(self.weights))
-            del self.embeddings[worst], self.weights[worst]
+        if len(self.shots) > limit:
+            del self.shots[int(np.argmin([s.quality for s in self.shots]))]
 
     def fused(self) -> np.ndarray:
-        """Quality-weighted sum of the embedded shots, renormalised."""
-        weights = np.asarray(self.weights, np.float32)[:, None]
-        return l2_normalize((np.stack(self.embeddings) * weights).sum(axis=0, keepdims=True))[0]
+        """Quality-weighted sum of the kept shots, renormalised."""
+        weights = np.asarray([shot.quality for shot in self.shots], np.float32)[:, None]
+        templates = np.stack([shot.template for shot in self.shots])
+        return l2_normalize((templates * weights).sum(axis=0, keepdims=True))[0]
+
+    def best_shot(self) -> Shot:
+        """The kept shot an operator sees: the best of those the fused template is made of."""
+        return max(self.shots, key=lambda shot: shot.quality)
 
 
 class CameraEngine:
@@ -93,6 +111,8 @@ class CameraEngine:
             match_iou=self.settings.track_match_iou,
             max_age=self.settings.track_max_age,
         )
+        cut = self.settings.scene_cut_correlation
+        self.scene = SceneCutDetector(cut) if cut is not None else None
         self.memories: dict[int, TrackMemory] = {}
         _ = analyzer.frames_device  # a frames_on_device the models cannot honour fails here, at start
         self._last_alert: dict[str, float] = {}
@@ -106,13 +126,17 @@ class CameraEngine:
         t = frame.position if t is None else t
         clock = time.perf_counter()
         image = self.analyzer.pixels_of(frame)  # a tensor on the models' device with frames_on_device
+        if self.scene is not None and self.scene.is_cut(image):
+            self.metrics.scene_cuts += 1
+            self._end_tracks()  # whoever is in the new picture is nobody we were following
         detections = self.analyzer.detect(image)
         clock = self._stage("detect", clock)
         self.metrics.faces += len(detections)
 
+        contested: set[int] = set()
         if self.tracking:
             update = self.tracker.update(detections, t)
-            track_ids = update.track_ids
+            track_ids, contested = update.track_ids, update.contested
             for track_id in update.ended:
                 self._forget(track_id)
         else:  # frame-by-frame baseline: every face is its own one-shot track
@@ -125,16 +149,15 @@ class CameraEngine:
         qualities = assess(detections, on_host(crops)) if crops is not None else []
         gate = self.analyzer.settings.quality
         for index, (track_id, quality) in enumerate(zip(track_ids, qualities, strict=True)):
+            memory = self.memories.get(int(track_id))
+            if memory is not None and int(track_id) in contested:
+                memory.in_doubt = True
             if track_id == -1 or not passes_gate(quality, gate.min_quality, gate.min_inter_eye):
                 continue
-            memory = self.memories.get(int(track_id))
             if memory is None:
                 memory = self.memories[int(track_id)] = TrackMemory(int(track_id))
                 self.metrics.tracks += 1
-            if quality.score > memory.best_quality:
-                memory.best_quality = quality.score
-                memory.probe_crop = face_crop(image, detections.boxes[index])
-            if self._should_embed(memory, quality.score, t):
+            if self._should_embed(memory, quality.score, t, int(track_id) in contested):
                 wanted.append(index)
         clock = self._stage("quality", clock)
 
@@ -146,10 +169,14 @@ class CameraEngine:
             clock = self._stage("embed", clock)
             touched = []
             for index, template in zip(wanted, templates, strict=True):
-                memory = self.memories[int(track_ids[index])]
-                memory.keep(template, qualities[index].score, max(self.settings.fused_shots, 1))
-                memory.last_embedded = t
-                touched.append(memory)
+                shot = Shot(
+                    template,
+                    qualities[index].score,
+                    face_crop(image, detections.boxes[index]),
+                    detections.boxes[index].copy(),
+                    frame.position,
+                )
+                touched.append(self._take(int(track_ids[index]), shot, track_ids, index, t))
             fused = np.stack([memory.fused() for memory in touched])
             results = self.gallery.search(fused, self.settings.top_k)
             for memory, probe, candidates in zip(touched, fused, results, strict=True):
@@ -161,9 +188,9 @@ class CameraEngine:
         if not self.tracking:
             for track_id in track_ids:
                 self._forget(int(track_id))
-        alerted = {track_id for track_id, memory in self.memories.items() if memory.alerted}
         self.last_boxes = [
-            (box, int(t), int(t) in alerted) for box, t in zip(detections.boxes, track_ids, strict=True)
+            (box, int(track_id), self._shown(int(track_id)))
+            for box, track_id in zip(detections.boxes, track_ids, strict=True)
         ]
         self.last_view = (frame, self.last_boxes)  # memory only; the console shows it blurred
         self.metrics.frame_done(frame.captured_at)
@@ -175,22 +202,53 @@ class CameraEngine:
 
     def finish(self) -> None:
         """End every open track (the stream ended): their biometric memory goes at once."""
+        self._end_tracks()
+        self.last_view = None
+
+    def _end_tracks(self) -> None:
         for track_id in self.tracker.end_all():
             self._forget(track_id)
         for track_id in list(self.memories):
             self._forget(track_id)
-        self.last_view = None
 
-    def _should_embed(self, memory: TrackMemory, quality: float, t: float) -> bool:
+    def _shown(self, track_id: int) -> bool:
+        """Whether the console may show this face unblurred: its own track alerted, and nothing
+        since has put in doubt that it is still the same person."""
+        memory = self.memories.get(track_id)
+        return memory is not None and bool(memory.alerted) and not memory.in_doubt
+
+    def _take(self, track_id: int, shot: Shot, track_ids: np.ndarray, index: int, t: float) -> TrackMemory:
+        """Add a shot to its track, unless it shows someone else: then that track has ended and the
+        shot starts a new one (one person per track)."""
+        memory = self.memories[track_id]
+        limit = self.settings.track_identity_threshold
+        if self.tracking and memory.shots and limit is not None:
+            if float(np.dot(shot.template, memory.fused())) < limit:
+                self.metrics.identity_splits += 1
+                new_id = self.tracker.relabel(track_id)
+                self._forget(track_id)
+                memory = self.memories[new_id] = TrackMemory(new_id)
+                self.metrics.tracks += 1
+                track_ids[index] = new_id
+            else:
+                memory.in_doubt = False
+        memory.keep(shot, max(self.settings.fused_shots, 1))
+        memory.last_embedded = memory.last_verified = t
+        return memory
+
+    def _should_embed(self, memory: TrackMemory, quality: float, t: float, contested: bool) -> bool:
         s = self.settings
         if not self.tracking:
             return True
-        if (
-            memory.runs >= s.max_embeddings_per_track
-            or t - memory.last_embedded < s.embed_interval - 1e-6  # frame times are not exact
-        ):
+        if t - memory.last_embedded < s.embed_interval - 1e-6:  # frame times are not exact
             return False
-        if memory.runs < s.min_faces or len(memory.embeddings) < s.fused_shots:
+        checking = memory.shots and not contested and s.track_identity_threshold is not None
+        due = memory.in_doubt or (memory.alerted and t - memory.last_verified >= s.verify_interval)
+        if checking and due:  # identity checks outside the budget: after a doubt, and while shown unblurred
+            return True
+        if memory.runs >= s.max_embeddings_per_track:
+            return False
+        if memory.runs < s.min_faces or len(memory.shots) < s.fused_shots:
             return True
         return quality > memory.worst_kept_quality + s.improvement
 
@@ -209,14 +267,13 @@ class CameraEngine:
             return None
         if best.subject in memory.alerted:
             return None
+        memory.alerted.add(best.subject)
         last = self._last_alert.get(best.subject)
         if last is not None and t - last < self.settings.cooldown:
-            memory.alerted.add(best.subject)
             self.metrics.suppressed_by_cooldown += 1
             return None
-        memory.alerted.add(best.subject)
         self._last_alert[best.subject] = t
-        assert memory.probe_crop is not None
+        shot = memory.best_shot()
         return Alert(
             camera=self.camera,
             subject=best.subject,
@@ -228,9 +285,11 @@ class CameraEngine:
             frame_time=frame.captured_at,
             raised_at=time.time(),
             media_position=frame.position,
-            probe_crop=memory.probe_crop.copy(),
+            probe_crop=shot.crop.copy(),
             reference=self.gallery.references.get(best.subject),
             expected_false_alert_rate=self.expected_false_alert_rate,
+            probe_box=tuple(float(v) for v in shot.box),
+            probe_position=shot.position,
         )
 
     def _forget(self, track_id: int) -> None:

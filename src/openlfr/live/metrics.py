@@ -24,6 +24,8 @@ class CameraMetrics:
     alerts: int = 0
     suppressed_by_cooldown: int = 0
     held_by_mitigation: int = 0
+    identity_splits: int = 0
+    scene_cuts: int = 0
     errors: int = 0
     stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
@@ -77,6 +79,8 @@ class CameraMetrics:
             "alerts": self.alerts,
             "suppressed_by_cooldown": self.suppressed_by_cooldown,
             "held_by_mitigation": self.held_by_mitigation,
+            "identity_splits": self.identity_splits,
+            "scene_cuts": self.scene_cuts,
             "errors": self.errors,
             "latency_ms_p50": round(latency[0], 1) if latency else None,
             "latency_ms_p95": round(latency[1], 1) if latency else None,

@@ -3,6 +3,11 @@
 Each track predicts its box forward with a constant velocity. Confident detections are
 matched to tracks first, by IoU; the less confident ones may then continue tracks that are
 left over, but never start one. A track not seen for ``max_age`` seconds ends.
+
+Overlap alone cannot tell two people apart where their boxes meet, so the tracker says when
+a match was in doubt: another track or another face overlapped it, the box jumped away from
+where the track was heading, or its size changed abruptly. The engine then checks the
+track's identity with a template before trusting it again (``live.engine``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from openlfr.vision.boxes import iou_matrix
 from openlfr.vision.types import Detections
 
 
@@ -31,22 +37,16 @@ class TrackBox:
 
 @dataclass(frozen=True)
 class TrackUpdate:
-    """The outcome of one frame: the track id of each detection (-1: not tracked) and ended ids."""
+    """The outcome of one frame: the track id of each detection (-1: not tracked), ended ids,
+    and the tracks whose match this frame was in doubt."""
 
     track_ids: np.ndarray
     ended: list[int]
+    contested: set[int] = field(default_factory=set)
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) intersection over union of x1 y1 x2 y2 boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+SURE_IOU = 0.5  # a match overlapping its prediction less than this is in doubt
+SIZE_JUMP = 1.6  # nor may a box's side grow or shrink by more than this factor in one frame
 
 
 def greedy_match(similarity: np.ndarray, minimum: float) -> list[tuple[int, int]]:
@@ -82,13 +82,18 @@ class IoUTracker:
         confident = np.flatnonzero(detections.scores >= self.high_score)
         doubtful = np.flatnonzero(detections.scores < self.high_score)
         free_tracks = list(range(len(live)))
+        overlaps = iou_matrix(detections.boxes, predicted)
+        contested: set[int] = set()
         for group in (confident, doubtful):
-            similarity = iou_matrix(detections.boxes[group], predicted[free_tracks])
+            similarity = overlaps[np.ix_(group, free_tracks)]
             taken = set()
             for row, col in greedy_match(similarity, self.match_iou):
                 track = live[free_tracks[col]]
-                self._follow(track, detections.boxes[group[row]], t)
-                ids[group[row]] = track.track_id
+                detection, index = group[row], free_tracks[col]
+                if self._in_doubt(overlaps, detection, index, track, detections.boxes[detection]):
+                    contested.add(track.track_id)
+                self._follow(track, detections.boxes[detection], t)
+                ids[detection] = track.track_id
                 taken.add(col)
             free_tracks = [index for i, index in enumerate(free_tracks) if i not in taken]
         for index in confident:
@@ -97,12 +102,36 @@ class IoUTracker:
         ended = [track_id for track_id, track in self.tracks.items() if t - track.last_seen > self.max_age]
         for track_id in ended:
             del self.tracks[track_id]
-        return TrackUpdate(ids, ended)
+        return TrackUpdate(ids, ended, contested)
+
+    def _in_doubt(
+        self, overlaps: np.ndarray, detection: int, index: int, track: TrackBox, box: np.ndarray
+    ) -> bool:
+        """Whether matching this detection to this track could have handed it to another person."""
+        rivals = overlaps[:, index] >= self.match_iou
+        rivals[detection] = False
+        competitors = overlaps[detection] >= self.match_iou
+        competitors[index] = False
+        side = max(float(box[2] - box[0]), 1.0) / max(float(track.box[2] - track.box[0]), 1.0)
+        return bool(
+            rivals.any()
+            or competitors.any()
+            or overlaps[detection, index] < SURE_IOU
+            or not 1 / SIZE_JUMP <= side <= SIZE_JUMP
+        )
 
     def end_all(self) -> list[int]:
         ended = list(self.tracks)
         self.tracks.clear()
         return ended
+
+    def relabel(self, track_id: int) -> int:
+        """Give a track's box a new id (it now follows someone else); the old id has ended."""
+        track = self.tracks.pop(track_id)
+        track.track_id, track.hits = self._next_id, 1
+        self._next_id += 1
+        self.tracks[track.track_id] = track
+        return track.track_id
 
     def _start(self, box: np.ndarray, t: float) -> int:
         track_id = self._next_id

@@ -321,7 +321,10 @@ def gallery_source(location: Path) -> tuple[list[Path], list[str]]:
         return paths, [p.parent.name if p.parent != location else p.stem for p in paths]
     from openlfr.evaluation.datasets import read_labels
 
-    rows = read_labels(location).rows
-    return paths, [
-        row.get("label") or Path(row["path"]).parent.name or Path(row["path"]).stem for row in rows
-    ]
+    rows = read_labels(location).labels
+    return paths, [(row.get("label") or "").strip() or _label_from_path(Path(row["path"])) for row in rows]
+
+
+def _label_from_path(path: Path) -> str:
+    """Who an unlabelled image shows: its folder's name, or the file's own name for a bare file."""
+    return path.parent.name if path.parent.name else path.stem

@@ -104,22 +104,34 @@ def video_probes(analyzer: FaceAnalyzer, video: Path | bytes) -> list[Probe]:
     return sorted(collector.probes, key=lambda p: float(p.seen.split("–")[0]))
 
 
-def image_probes(analyzer: FaceAnalyzer, image: Path | bytes) -> list[Probe]:
-    """Every face in the still that passes the quality gate, largest first."""
-    faces = [f for f in analyzer.analyze(analyzer.load(image)) if analyzer.passes_gate(f)]
-    if not faces:
-        label = image.name if isinstance(image, Path) else "the image"
+FACE_CHOICES = ("dominant", "all", "largest")
+
+
+def image_probes(analyzer: FaceAnalyzer, image: Path | bytes, faces: str = "dominant") -> list[Probe]:
+    """Probes from a still: the face it is of (``dominant``: its only face or a clearly dominant
+    one; refused when that is unclear), the ``largest``, or ``all`` that pass the quality gate."""
+    if faces not in FACE_CHOICES:
+        raise ValueError(f"faces must be one of {', '.join(FACE_CHOICES)}")
+    label = image.name if isinstance(image, Path) else "the image"
+    picture = analyzer.load(image)
+    if faces == "all":
+        found = [f for f in analyzer.analyze(picture) if analyzer.passes_gate(f)]
+        found.sort(key=lambda f: -f.area)
+    else:
+        hint = "crop the picture to one person, or search the largest face or all faces (--faces)"
+        found = [analyzer.subject_face(picture, label=label, largest=faces == "largest", hint=hint).face]
+        found = [f for f in found if analyzer.passes_gate(f)]
+    if not found:
         raise NoFaceError(f"{label}: no face of usable quality")
-    faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return [
-        Probe(f"face {i}", "box " + ",".join(str(int(v)) for v in face.box), face.embedding)
-        for i, face in enumerate(faces, start=1)
+        Probe(f"face {i}", f"{face.where()}, {face.found_by} pass", face.embedding)
+        for i, face in enumerate(found, start=1)
     ]
 
 
-def probes_for(analyzer: FaceAnalyzer, path: Path) -> list[Probe]:
+def probes_for(analyzer: FaceAnalyzer, path: Path, faces: str = "dominant") -> list[Probe]:
     return (
         video_probes(analyzer, path)
         if path.suffix.lower() in VIDEO_SUFFIXES
-        else image_probes(analyzer, path)
+        else image_probes(analyzer, path, faces)
     )

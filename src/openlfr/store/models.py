@@ -112,8 +112,24 @@ class AlertRecord(Base):
     outcome_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     retain_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     retained_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    sightings: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     deployment: Mapped[Deployment] = relationship(back_populates="alerts")
+
+
+class AlertSighting(Base):
+    """One track of an alert's subject on its camera: the first, or a later one attached to it.
+    The alert keeps the best sighting's score and probe crop; a sighting keeps no image."""
+
+    __tablename__ = "alert_sightings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), index=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    score: Mapped[float] = mapped_column(Float)
+    track_id: Mapped[int] = mapped_column(Integer)
+    supporting_faces: Mapped[int] = mapped_column(Integer)
 
 
 class AuditEvent(Base):

@@ -43,9 +43,12 @@ def similarity_transforms(landmarks: np.ndarray, size: int = 112) -> np.ndarray:
     return np.concatenate([linear, translation[:, :, None]], axis=2)
 
 
-def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+def align_faces(
+    image: np.ndarray, landmarks: np.ndarray, size: int = 112, mirror: np.ndarray | None = None
+) -> np.ndarray:
     """Warp each face of ``image`` into an aligned (N, size, size, 3) crop. Biometric output.
-    A frame that is a PyTorch tensor on a device (``live.frames_on_device``) gives its crops there."""
+    A frame that is a PyTorch tensor on a device (``live.frames_on_device``) gives its crops there.
+    Outside the picture a crop is black, or mirrored where ``mirror`` says so (stills only)."""
     matrices = similarity_transforms(landmarks, size)
     if not isinstance(image, np.ndarray):
         from openlfr.vision import device
@@ -53,5 +56,8 @@ def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np
         return device.warp(image, matrices, size)  # type: ignore[arg-type, return-value]
     crops = np.empty((len(matrices), size, size, 3), np.uint8)
     for i, matrix in enumerate(matrices):
-        crops[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+        border = cv2.BORDER_REFLECT_101 if mirror is not None and mirror[i] else cv2.BORDER_CONSTANT
+        crops[i] = cv2.warpAffine(
+            image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0
+        )
     return crops

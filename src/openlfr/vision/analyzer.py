@@ -6,6 +6,7 @@ embedding is first asked for, so detection-only users never pay for it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -21,7 +22,31 @@ from openlfr.vision.embedder import ArcFaceEmbedder
 from openlfr.vision.images import load_image
 from openlfr.vision.quality import assess, passes_gate
 from openlfr.vision.runtime import batch_wait_seconds, create_session, recognizer_batch_size
+from openlfr.vision.stills import PASSES, StillDetections, detect_still, mirror_fill, touches_edge
 from openlfr.vision.types import Detections, Face
+
+DOMINANCE = 2.0  # a face this many times the area of the next one is clearly the subject
+LISTED = 5  # faces named in a refusal; the rest are counted
+
+
+@dataclass(frozen=True, eq=False)
+class Chosen:
+    """The face a still was taken to show, and the other faces in it (largest first)."""
+
+    face: Face
+    others: list[Face]
+
+
+def dominant_face(faces: list[Face], image_shape: tuple[int, ...]) -> int | None:
+    """Index of the face a still is clearly of: the only one, or one at least ``DOMINANCE`` times
+    the area of every other and not cut by the picture's edge; None when that is unclear."""
+    if len(faces) == 1:
+        return 0
+    areas = [face.area for face in faces]
+    best = max(range(len(faces)), key=lambda i: areas[i])
+    runner_up = max(area for i, area in enumerate(areas) if i != best)
+    at_edge = touches_edge(faces[best].box[None], image_shape)[0]
+    return best if areas[best] >= DOMINANCE * runner_up and not at_edge else None
 
 
 class FaceAnalyzer:
@@ -128,20 +153,28 @@ class FaceAnalyzer:
         return load_image(path, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
 
     def detect(self, image: np.ndarray) -> Detections:
+        """One detector pass over a video frame (the live engine's view: no retries)."""
         return self.detector.detect(image)
 
-    def align(self, image: np.ndarray, detections: Detections) -> np.ndarray:
-        """Aligned crops for each detection (biometric: keep in memory only)."""
-        return align_faces(image, detections.landmarks, self.crop_size)
+    def find_faces(self, image: np.ndarray) -> StillDetections:
+        """Every face of a still photo, whatever its size in the picture (see ``vision.stills``)."""
+        return detect_still(self.detector, image)
+
+    def align(self, image: np.ndarray, detections: Detections, *, still: bool = False) -> np.ndarray:
+        """Aligned crops for each detection (biometric: keep in memory only). A still's faces
+        that a tight crop cuts are filled as ``vision.stills`` measured best."""
+        mirror = mirror_fill(detections.landmarks, image.shape, self.crop_size) if still else None
+        return align_faces(image, detections.landmarks, self.crop_size, mirror=mirror)
 
     def analyze(
-        self, image: np.ndarray, *, embed: bool = True, detections: Detections | None = None
+        self, image: np.ndarray, *, embed: bool = True, found: StillDetections | None = None
     ) -> list[Face]:
-        """Every face in the image with its quality and, if asked, its template."""
-        detections = self.detect(image) if detections is None else detections
-        if len(detections) == 0:
+        """Every face of a still with its quality, the pass that found it and, if asked, its template."""
+        found = self.find_faces(image) if found is None else found
+        if len(found) == 0:
             return []
-        crops = self.align(image, detections)
+        detections = found.detections
+        crops = self.align(image, detections, still=True)
         qualities = assess(detections, crops)
         embeddings = self.embedder.embed(crops) if embed else [None] * len(detections)
         return [
@@ -151,6 +184,7 @@ class FaceAnalyzer:
                 landmarks=detections.landmarks[i],
                 quality=qualities[i],
                 embedding=embeddings[i],
+                found_by=found.found_by[i],
             )
             for i in range(len(detections))
         ]
@@ -159,19 +193,32 @@ class FaceAnalyzer:
         q = self.settings.quality
         return passes_gate(face.quality, q.min_quality, q.min_inter_eye)
 
-    def single_face(self, image: np.ndarray, *, label: str = "image", largest: bool = False) -> Face:
-        """The one face in an image, with its template; a typed error when there is none or several."""
-        detections = self.detect(image)
-        if len(detections) == 0:
-            raise NoFaceError(f"{label}: no face found")
-        if len(detections) > 1:
-            if not largest:
-                raise MultipleFacesError(
-                    f"{label}: {len(detections)} faces found where one is needed "
-                    "(use --largest to take the biggest)"
-                )
-            detections = detections.largest()
-        return self.analyze(image, detections=detections)[0]
+    def subject_face(
+        self,
+        image: np.ndarray,
+        *,
+        label: str = "image",
+        largest: bool = False,
+        embed: bool = True,
+        hint: str = "crop the picture to one person, or use --largest",
+    ) -> Chosen:
+        """The face a still is of: its only face, or the clearly dominant one (see
+        ``dominant_face``), or with ``largest`` the biggest; a typed error when there is none, or
+        when several are equally plausible (they are listed, so the user can crop or choose)."""
+        faces = self.analyze(image, embed=embed)
+        if not faces:
+            raise NoFaceError(f"{label}: no face found (tried: {', '.join(PASSES)})")
+        faces = sorted(faces, key=lambda face: -face.area)
+        chosen = 0 if largest else dominant_face(faces, image.shape)
+        if chosen is None:
+            listed = "; ".join(f"face {i + 1} at {f.where()}" for i, f in enumerate(faces[:LISTED]))
+            if len(faces) > LISTED:
+                listed += f"; {len(faces) - LISTED} smaller"
+            raise MultipleFacesError(
+                f"{label}: {len(faces)} faces and none clearly the subject ({listed}); {hint}",
+                faces=len(faces),
+            )
+        return Chosen(faces[chosen], [f for i, f in enumerate(faces) if i != chosen])
 
     def compare(self, a: Face, b: Face) -> float:
         """Cosine similarity of two faces' templates."""

@@ -70,11 +70,13 @@ class SCRFDDetector:
         self.batchers: dict[tuple[int, ...], MicroBatcher] = {}
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
 
-    def detect(self, image: np.ndarray) -> Detections:
-        """Faces in one BGR image."""
-        return self.detect_batch([image])[0]
+    def detect(self, image: np.ndarray, score_threshold: float | None = None) -> Detections:
+        """Faces in one BGR image (at ``score_threshold`` instead of the configured one, if given)."""
+        return self.detect_batch([image], score_threshold)[0]
 
-    def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+    def detect_batch(
+        self, images: Sequence[np.ndarray], score_threshold: float | None = None
+    ) -> list[Detections]:
         """Faces in several images with one forward pass (images may differ in size)."""
         if not images:
             return []
@@ -82,7 +84,7 @@ class SCRFDDetector:
         outputs = self.forward(self.network_input(canvas))
         input_hw = (canvas.shape[1], canvas.shape[2])
         return [
-            self.postprocess(outputs, i, scales[i], image.shape[:2], input_hw)
+            self.postprocess(outputs, i, scales[i], image.shape[:2], input_hw, score_threshold)
             for i, image in enumerate(images)
         ]
 
@@ -160,13 +162,15 @@ class SCRFDDetector:
         scale: float,
         image_hw: tuple[int, int],
         input_hw: tuple[int, int] | None = None,
+        score_threshold: float | None = None,
     ) -> Detections:
         """Decode image ``index`` of a batch back to original image coordinates."""
         height, width = input_hw or (self.input_size[1], self.input_size[0])
+        threshold = self.score_threshold if score_threshold is None else score_threshold
         boxes, scores, points = [], [], []
         for level, stride in enumerate(STRIDES):
             score = outputs[level][index, :, 0]
-            keep = np.flatnonzero(score >= self.score_threshold)
+            keep = np.flatnonzero(score >= threshold)
             if keep.size == 0:
                 continue
             centres = self._anchor_centres(height // stride, width // stride, stride)[keep]
@@ -190,17 +194,17 @@ class SCRFDDetector:
             all_points[big_enough],
             all_scores[big_enough],
         )
-        keep = self._nms(all_boxes, all_scores)
+        keep = self.suppress(all_boxes, all_scores)
         return Detections(
             all_boxes[keep].astype(np.float32),
             all_scores[keep].astype(np.float32),
             all_points[keep].astype(np.float32),
         )
 
-    def _nms(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    def suppress(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Indices kept by greedy non-maximum suppression, best first, capped at max_faces."""
         if len(scores) == 0:
             return np.zeros((0,), np.int64)
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), self.score_threshold, self.nms_threshold)
+        keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, self.nms_threshold)
         return np.asarray(keep, dtype=np.int64).reshape(-1)[: self.max_faces]

@@ -73,10 +73,21 @@ class Face:
     landmarks: np.ndarray
     quality: FaceQuality
     embedding: np.ndarray | None = field(default=None, repr=False)
+    found_by: str = "direct"  # the detection pass that found it (openlfr.vision.stills)
+
+    @property
+    def area(self) -> float:
+        return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
+
+    def where(self) -> str:
+        """Where the face is, for messages: its box and size in pixels."""
+        x1, y1, x2, y2 = (round(float(v)) for v in self.box)
+        return f"{x1},{y1}–{x2},{y2} ({x2 - x1}×{y2 - y1} px)"
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready description, without the embedding."""
         return {
+            "found_by": self.found_by,
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],

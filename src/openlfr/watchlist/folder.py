@@ -1,8 +1,8 @@
 """Build a gallery from a folder: one sub-folder of reference photos per subject.
 
 Each photo must show one usable face (passing the quality gate). When a photo shows several,
-the largest is taken only if it is clearly the subject (at least twice the area of the
-next); otherwise the photo is rejected with the reason, and so is any unreadable file.
+the largest is taken only if it is clearly the subject (``vision.analyzer.dominant_face``);
+otherwise the photo is rejected with the reason, and so is any unreadable file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from openlfr.errors import DatasetError, ImageError
+from openlfr.errors import DatasetError, FaceError, ImageError
 from openlfr.vision import Face, FaceAnalyzer
 from openlfr.watchlist.gallery import Gallery
 
@@ -48,16 +48,14 @@ def face_crop(
 
 
 def reference_face(analyzer: FaceAnalyzer, image: np.ndarray) -> tuple[Face | None, str]:
-    """The one usable face of a reference photo, or None with the reason."""
-    faces = [face for face in analyzer.analyze(image) if analyzer.passes_gate(face)]
-    if not faces:
-        return None, "no face passes the quality gate"
-    faces.sort(key=lambda face: -(face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
-    if len(faces) > 1:
-        area = [(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces[:2]]
-        if area[0] < 2 * area[1]:
-            return None, f"{len(faces)} faces and none clearly the subject"
-    return faces[0], ""
+    """The usable face a reference photo is of, or None with the reason."""
+    try:
+        face = analyzer.subject_face(image, label="photo").face
+    except FaceError as exc:
+        return None, str(exc).removeprefix("photo: ")
+    if not analyzer.passes_gate(face):
+        return None, f"the face does not pass the quality gate (quality {face.quality.score:.2f})"
+    return face, ""
 
 
 def load_watchlist_folder(

@@ -17,6 +17,7 @@ from openlfr.api.feed import alert_summary, head, read_feed
 from openlfr.api.permissions import allowed
 from openlfr.governance import alerts as al
 from openlfr.governance import watchlists as wl
+from openlfr.governance.context import aware
 from openlfr.store.models import AlertRecord
 from openlfr.vision.images import encode_jpeg
 
@@ -67,6 +68,23 @@ def get_alert(alert_id: str, request: Request, _: Principal = Depends(require("a
     gov = gov_of(request)
     with gov.store.session() as session:
         return alert_summary(gov.get(session, AlertRecord, alert_id))
+
+
+@router.get("/alerts/{alert_id}/sightings")
+def alert_sightings(
+    alert_id: str, request: Request, _: Principal = Depends(require("alerts.read"))
+) -> list[dict]:
+    """Every sighting grouped into this alert, oldest first: when, how well, which track (no images)."""
+    return [
+        {
+            "id": s.id,
+            "seen_at": aware(s.seen_at).isoformat(timespec="milliseconds"),
+            "score": round(s.score, 4),
+            "track_id": s.track_id,
+            "supporting_faces": s.supporting_faces,
+        }
+        for s in al.sightings(gov_of(request), alert_id)
+    ]
 
 
 def _jpeg(data: bytes) -> Response:

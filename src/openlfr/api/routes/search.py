@@ -13,7 +13,7 @@ from openlfr.api.deps import gov_of, require, service_of
 from openlfr.api.routes.deployments import image_upload
 from openlfr.errors import NoFaceError
 from openlfr.search.gallery import GallerySearcher, GalleryStore, list_galleries
-from openlfr.search.probes import Probe, image_probes, video_probes
+from openlfr.search.probes import FACE_CHOICES, Probe, image_probes, video_probes
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -24,6 +24,11 @@ SEARCH_FORM = {
         "video": {"type": "string", "format": "binary", "description": "A recording, searched per person."},
         "reason": {"type": "string"},
         "top": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "faces": {
+            "type": "string",
+            "enum": list(FACE_CHOICES),
+            "description": "In a still: its dominant face (default), the largest, or all faces.",
+        },
     },
     "required": ["reason"],
 }
@@ -36,11 +41,17 @@ def galleries(request: Request, _: Principal = Depends(require("search.run"))) -
 
 
 async def upload_probes(request: Request) -> tuple[list[Probe], str]:
-    """Probe templates from the form's one file: every face of a still, or one per person of a video."""
-    video = (await request.form(max_files=1, max_fields=20)).get("video")
+    """Probe templates from the form's one file: the chosen face(s) of a still, or one per person
+    of a video."""
+    form = await request.form(max_files=1, max_fields=20)
+    video = form.get("video")
     if not isinstance(video, UploadFile):
+        faces = form.get("faces") or "dominant"
+        if faces not in FACE_CHOICES:
+            raise HTTPException(422, f"faces must be one of {', '.join(FACE_CHOICES)}")
         _fields, data = await image_upload(request)
-        return await run_in_threadpool(image_probes, gov_of(request).analyzer, data), "uploaded still"
+        analyzer = gov_of(request).analyzer
+        return await run_in_threadpool(image_probes, analyzer, data, faces), "uploaded still"
     data = await video.read()
     await video.close()
     probes = await run_in_threadpool(video_probes, gov_of(request).analyzer, data)

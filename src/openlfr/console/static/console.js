@@ -52,7 +52,7 @@ function alertsPage() {
       const item = el("li", { "data-id": a.id, class: (a.decision ? "decided" : "") + (a.id === selected ? " selected" : "") },
         el("span", { class: "score" }, a.score.toFixed(2)),
         el("strong", {}, a.subject), el("br"),
-        el("span", { class: "muted" }, `${a.camera} · ${new Date(a.raised_at).toLocaleTimeString()}` + (a.decision ? ` · ${a.decision.replaceAll("_", " ")}` : "")));
+        el("span", { class: "muted" }, `${a.camera} · ${new Date(a.raised_at).toLocaleTimeString()}` + (a.sightings > 1 ? ` · seen ${a.sightings}×` : "") + (a.decision ? ` · ${a.decision.replaceAll("_", " ")}` : "")));
       item.addEventListener("click", () => select(a.id));
       return item;
     }));
@@ -66,6 +66,9 @@ function alertsPage() {
     if (!a) return renderQueue();
     document.getElementById("d-subject").textContent = a.subject;
     document.getElementById("d-meta").textContent = `${a.camera} · ${new Date(a.raised_at).toLocaleString()} · track ${a.track_id}`;
+    document.getElementById("d-sightings").textContent = a.sightings > 1
+      ? `${a.sightings}: first ${new Date(a.raised_at).toLocaleTimeString()}, last ${new Date(a.last_seen_at).toLocaleTimeString()} (best shown)`
+      : "1";
     document.getElementById("d-score").textContent = a.score.toFixed(3);
     document.getElementById("d-threshold").textContent = a.threshold.toFixed(3);
     document.getElementById("d-support").textContent = a.supporting_faces;
@@ -77,7 +80,7 @@ function alertsPage() {
     probe.parentElement.parentElement.hidden = !showImages;
     document.getElementById("d-noimages").hidden = showImages;
     if (showImages) {
-      probe.src = `/api/alerts/${a.id}/probe.jpg`;
+      probe.src = `/api/alerts/${a.id}/probe.jpg?sighting=${a.sightings}`;  // a better sighting replaces the crop
       reference.src = `/api/alerts/${a.id}/reference.jpg`;
     }
     const outcome = document.getElementById("outcome");
@@ -181,7 +184,7 @@ function deploymentPage() {
     const body = new FormData(); body.append("image", form.image.files[0]);
     try {
       const a = await api("POST", `/api/deployments/${id}/subjects/check`, body, true);
-      say(a.usable ? `Usable: one face, quality ${a.quality}, ${a.inter_eye_px} px between the eyes.` : `Not usable: ${a.problem}`, a.usable);
+      say(a.usable ? `Usable: ${a.faces > 1 ? `the clearly largest of ${a.faces} faces` : "one face"}, quality ${a.quality}, ${a.inter_eye_px} px between the eyes.` : `Not usable: ${a.problem}`, a.usable);
     } catch (error) { say(error.message, false); }
   });
   form.addEventListener("submit", async (event) => {

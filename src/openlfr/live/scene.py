@@ -1,0 +1,55 @@
+"""Scene cuts: the moment a camera's picture is replaced by another one.
+
+A recording edited together, a PTZ camera jumping to a preset, a stream switched to another
+source or a change of resolution all put different people where the tracker expects the
+last ones. Each frame is reduced to a small grey thumbnail; a cut is a frame whose thumbnail
+no longer correlates with the previous one's. Correlation ignores a change of brightness or
+contrast (a light switched on, auto-exposure), and a camera pan moves a blurred thumbnail
+only a little, so neither counts. The threshold was chosen on real and generated video (see
+``benchmarks/robustness.py``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+THUMB_WIDTH, THUMB_HEIGHT = 64, 36
+FLAT = 2.0  # grey levels of standard deviation below which a thumbnail is featureless (a black frame)
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """A (36, 64) float32 grey thumbnail of a BGR frame (an array, or a tensor on a device)."""
+    height, width = image.shape[:2]
+    step = max(1, min(height // (THUMB_HEIGHT * 4), width // (THUMB_WIDTH * 4)))
+    sampled = image[::step, ::step]
+    if not isinstance(sampled, np.ndarray):  # a PyTorch tensor (live.frames_on_device)
+        sampled = sampled.float().mean(dim=2).cpu().numpy()
+    else:
+        sampled = sampled.astype(np.float32).mean(axis=2)
+    return cv2.resize(sampled, (THUMB_WIDTH, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two thumbnails; 1 when both are featureless, 0 when only one is."""
+    sa, sb = float(a.std()), float(b.std())
+    if sa < FLAT or sb < FLAT:
+        return 1.0 if sa < FLAT and sb < FLAT and abs(float(a.mean()) - float(b.mean())) < 16 else 0.0
+    return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
+
+
+class SceneCutDetector:
+    """Says, frame by frame, whether the picture was cut to another scene (or another size)."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._previous: np.ndarray | None = None
+        self._shape: tuple[int, ...] | None = None
+
+    def is_cut(self, image: np.ndarray) -> bool:
+        current, shape = thumbnail(image), tuple(image.shape)
+        previous, previous_shape = self._previous, self._shape
+        self._previous, self._shape = current, shape
+        if previous is None:
+            return False
+        return shape != previous_shape or correlation(previous, current) < self.threshold
