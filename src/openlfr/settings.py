@@ -178,15 +178,17 @@ class LiveSettings(BaseModel):
     )
     verify_interval: float = Field(
         0.5,
-        gt=0.0,
-        description="Seconds between identity checks of a track shown unblurred because it alerted.",
+        ge=0.0,
+        description="Seconds between identity checks (a recognizer run) of a track that alerted, while "
+        "nobody watches the camera's preview. While someone does, each face the preview shows unblurred "
+        "is checked in every frame, so no frame shows a face not just confirmed as the alerted person.",
     )
     scene_cut_correlation: float | None = Field(
-        0.45,
+        0.2,
         ge=-1.0,
         le=1.0,
-        description="A frame whose small grey thumbnail correlates less than this with the previous one's "
-        "is a scene cut, which ends every track (None: never).",
+        description="A frame whose detail (a small grey thumbnail less its blur) correlates less than this "
+        "with the previous frame's is a scene cut, which ends every track (None: never).",
     )
     track_max_age: float = Field(1.0, gt=0.0, description="Seconds a track survives without a detection.")
     track_match_iou: float = Field(0.2, ge=0.0, le=1.0)

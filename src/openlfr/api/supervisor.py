@@ -142,6 +142,8 @@ class DeploymentSupervisor(Background):
         if running is None:
             return None
         worker = next((w for w in running.runner.workers if w.name == camera), None)
+        if worker is not None:
+            worker.engine.watch()  # from now on, every face shown unblurred is checked in every frame
         view = worker.engine.last_view if worker else None
         if view is None:
             return None

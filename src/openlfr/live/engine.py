@@ -17,6 +17,7 @@ writes to disk or logs a crop or a template.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,8 +98,12 @@ class CameraEngine:
         *,
         tracking: bool = True,
         thresholds: AlertThresholds | None = None,
+        on_shot: Callable[[int, np.ndarray, float], None] | None = None,
     ) -> None:
+        """``on_shot(track_id, box, position)`` hears of every shot fused into a track (boxes only,
+        nothing biometric): how evaluations count identity switches."""
         self.camera = camera
+        self.on_shot = on_shot
         self.analyzer = analyzer
         self.gallery = gallery
         self.sink = sink
@@ -120,6 +125,7 @@ class CameraEngine:
         self.last_boxes: list[tuple[np.ndarray, int, bool]] = []
         self.last_view: tuple[Frame, list[tuple[np.ndarray, int, bool]]] | None = None
         self.expected_false_alert_rate: float | None = None
+        self._watched_until = 0.0
 
     def process(self, frame: Frame, t: float | None = None) -> list[Alert]:
         """One frame; ``t`` is the tracking clock (media time for files, wall time for live)."""
@@ -189,7 +195,7 @@ class CameraEngine:
             for track_id in track_ids:
                 self._forget(int(track_id))
         self.last_boxes = [
-            (box, int(track_id), self._shown(int(track_id)))
+            (box, int(track_id), self._shown(int(track_id), t))
             for box, track_id in zip(detections.boxes, track_ids, strict=True)
         ]
         self.last_view = (frame, self.last_boxes)  # memory only; the console shows it blurred
@@ -211,11 +217,24 @@ class CameraEngine:
         for track_id in list(self.memories):
             self._forget(track_id)
 
-    def _shown(self, track_id: int) -> bool:
-        """Whether the console may show this face unblurred: its own track alerted, and nothing
-        since has put in doubt that it is still the same person."""
+    def watch(self, seconds: float = 5.0) -> None:
+        """Someone looks at this camera's privacy preview: for the next ``seconds`` every face it
+        may show unblurred is checked by the recognizer in every frame."""
+        self._watched_until = time.monotonic() + seconds
+
+    def _verify_every(self) -> float:
+        return 0.0 if time.monotonic() < self._watched_until else self.settings.verify_interval
+
+    def _shown(self, track_id: int, t: float) -> bool:
+        """Whether the preview may show this face unblurred: its own track alerted, nothing has
+        put in doubt that it is still the same person, and (while the preview is watched) the
+        recognizer confirmed that in this very frame."""
         memory = self.memories.get(track_id)
-        return memory is not None and bool(memory.alerted) and not memory.in_doubt
+        if memory is None or not memory.alerted:
+            return False
+        if self.settings.track_identity_threshold is None:  # identity checks off: trust the tracker
+            return True
+        return not memory.in_doubt and t - memory.last_verified <= self._verify_every() + 1e-6
 
     def _take(self, track_id: int, shot: Shot, track_ids: np.ndarray, index: int, t: float) -> TrackMemory:
         """Add a shot to its track, unless it shows someone else: then that track has ended and the
@@ -234,18 +253,20 @@ class CameraEngine:
                 memory.in_doubt = False
         memory.keep(shot, max(self.settings.fused_shots, 1))
         memory.last_embedded = memory.last_verified = t
+        if self.on_shot is not None:
+            self.on_shot(memory.track_id, shot.box, shot.position)
         return memory
 
     def _should_embed(self, memory: TrackMemory, quality: float, t: float, contested: bool) -> bool:
         s = self.settings
         if not self.tracking:
             return True
-        if t - memory.last_embedded < s.embed_interval - 1e-6:  # frame times are not exact
-            return False
         checking = memory.shots and not contested and s.track_identity_threshold is not None
-        due = memory.in_doubt or (memory.alerted and t - memory.last_verified >= s.verify_interval)
+        due = memory.in_doubt or (memory.alerted and t - memory.last_verified >= self._verify_every() - 1e-6)
         if checking and due:  # identity checks outside the budget: after a doubt, and while shown unblurred
             return True
+        if t - memory.last_embedded < s.embed_interval - 1e-6:  # frame times are not exact
+            return False
         if memory.runs >= s.max_embeddings_per_track:
             return False
         if memory.runs < s.min_faces or len(memory.shots) < s.fused_shots:
