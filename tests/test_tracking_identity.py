@@ -56,7 +56,9 @@ def run(analyzer, clip, tmp_path, gallery, live=None):
 def test_a_hard_cut_never_hands_an_alerted_track_to_the_next_person(
     analyzer, people, tmp_path, same_backdrop
 ) -> None:
-    clip = scenes.hard_cut(("yao", people["yao"]), ("collins", people["collins"]), same_backdrop=same_backdrop)
+    clip = scenes.hard_cut(
+        ("yao", people["yao"]), ("collins", people["collins"]), same_backdrop=same_backdrop
+    )
     only_yao = run(analyzer, clip, tmp_path, gallery_of(analyzer, people, ["yao"]))
     assert only_yao.alerts_for("yao") >= 1 and only_yao.wrong_probe_alerts == 0
     assert only_yao.identity_switches == 0

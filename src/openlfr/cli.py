@@ -166,13 +166,15 @@ def detect(
 
 def _print_faces(path: Path, faces: list, passed: list[bool]) -> None:
     table = Table(title=f"{path}: {len(faces)} face(s)", title_justify="left")
-    for column in ("#", "box x1,y1,x2,y2", "det", "eyes px", "yaw/pitch/roll", "sharp", "light", "quality"):
+    for column in ("#", "box x1,y1,x2,y2", "found by", "det", "eyes px", "yaw/pitch/roll", "sharp", "light"):
         table.add_column(column, justify="right")
+    table.add_column("quality", justify="right")
     for i, (face, ok) in enumerate(zip(faces, passed, strict=True)):
         q = face.quality
         table.add_row(
             str(i),
             ",".join(f"{v:.0f}" for v in face.box),
+            face.found_by + (" (cut off)" if face.cut_off else ""),
             f"{face.score:.2f}",
             f"{q.inter_eye:.0f}",
             f"{q.yaw:+.0f}/{q.pitch:+.0f}/{q.roll:+.0f}",

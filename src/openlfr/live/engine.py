@@ -30,6 +30,7 @@ from openlfr.live.tracker import IoUTracker
 from openlfr.settings import LiveSettings
 from openlfr.video.frames import Frame
 from openlfr.vision import FaceAnalyzer
+from openlfr.vision.boxes import landmarks_inside
 from openlfr.vision.embedder import l2_normalize
 from openlfr.vision.quality import assess, passes_gate
 from openlfr.vision.tensors import on_host
@@ -153,12 +154,15 @@ class CameraEngine:
         wanted: list[int] = []
         crops = self.analyzer.align(image, detections) if len(detections) else None
         qualities = assess(detections, on_host(crops)) if crops is not None else []
+        whole = landmarks_inside(detections.landmarks, image.shape)  # faces cut by the frame's edge wait
         gate = self.analyzer.settings.quality
         for index, (track_id, quality) in enumerate(zip(track_ids, qualities, strict=True)):
             memory = self.memories.get(int(track_id))
             if memory is not None and int(track_id) in contested:
                 memory.in_doubt = True
-            if track_id == -1 or not passes_gate(quality, gate.min_quality, gate.min_inter_eye):
+            if track_id == -1 or not whole[index]:
+                continue
+            if not passes_gate(quality, gate.min_quality, gate.min_inter_eye):
                 continue
             if memory is None:
                 memory = self.memories[int(track_id)] = TrackMemory(int(track_id))

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from openlfr.errors import MultipleFacesError, NoFaceError, ProviderUnavailableError
+from openlfr.errors import LowQualityFaceError, MultipleFacesError, NoFaceError, ProviderUnavailableError
 from openlfr.models import ModelPack, load_pack
 from openlfr.settings import Settings, get_settings
 from openlfr.video.frames import DevicePixels, Frame
 from openlfr.vision.align import align_faces
+from openlfr.vision.boxes import landmarks_inside
 from openlfr.vision.detector import SCRFDDetector
 from openlfr.vision.embedder import ArcFaceEmbedder
 from openlfr.vision.images import load_image
@@ -176,6 +177,7 @@ class FaceAnalyzer:
         detections = found.detections
         crops = self.align(image, detections, still=True)
         qualities = assess(detections, crops)
+        inside = landmarks_inside(detections.landmarks, image.shape)
         embeddings = self.embedder.embed(crops) if embed else [None] * len(detections)
         return [
             Face(
@@ -185,13 +187,15 @@ class FaceAnalyzer:
                 quality=qualities[i],
                 embedding=embeddings[i],
                 found_by=found.found_by[i],
+                cut_off=not inside[i],
             )
             for i in range(len(detections))
         ]
 
     def passes_gate(self, face: Face) -> bool:
+        """The quality gate; a face cut off by the picture's edge never passes it."""
         q = self.settings.quality
-        return passes_gate(face.quality, q.min_quality, q.min_inter_eye)
+        return not face.cut_off and passes_gate(face.quality, q.min_quality, q.min_inter_eye)
 
     def subject_face(
         self,
@@ -217,6 +221,11 @@ class FaceAnalyzer:
             raise MultipleFacesError(
                 f"{label}: {len(faces)} faces and none clearly the subject ({listed}); {hint}",
                 faces=len(faces),
+            )
+        if faces[chosen].cut_off:
+            raise LowQualityFaceError(
+                f"{label}: the face at {faces[chosen].where()} is cut off by the picture's edge "
+                "(an eye, the nose or the mouth is outside it); use a picture showing the whole face"
             )
         return Chosen(faces[chosen], [f for i, f in enumerate(faces) if i != chosen])
 

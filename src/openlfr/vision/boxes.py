@@ -15,3 +15,12 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
     area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def landmarks_inside(landmarks: np.ndarray, image_shape: tuple[int, ...], margin: float = 1.0) -> np.ndarray:
+    """(N,) whether all five landmarks of each face lie in the picture: a face whose eye, nose or
+    mouth point is outside is cut off by the edge, and its other points are the detector's guess."""
+    height, width = image_shape[:2]
+    x, y = landmarks[..., 0], landmarks[..., 1]
+    inside = (x >= -margin) & (x <= width + margin) & (y >= -margin) & (y <= height + margin)
+    return inside.reshape(len(landmarks), -1).all(axis=1)

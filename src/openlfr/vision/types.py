@@ -74,6 +74,7 @@ class Face:
     quality: FaceQuality
     embedding: np.ndarray | None = field(default=None, repr=False)
     found_by: str = "direct"  # the detection pass that found it (openlfr.vision.stills)
+    cut_off: bool = False  # an eye, the nose or the mouth lies outside the picture
 
     @property
     def area(self) -> float:
@@ -88,6 +89,7 @@ class Face:
         """JSON-ready description, without the embedding."""
         return {
             "found_by": self.found_by,
+            "cut_off": self.cut_off,
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
