@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import api_load, cluster, evaluation, gallery, live, search, vision
+from benchmarks import api_load, cluster, evaluation, gallery, live, robustness, search, vision
 
 SUITES = {
     "vision": vision.run,
@@ -14,6 +14,7 @@ SUITES = {
     "api": api_load.run,
     "cluster": cluster.run,
     "gallery": gallery.run,
+    "robustness": robustness.run,
 }
 
 

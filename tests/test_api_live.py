@@ -108,6 +108,27 @@ def test_camera_health_and_blurred_preview(demo_service) -> None:
             assert head.startswith(b"--openlfrframe") and b"image/jpeg" in head
 
 
+def test_the_looping_demo_is_one_alert_with_its_sightings(demo_service) -> None:
+    """Yao Ming passes again on every loop of the demo clip: his alert gains sightings, no new alert."""
+    gov, setup, url = demo_service
+    operator = bearer(token(gov, "operator"))
+    with httpx.Client(base_url=url) as client:
+
+        def his_alerts() -> list[dict]:
+            query = f"/api/alerts?deployment_id={setup.deployment_id}"
+            return client.get(query, headers=operator).json()["alerts"]
+
+        assert wait_for(lambda: any(a["sightings"] >= 2 for a in his_alerts()), 90)
+        (alert,) = his_alerts()
+        assert alert["subject"] == ENROLLED_SUBJECT and alert["last_seen_at"] > alert["raised_at"]
+        sightings = client.get(f"/api/alerts/{alert['id']}/sightings", headers=operator).json()
+        assert len(sightings) >= 2 and sightings[0]["id"] == alert["id"]
+        assert [s["seen_at"] for s in sightings] == sorted(s["seen_at"] for s in sightings)
+    with connect(url.replace("http", "ws") + "/api/alerts/ws?since=0", additional_headers=operator) as socket:
+        kinds = receive_until(socket, lambda m: m["kind"] == "alert.sighting")
+    assert {m["alert"]["id"] for m in kinds} == {alert["id"]}
+
+
 def test_ending_the_deployment_stops_its_engine(demo_service) -> None:
     gov, setup, url = demo_service
     operator = bearer(token(gov, "operator"))

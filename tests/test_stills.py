@@ -13,21 +13,9 @@ from typer.testing import CliRunner
 
 from openlfr.cli import app
 from openlfr.errors import LowQualityFaceError, MultipleFacesError, NoFaceError
+from openlfr.evaluation.perturb import tight
 
 runner = CliRunner()
-
-
-def tight(image: np.ndarray, box: np.ndarray, scale: float, width: int) -> np.ndarray:
-    """The picture cropped to the face box scaled by ``scale``, then resized to ``width`` pixels wide."""
-    x1, y1, x2, y2 = box
-    cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * scale, (y2 - y1) * scale
-    top, left = round(cy - h / 2), round(cx - w / 2)
-    pad = max(0, -top, -left, round(cy + h / 2) - image.shape[0], round(cx + w / 2) - image.shape[1])
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    crop = padded[top + pad : round(cy + h / 2) + pad, left + pad : round(cx + w / 2) + pad]
-    height = max(1, round(width * crop.shape[0] / crop.shape[1]))
-    shrink = width < crop.shape[1]
-    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
 @pytest.fixture(scope="module")

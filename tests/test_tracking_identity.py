@@ -125,3 +125,47 @@ def test_scene_cuts_resolution_changes_and_black_frames(people) -> None:
     assert detector.is_cut(np.zeros_like(street))  # the picture goes black
     assert not detector.is_cut(np.zeros_like(street))  # and stays black
     assert detector.is_cut(cv2.resize(street, (640, 360)))  # a new resolution is a new picture
+
+
+def test_black_frames_and_a_resolution_change_mid_stream(analyzer, people, tmp_path) -> None:
+    """A stream that goes black, then comes back at another resolution (two MPEG-TS segments
+    joined, as a camera renegotiating its stream): every frame processed, tracks ended at each
+    change, only the right person alerted."""
+    import av
+
+    from openlfr.live.alerts import CollectingSink
+    from openlfr.live.engine import CameraEngine
+    from openlfr.video import CameraReader, parse_source
+
+    clip = scenes.hard_cut(("yao", people["yao"]), ("yao", people["yao"]), same_backdrop=True)
+    frames = list(scenes.render(clip))[:20]
+    parts = [
+        [cv2.resize(f, (640, 360)) for f in frames] + [np.zeros((360, 640, 3), np.uint8)] * 5,
+        frames,  # 1280×720
+    ]
+    joined = tmp_path / "renegotiated.ts"
+    with joined.open("wb") as out:
+        for number, part in enumerate(parts):
+            segment = tmp_path / f"part{number}.ts"
+            with av.open(str(segment), "w", format="mpegts") as container:
+                stream = container.add_stream("libx264", rate=10)
+                stream.width, stream.height, stream.pix_fmt = part[0].shape[1], part[0].shape[0], "yuv420p"
+                for image in part:
+                    container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+                container.mux(stream.encode(None))
+            out.write(segment.read_bytes())
+
+    sink = CollectingSink()
+    engine = CameraEngine("cam", analyzer, gallery_of(analyzer, people, ["yao"]), sink)
+    reader = CameraReader("cam", parse_source(str(joined), lossless=True)).start()
+    sizes = []
+    try:
+        while (frame := reader.slot.get(timeout=10)) is not None:
+            sizes.append(frame.image.shape[:2])
+            engine.process(frame, float(len(sizes)) / 10)
+    finally:
+        reader.stop()
+    assert (360, 640) in sizes and (720, 1280) in sizes and len(sizes) == 45
+    assert engine.metrics.errors == 0 and engine.metrics.scene_cuts >= 2  # to black, and to the new size
+    assert sink.alerts and {a.subject for a in sink.alerts} == {"yao"}
+    assert len(sink.alerts) == 2  # one sighting before the stream went black, one after it came back

@@ -655,7 +655,9 @@ def eval_trial(
 
             shutil.copy(video, output / "walk-past.mp4")
     paths = write_trial_report(scores, scene, frames, output)
-    table = Table("watchlist", "mode", "TPIR", "false alerts / 1,000", "FPIR", "embeddings")
+    table = Table(
+        "watchlist", "mode", "TPIR", "false alerts / 1,000", "FPIR", "embeddings", "identity switches"
+    )
     for s in scores:
         table.add_row(
             f"{s.watchlist_size:,}",
@@ -664,6 +666,7 @@ def eval_trial(
             f"{s.false_alerts_per_1000:.1f}",
             f"{s.fpir:.1%}",
             f"{s.embeddings:,}",
+            str(int(s.extra.get("identity_switches", 0))) if s.mode == "tracked" else "–",
         )
     out.print(table)
     out.print(f"trial: {paths['json']}, {paths['png']}")

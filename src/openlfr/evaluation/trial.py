@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from openlfr.evaluation.datasets import LabelledSet
-from openlfr.evaluation.walkpast import SceneSettings, Walk
+from openlfr.evaluation.walkpast import SceneSettings, Walk, walker_at
 from openlfr.live.alerts import Alert, CollectingSink
 from openlfr.settings import LiveSettings
 from openlfr.vision import FaceAnalyzer
@@ -169,7 +169,12 @@ def score_alerts(
 
 
 def run_live(
-    analyzer: FaceAnalyzer, video: Path, gallery: Gallery, live: LiveSettings, tracking: bool
+    analyzer: FaceAnalyzer,
+    video: Path,
+    gallery: Gallery,
+    live: LiveSettings,
+    tracking: bool,
+    on_shot: Callable[[int, np.ndarray, float], None] | None = None,
 ) -> tuple[list[Alert], dict[str, object], float]:
     """The real live runner over the whole clip, every frame decoded (an offline trial, not paced)."""
     from openlfr.live.runner import LiveRunner
@@ -179,6 +184,7 @@ def run_live(
     runner = LiveRunner(
         {"trial": parse_source(str(video), lossless=True)}, analyzer, gallery, sink, live, tracking=tracking
     )
+    runner.workers[0].engine.on_shot = on_shot
     runner.start()
     runner.wait()
     runner.stop()
@@ -186,6 +192,20 @@ def run_live(
     if status.metrics.get("errors"):
         raise RuntimeError(f"the live engine reported errors during the trial: {status.last_error}")
     return sink.alerts, status.metrics, runner.settings.alert_threshold
+
+
+class IdentitySwitches:
+    """Counts shots of one walker fused into a track that began with another (``CameraEngine.on_shot``)."""
+
+    def __init__(self, walks: Sequence[Walk], scene: SceneSettings) -> None:
+        self.walks, self.scene = walks, scene
+        self.first: dict[int, int | None] = {}
+        self.count = 0
+
+    def __call__(self, track_id: int, box: np.ndarray, position: float) -> None:
+        walker = walker_at(self.walks, round(position * self.scene.fps), box, self.scene)
+        if self.first.setdefault(track_id, walker) != walker:
+            self.count += 1
 
 
 def run_trial(
@@ -203,7 +223,8 @@ def run_trial(
     scores = []
     for size, gallery in galleries.items():
         for mode, tracking in (("tracked", True), ("frame by frame", False)):
-            alerts, metrics, threshold = run_live(analyzer, video, gallery, live, tracking)
+            switches = IdentitySwitches(walks, scene)
+            alerts, metrics, threshold = run_live(analyzer, video, gallery, live, tracking, switches)
             found, false_alerts, charged = score_alerts(alerts, walks, plan, scene.fps)
             scores.append(
                 TrialScore(
@@ -219,6 +240,7 @@ def run_trial(
                     int(metrics["frames"]),
                     threshold,
                     live.mitigation,
+                    {"identity_switches": switches.count, "sightings": len(alerts)},
                 )
             )
             if progress:

@@ -84,11 +84,31 @@ def background(frame_index: int, seed: int = 0) -> np.ndarray:
     return base[dy : dy + HEIGHT, dx : dx + WIDTH].copy()
 
 
-def render_walker(
-    canvas: np.ndarray, walk: Walk, cutout: tuple[np.ndarray, np.ndarray], t: float, scene: SceneSettings
-) -> None:
-    """Paint one passer-by at walk progress ``t`` in [0, 1] onto ``canvas`` (float32 BGR)."""
-    crop, mask = cutout
+@dataclass(frozen=True)
+class Placement:
+    """Where and how a walker appears at one moment of their walk."""
+
+    cx: float
+    cy: float
+    side: int  # the cut-out's side before the yaw squeeze
+    squeeze: float  # horizontal scale from the turned head
+    roll: float  # degrees
+    light: float
+    blur: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return max(4, int(self.side * self.squeeze)), self.side
+
+    def box(self) -> np.ndarray:
+        """The cut-out's box (x1, y1, x2, y2) in the frame."""
+        out_w, out_h = self.size
+        x0, y0 = int(self.cx - out_w / 2), int(self.cy - out_h / 2)
+        return np.array([x0, y0, x0 + out_w, y0 + out_h], np.float64)
+
+
+def placement(walk: Walk, t: float, scene: SceneSettings) -> Placement:
+    """A walker at walk progress ``t`` in [0, 1] (each walker's own turns, light and drift)."""
     rng = np.random.default_rng(walk.seed)
     yaw_amplitude, roll_amplitude = rng.uniform(10, 30), rng.uniform(3, 10)
     light_start, light_end = rng.uniform(0.55, 1.3, 2)
@@ -96,28 +116,56 @@ def render_walker(
     # Constant speed towards the camera: apparent size grows as 1 / distance.
     ratio = scene.start_width / scene.end_width
     face_width = scene.start_width / (1 - (1 - ratio) * t)
-    side = max(8, int(face_width / 0.62))  # the cut-out is a little wider than the face itself
     yaw = np.radians(yaw_amplitude * np.sin(2 * np.pi * (t + walk.seed * 0.13)))
-    roll = roll_amplitude * np.sin(2 * np.pi * (0.7 * t + walk.seed * 0.29))
-    squeeze = max(0.55, float(np.cos(yaw)))
-    scale = side / crop.shape[0]
+    return Placement(
+        cx=WIDTH * (LANES[walk.lane] + drift * t),
+        cy=HEIGHT * (0.30 + 0.38 * t),
+        side=max(8, int(face_width / 0.62)),  # the cut-out is a little wider than the face itself
+        squeeze=max(0.55, float(np.cos(yaw))),
+        roll=roll_amplitude * np.sin(2 * np.pi * (0.7 * t + walk.seed * 0.29)),
+        light=light_start + (light_end - light_start) * t,
+        blur=int(1 + 7 * t),  # approach blur: vertical streaks, stronger close to the camera
+    )
+
+
+def walker_at(walks: Sequence[Walk], frame: int, box: np.ndarray, scene: SceneSettings) -> int | None:
+    """The index of the walker whose cut-out best overlaps ``box`` at ``frame``, or None."""
+    from openlfr.vision.boxes import iou_matrix
+
+    present = [
+        (i, placement(w, (frame - w.first_frame) / max(w.frames - 1, 1), scene).box())
+        for i, w in enumerate(walks)
+        if 0 <= frame - w.first_frame < w.frames
+    ]
+    if not present:
+        return None
+    overlap = iou_matrix(np.asarray(box, np.float64)[None], np.stack([b for _, b in present]))[0]
+    best = int(np.argmax(overlap))
+    return present[best][0] if overlap[best] > 0.1 else None
+
+
+def render_walker(
+    canvas: np.ndarray, walk: Walk, cutout: tuple[np.ndarray, np.ndarray], t: float, scene: SceneSettings
+) -> None:
+    """Paint one passer-by at walk progress ``t`` in [0, 1] onto ``canvas`` (float32 BGR)."""
+    crop, mask = cutout
+    where = placement(walk, t, scene)
+    scale = where.side / crop.shape[0]
     centre = np.array([crop.shape[1] / 2, crop.shape[0] / 2])
-    matrix = cv2.getRotationMatrix2D(tuple(centre), roll, 1.0)
-    matrix = np.diag([scale * squeeze, scale]) @ matrix
-    out_w, out_h = max(4, int(side * squeeze)), side
+    matrix = cv2.getRotationMatrix2D(tuple(centre), where.roll, 1.0)
+    matrix = np.diag([scale * where.squeeze, scale]) @ matrix
+    out_w, out_h = where.size
     matrix[:, 2] += np.array([out_w / 2, out_h / 2]) - matrix[:, :2] @ centre
     face = cv2.warpAffine(crop, matrix, (out_w, out_h), flags=cv2.INTER_AREA).astype(np.float32)
     alpha = cv2.warpAffine(mask, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)
-    blur = int(1 + 7 * t)  # approach blur: vertical streaks, stronger close to the camera
+    blur = where.blur
     if blur > 1:
         kernel = np.zeros((blur, blur), np.float32)
         kernel[:, blur // 2] = 1.0 / blur
         face = cv2.filter2D(face, -1, kernel)
         alpha = cv2.filter2D(alpha, -1, kernel)
-    face *= light_start + (light_end - light_start) * t
-    cx = WIDTH * (LANES[walk.lane] + drift * t)
-    cy = HEIGHT * (0.30 + 0.38 * t)
-    x0, y0 = int(cx - out_w / 2), int(cy - out_h / 2)
+    face *= where.light
+    x0, y0 = int(where.cx - out_w / 2), int(where.cy - out_h / 2)
     xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + out_w, WIDTH), min(y0 + out_h, HEIGHT)
     if xa >= xb or ya >= yb:
         return

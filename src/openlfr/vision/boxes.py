@@ -23,4 +23,4 @@ def landmarks_inside(landmarks: np.ndarray, image_shape: tuple[int, ...], margin
     height, width = image_shape[:2]
     x, y = landmarks[..., 0], landmarks[..., 1]
     inside = (x >= -margin) & (x <= width + margin) & (y >= -margin) & (y <= height + margin)
-    return inside.reshape(len(landmarks), -1).all(axis=1)
+    return inside.all(axis=1)
