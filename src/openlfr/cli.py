@@ -532,7 +532,7 @@ def eval_lfw(
     summary = {
         "pack": analyzer.pack.name,
         "images": result.images,
-        "detector_retried_low_threshold": result.retried,
+        "found_beyond_the_direct_pass": result.retried,
         "no_face": result.missing,
         "plain": {
             "mean": result.plain.mean,
@@ -551,7 +551,7 @@ def eval_lfw(
         return
     out.print(
         f"LFW 10-fold, pack {analyzer.pack.name}, {result.images} images "
-        f"({result.retried} needed a low detector threshold, {result.missing} without a face)"
+        f"({result.retried} found beyond the detector's direct pass, {result.missing} without a face)"
     )
     for name, fold in (("plain", result.plain), ("mirror fusion", result.flip)):
         out.print(

@@ -7,7 +7,8 @@ audit trail (the API's logins replace it there).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -27,12 +28,27 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 
 
+RELATIVE = re.compile(r"^(now)?\s*([+-]\s*\d+(?:\.\d+)?)\s*([mhd])$|^now$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
 def when(value: str) -> datetime:
-    """ISO 8601 date-time; without a zone it is taken as UTC."""
+    """ISO 8601 date-time (UTC if no zone), ``now``, or a time from now such as ``+6h``, ``now+30m``
+    or ``+2d``."""
+    text = value.strip().lower()
+    relative = RELATIVE.match(text)
+    if relative:
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        if text == "now":
+            return now
+        amount = float(relative.group(2).replace(" ", ""))
+        return now + timedelta(**{UNITS[relative.group(3)]: amount})
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date-time such as 2026-12-01T09:00") from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date-time: give ISO 8601 (2026-12-01T09:00), 'now', or '+6h'"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -42,8 +58,10 @@ def deployment_create(
     name: Annotated[str, typer.Option()],
     purpose: Annotated[str, typer.Option()],
     location: Annotated[str, typer.Option(help="Location name, as published.")],
-    start: Annotated[str, typer.Option(help="Planned start, ISO 8601 (UTC if no zone).")],
-    end: Annotated[str, typer.Option(help="Planned end, ISO 8601.")],
+    start: Annotated[
+        str, typer.Option(help="Planned start: ISO 8601 (UTC if no zone), 'now', or from now ('+2h').")
+    ],
+    end: Annotated[str, typer.Option(help="Planned end: ISO 8601, or from now ('+8h').")],
     officer: Annotated[str, typer.Option(help="The authorising officer.")],
     legal_basis: Annotated[str, typer.Option()],
     dpia: Annotated[str, typer.Option(help="Reference of the data protection impact assessment.")],
