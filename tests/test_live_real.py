@@ -64,11 +64,13 @@ def test_hamilton_clip_alerts_for_lin_manuel_miranda_only(
 def test_crowd_video_raises_no_alert_against_a_thousand_strangers(
     shared_data: Path, analyzer, tmp_path: Path
 ) -> None:
-    # About 6% of LFW photos show a second face of similar size and are refused as ambiguous.
+    # A few LFW photos show a second face of similar size, or a poor one, and are refused with the reason.
     gallery, report = load_watchlist_folder(
         lfw_watchlist(shared_data, tmp_path / "watchlist", 1080), analyzer
     )
-    assert all("faces" in reason or "gate" in reason for _, reason in report.rejected)
+    reasons = ("none clearly the subject", "quality gate", "cut off", "sure this is a face")
+    assert all(any(r in reason for r in reasons) for _, reason in report.rejected), report.rejected
+    assert len(report.rejected) < 80
     for subject in gallery.subjects[1000:]:
         gallery.remove(subject)
     assert len(gallery) == 1000

@@ -119,3 +119,31 @@ def test_without_a_store_the_ledger_groups_sightings(analyzer, demo_gallery, dem
     assert [a.sighting for a in collected.alerts] == [1, 2]
     assert {a.sighting_of for a in collected.alerts} == {collected.alerts[0].alert_id}
     assert cv2.cvtColor(collected.alerts[1].probe_crop, cv2.COLOR_BGR2GRAY).std() > 10  # a real crop
+
+
+def test_sightings_written_at_once_join_one_alert_and_none_is_lost(gov, clock, samples) -> None:
+    """Several engine processes (or spool replays) writing sightings of one subject at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    deployment_id = live_deployment(gov, samples)
+    sightings = [
+        fake_alert(score=0.5 + i / 100, at=clock.now + timedelta(seconds=i), camera="van-1")
+        for i in range(24)
+    ]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda s: al.record(gov, deployment_id, s), sightings))
+        list(pool.map(lambda s: al.record(gov, deployment_id, s), [sightings[5]] * 8))  # replays
+    alerts = al.list_alerts(gov, deployment_id)
+    assert len(alerts) == 1 and alerts[0].sightings == 24 and count(gov, AlertSighting) == 24
+    assert round(alerts[0].score, 2) == 0.73  # the best of them
+
+
+def test_a_late_sighting_joins_the_alert_it_belongs_to(gov, clock, samples) -> None:
+    deployment_id = live_deployment(gov, samples)
+    later = fake_alert(at=clock.now + timedelta(seconds=100), camera="van-1")
+    earlier = fake_alert(at=clock.now + timedelta(seconds=50), camera="van-1")
+    al.record(gov, deployment_id, later)
+    row = al.record(gov, deployment_id, earlier)  # arrives second, was seen first
+    assert row.id == later.alert_id and row.sightings == 2
+    assert first_time(earlier) == row.raised_at.replace(tzinfo=None)
+    assert first_time(later) == row.last_seen_at.replace(tzinfo=None)

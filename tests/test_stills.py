@@ -158,3 +158,88 @@ def test_gallery_built_from_a_csv_is_searched(
         assert "PNC-1" in found.stdout
     finally:
         get_settings.cache_clear()
+
+
+def test_photos_turned_sideways_or_upside_down_give_the_upright_template(
+    analyzer, yaoming, astronaut
+) -> None:
+    for photo in (yaoming, astronaut):
+        upright = analyzer.subject_face(photo).face
+        for turns in (1, 2, 3):  # a scan or phone photo with no EXIF orientation to say so
+            turned = np.ascontiguousarray(np.rot90(photo, turns))
+            face = analyzer.subject_face(turned).face
+            assert f"turned {90 * (4 - turns) % 360}°" in face.found_by or turns != 2, face.found_by
+            assert float(face.embedding @ upright.embedding) > 0.9, (turns, face.found_by)
+
+
+def test_a_face_with_its_eyes_above_the_picture_is_cut_off(analyzer, yaoming) -> None:
+    face = analyzer.subject_face(yaoming).face
+    top = int((face.landmarks[:, 1].min() + face.landmarks[:, 1].max()) / 2)  # between eyes and mouth
+    cut = np.ascontiguousarray(yaoming[top:])
+    found = analyzer.analyze(cut)
+    assert found and all(f.cut_off for f in found) and not any(analyzer.passes_gate(f) for f in found)
+    with pytest.raises(LowQualityFaceError, match="cut off"):
+        analyzer.subject_face(cut)
+
+
+def smiley(size: int = 260) -> np.ndarray:
+    """A drawn face: the detector half-believes it."""
+    image = np.full((size, size, 3), 225, np.uint8)
+    cv2.ellipse(image, (size // 2, size // 2), (85, 100), 0, 0, 360, (110, 160, 205), -1)
+    for x in (size // 2 - 30, size // 2 + 30):
+        cv2.circle(image, (x, size // 2 - 25), 12, (30, 30, 30), -1)
+    cv2.line(image, (size // 2, size // 2 - 10), (size // 2 - 5, size // 2 + 20), (80, 100, 160), 3)
+    cv2.ellipse(image, (size // 2, size // 2 + 45), (30, 12), 0, 0, 180, (60, 60, 150), 4)
+    return cv2.GaussianBlur(image, (0, 0), 1.5)
+
+
+def test_a_drawn_face_is_never_enrolled(analyzer, tmp_path: Path) -> None:
+    drawn = smiley()
+    for face in analyzer.analyze(drawn):
+        assert face.doubtful or face.score < analyzer.settings.governance.enrol_min_detector_score
+    folder = tmp_path / "watchlist" / "cartoon"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "drawn.png"), drawn)
+    from openlfr.watchlist.folder import reference_face
+
+    face, reason = reference_face(analyzer, drawn)
+    assert face is None and ("sure" in reason or "no face" in reason or "gate" in reason), reason
+
+
+def test_every_face_of_a_large_photo_is_searched_even_beside_a_big_one(analyzer, yaoming, astronaut) -> None:
+    her = analyzer.subject_face(astronaut).face
+    small = tight(astronaut, her.box, 2.0, 52)  # her face about 26 px wide
+    canvas = np.full((2400, 3200, 3), 120, np.uint8)
+    canvas[100 : 100 + yaoming.shape[0], 100 : 100 + yaoming.shape[1]] = yaoming
+    canvas[2000 : 2000 + small.shape[0], 2800 : 2800 + small.shape[1]] = small
+    assert len(analyzer.analyze(canvas, embed=False)) == 1  # one big face: no need to tile for a subject
+    everyone = analyzer.analyze(canvas, embed=False, every_face=True)
+    assert len(everyone) == 2 and {f.found_by for f in everyone} == {"direct", "tiled"}
+
+
+def test_odd_register_csvs_get_clear_errors(analyzer, yaoming, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENLFR_DATA_DIR", str(tmp_path / "data"))
+    from openlfr.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        cv2.imwrite(str(tmp_path / "yao.png"), yaoming)
+        cases = {
+            "short.csv": (b"label,path\njolie\n", "line 2: no path"),
+            "latin1.csv": (b"path,label\n\xff\xfe.jpg,x\n", "not UTF-8"),
+        }
+        for name, (content, expected) in cases.items():
+            (tmp_path / name).write_bytes(content)
+            result = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / name), "--by", "t"])
+            assert result.exit_code != 0 and expected in " ".join(result.stderr.split()), result.output
+            assert "Traceback" not in result.output
+        (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfpath,label\nyao.png,W1\n")  # a spreadsheet's CSV
+        built = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / "bom.csv"), "--by", "t"])
+        assert built.exit_code == 0 and "1 templates of 1 people" in built.stdout, built.output
+        (tmp_path / "none.csv").write_bytes(b"path,label\nmissing.png,W2\n")
+        failed = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / "none.csv"), "--by", "t"])
+        assert failed.exit_code != 0 and "left as it was" in " ".join(failed.stderr.split())
+        listed = runner.invoke(app, ["gallery", "list"])
+        assert "│ g " in listed.stdout and " 1 " in listed.stdout  # the earlier gallery is kept
+    finally:
+        get_settings.cache_clear()

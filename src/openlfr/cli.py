@@ -133,7 +133,7 @@ def detect(
     for path in images:
         try:
             image = analyzer.load(path)
-            faces = analyzer.analyze(image, embed=False)
+            faces = analyzer.analyze(image, embed=False, every_face=True)
         except ImageError as exc:
             first_error = first_error or exc
             results.append({"image": str(path), "error": str(exc), "exit_code": exc.exit_code})
@@ -799,7 +799,7 @@ def crossmatch(
     as a candidate list for people to review. Templates stay in memory; nothing is cached."""
     import csv as csv_module
 
-    from openlfr.evaluation.embeddings import embed_images
+    from openlfr.evaluation.embeddings import embed_images, register_model
     from openlfr.models.calibration import load_calibration
     from openlfr.search.crossmatch import crossmatch as match_registers
     from openlfr.search.crossmatch import read_register
@@ -810,12 +810,15 @@ def crossmatch(
     if not 0 < cut <= 1:  # at 0 or below every pair, faceless rows included, would be a candidate
         raise typer.BadParameter(f"{cut} is not a cosine threshold in (0, 1]", param_hint="--threshold")
     analyzer = FaceAnalyzer(settings)
+    register = register_model(analyzer)
     paths = {name: read_register(location) for name, location in (("A", register_a), ("B", register_b))}
     with progress_bar() as bar:
         embedded = {}
         for name, files in paths.items():
             task = bar.add_task(f"register {name}", total=len(files))
-            embedded[name] = embed_images(analyzer, files, lambda n, task=task: bar.advance(task, n))
+            embedded[name] = embed_images(
+                register, files, lambda n, task=task: bar.advance(task, n), image_limits=settings.images
+            )
         task = bar.add_task("cross-matching", total=len(paths["A"]))
         pairs = match_registers(
             embedded["A"].templates(settings.recognition.flip_fusion),

@@ -237,7 +237,7 @@ def alerts_list(deployment_id: str, as_json: Annotated[bool, typer.Option("--jso
     from openlfr.governance import alerts as al
 
     rows = al.list_alerts(open_governance(), deployment_id)
-    fields = ("id", "camera", "subject_reference", "score", "threshold", "decision", "outcome")
+    fields = ("id", "camera", "subject_reference", "score", "threshold", "sightings", "decision", "outcome")
     if as_json:
         out.print_json(json.dumps([{f: getattr(a, f) for f in fields} for a in rows]))
         return

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from openlfr.cli import cli_errors, err, open_governance, out, progress_bar
+from openlfr.errors import DatasetError
 
 gallery_app = typer.Typer(
     help="Named galleries of encrypted templates for retrospective search.", no_args_is_help=True
@@ -29,7 +30,7 @@ def gallery_build(
     """Build (or replace) a gallery; images without a usable face are listed with the reason."""
     import numpy as np
 
-    from openlfr.evaluation.embeddings import embed_images
+    from openlfr.evaluation.embeddings import embed_images, register_model
     from openlfr.search.gallery import GalleryStore, gallery_source
 
     gov = open_governance()
@@ -37,15 +38,20 @@ def gallery_build(
     paths, labels = gallery_source(source)
     with progress_bar() as bar:
         task = bar.add_task(f"gallery {name}", total=len(paths))
-        embedded = embed_images(gov.analyzer, paths, lambda n: bar.advance(task, n))
+        register = register_model(gov.analyzer)
+        embedded = embed_images(
+            register, paths, lambda n: bar.advance(task, n), image_limits=gov.settings.images
+        )
     missing = set(embedded.missing)
     keep = [i for i, path in enumerate(paths) if path not in missing]
+    for path in embedded.missing:
+        err.print(f"rejected {path}: {embedded.reasons.get(path, 'no face found')}", highlight=False)
+    if not keep:
+        raise DatasetError(f"{source}: no picture gave a usable face, so gallery {name} is left as it was")
     templates = embedded.templates(gov.settings.recognition.flip_fusion)[keep]
     store.write(
         [labels[i] for i in keep], [str(paths[i]) for i in keep], np.asarray(templates), by, "gallery.build"
     )
-    for path in embedded.missing:
-        err.print(f"rejected {path}: {embedded.reasons.get(path, 'no face found')}", highlight=False)
     out.print(f"gallery {name}: {len(keep):,} templates of {len({labels[i] for i in keep}):,} people, sealed")
 
 

@@ -176,12 +176,20 @@ class LiveSettings(BaseModel):
         description="A new shot of a track whose cosine to the track's fused template is below this shows "
         "someone else: it starts a new track instead of being fused (None: never check).",
     )
+    track_identity_confirm: float = Field(
+        0.35,
+        ge=-1.0,
+        le=1.0,
+        description="A shot at or above this cosine to its track's template confirms the track's person. "
+        "One between track_identity_threshold and this is held, not fused; a second in a row starts a new "
+        "track (a lookalike who took someone's place), a confirming one clears the doubt.",
+    )
     verify_interval: float = Field(
-        0.5,
-        ge=0.0,
-        description="Seconds between identity checks (a recognizer run) of a track that alerted, while "
-        "nobody watches the camera's preview. While someone does, each face the preview shows unblurred "
-        "is checked in every frame, so no frame shows a face not just confirmed as the alerted person.",
+        1.0,
+        gt=0.0,
+        description="Every track's identity is checked (a recognizer run) at least this often, beyond its "
+        "embedding budget. While someone watches a camera's preview, each face it shows unblurred is "
+        "checked in every frame, so no frame shows a face not just confirmed as the alerted person.",
     )
     scene_cut_correlation: float | None = Field(
         0.2,
@@ -253,6 +261,13 @@ class GovernanceSettings(BaseModel):
     max_image_age_days: int = Field(730, ge=1, description="Older reference images are flagged.")
     enrol_min_inter_eye: float = Field(30.0, ge=0.0)
     enrol_min_quality: float = Field(0.5, ge=0.0, le=1.0)
+    enrol_min_detector_score: float = Field(
+        0.65,
+        ge=0.0,
+        le=1.0,
+        description="A reference face must be found at this detector score or more. 99% of LFW's faces "
+        "score 0.72 or more; drawn faces and textures the detector half-believes score 0.5 to 0.55.",
+    )
     watchlist_retention_hours: float = Field(24.0, ge=0.0, description="After a deployment ends.")
     alert_retention_days: float = Field(31.0, ge=0.0)
     purge_interval_minutes: float = Field(15.0, gt=0.0)

@@ -26,13 +26,25 @@ class LabelledSet:
 
 
 def read_labels(csv_path: Path, name: str | None = None) -> LabelledSet:
+    """A CSV with a ``path`` column (relative to the CSV) and any others; UTF-8, with or without
+    the byte-order mark spreadsheets write. Every row must name a path."""
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: labels file not found")
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except UnicodeDecodeError:
+        raise DatasetError(f"{csv_path}: not UTF-8 text (save it as CSV UTF-8)") from None
+    except csv.Error as exc:
+        raise DatasetError(f"{csv_path}: not a readable CSV ({exc})") from None
     if not rows or "path" not in rows[0]:
         raise DatasetError(f"{csv_path}: needs a 'path' column")
-    return LabelledSet(name or csv_path.parent.name, [csv_path.parent / row["path"] for row in rows], rows)
+    for line, row in enumerate(rows, start=2):
+        if not (row.get("path") or "").strip():
+            raise DatasetError(f"{csv_path}, line {line}: no path")
+    return LabelledSet(
+        name or csv_path.parent.name, [csv_path.parent / row["path"].strip() for row in rows], rows
+    )
 
 
 class Embedder:

@@ -15,12 +15,13 @@ from typing import Protocol
 
 import numpy as np
 
-from openlfr.errors import ImageError
+from openlfr.errors import FaceError, ImageError, LowQualityFaceError
 from openlfr.evaluation.cache import EmbeddingCache, image_digest
 from openlfr.settings import ImageSettings
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.embedder import l2_normalize
 from openlfr.vision.images import load_image
+from openlfr.vision.stills import StillDetections
 from openlfr.vision.types import Detections
 
 PIPELINE_VERSION = "3"  # part of the cache key: bump when how faces are found or embedded changes
@@ -62,10 +63,16 @@ class FaceModel(Protocol):
 
 
 class OnnxFaceModel:
-    """An ONNX pack (SCRFD + ArcFace contract) behind ``FaceModel``, finding faces as stills are found."""
+    """An ONNX pack (SCRFD + ArcFace contract) behind ``FaceModel``, finding faces as stills are found.
 
-    def __init__(self, analyzer: FaceAnalyzer) -> None:
+    For a ``register`` (a gallery or a cross-matching register, where a template stands for a
+    person), a picture is also looked at in every quarter turn, and its central face must pass
+    the quality gate, or the picture is refused with the reason. The evaluation keeps every face
+    it finds, as the published protocols do."""
+
+    def __init__(self, analyzer: FaceAnalyzer, register: bool = False) -> None:
         self.analyzer = analyzer
+        self.register = register
         self.name = analyzer.pack.name
         self.dimension = analyzer.embedder.dimension
         d = analyzer.settings.detector
@@ -74,16 +81,35 @@ class OnnxFaceModel:
         self.retried = 0
 
     def central_features(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        found = self.analyzer.find_faces(image_bgr)
+        found = self.analyzer.find_faces(image_bgr, orient=self.register)
         if len(found) == 0:
             return None
         index = central_index(found.detections, image_bgr.shape)
+        if self.register:
+            self._check(image_bgr, found[index])
         if found.found_by[index] != "direct":
             self.retried += 1
         crop = self.analyzer.align(image_bgr, found.detections[index], still=True)
         embedder = self.analyzer.embedder
         both = embedder.forward(embedder.network_input(np.concatenate([crop, crop[:, :, ::-1]])))
         return both[0], both[1]
+
+    def _check(self, image: np.ndarray, found: StillDetections) -> None:
+        """A register's face must be one a person could use: whole, believed, of usable quality."""
+        (face,) = self.analyzer.analyze(image, embed=False, found=found)
+        if face.cut_off:
+            raise LowQualityFaceError("the face is cut off by the picture's edge")
+        if face.doubtful:
+            raise LowQualityFaceError(f"found only at a detector score of {face.score:.2f}: is it a face?")
+        if not self.analyzer.passes_gate(face):
+            raise LowQualityFaceError(
+                f"the face does not pass the quality gate (quality {face.quality.score:.2f})"
+            )
+
+
+def register_model(analyzer: FaceAnalyzer) -> OnnxFaceModel:
+    """The model for a gallery's or a cross-matching register's pictures (see ``OnnxFaceModel``)."""
+    return OnnxFaceModel(analyzer, register=True)
 
 
 def embed_images(
@@ -112,7 +138,7 @@ def embed_images(
                 features = model.central_features(
                     load_image(path, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
                 )
-            except ImageError as exc:
+            except (ImageError, FaceError) as exc:
                 features, reasons[path] = None, str(exc)
             if features is not None:
                 plain[i], flipped[i] = features

@@ -31,25 +31,15 @@ def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engi
     (``live.sightings``). Idempotent on the sighting's id, so a retried write never duplicates."""
     seen_at = datetime.fromtimestamp(alert.raised_at, UTC)
     with gov.store.session() as session:
+        _one_at_a_time(session, f"{deployment_id}/{alert.camera}/{alert.subject}")
         known = session.get(AlertSighting, alert.alert_id)
         if known is not None:
             return gov.get(session, AlertRecord, known.alert_id)
-        newest = session.scalars(
-            select(AlertRecord)
-            .where(
-                AlertRecord.deployment_id == deployment_id,
-                AlertRecord.camera == alert.camera,
-                AlertRecord.subject_reference == alert.subject,
-            )
-            .order_by(AlertRecord.raised_at.desc())
-            .limit(1)
-        ).first()
-        window = gov.settings.live.sighting_window
-        if newest is not None and attaches(aware(newest.decided_at), seen_at, window):
-            row = _attach(gov, session, newest, alert, seen_at)
-            gov.audit(
-                session, actor, "alert.sighting", row, sighting=row.sightings, score=round(alert.score, 4)
-            )
+        owner = _open_alert(gov, session, deployment_id, alert, seen_at)
+        if owner is not None:
+            row = _attach(gov, session, owner, alert, seen_at)
+            score = round(alert.score, 4)
+            gov.audit(session, actor, "alert.sighting", row, sighting=row.sightings, score=score)
             _feed(gov, session, row, "alert.sighting")
         else:
             row = AlertRecord(
@@ -71,9 +61,38 @@ def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engi
         return row
 
 
+def _open_alert(gov: Governance, session, deployment_id: str, alert: Alert, seen_at: datetime):  # type: ignore[no-untyped-def]
+    """The alert a sighting joins: the last one raised before it, if still open when it was seen;
+    else the first one raised after it (a sighting that arrives late is that alert's earliest)."""
+    same = select(AlertRecord).where(
+        AlertRecord.deployment_id == deployment_id,
+        AlertRecord.camera == alert.camera,
+        AlertRecord.subject_reference == alert.subject,
+    )
+    before = session.scalars(
+        same.where(AlertRecord.raised_at <= seen_at).order_by(AlertRecord.raised_at.desc()).limit(1)
+    ).first()
+    if before is not None and attaches(aware(before.decided_at), seen_at, gov.settings.live.sighting_window):
+        return before
+    return session.scalars(
+        same.where(AlertRecord.raised_at > seen_at).order_by(AlertRecord.raised_at).limit(1)
+    ).first()
+
+
+def _one_at_a_time(session, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Hold the write lock for this subject on this camera before reading anything, so sightings
+    written at once (several engine processes, spool replays) join one alert and none is lost."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    else:  # SQLite: the first write takes the database's one write lock for the whole transaction
+        session.execute(text("UPDATE alerts SET sightings = sightings WHERE 1 = 0"))
+
+
 def _attach(gov: Governance, session, row: AlertRecord, alert: Alert, seen_at: datetime) -> AlertRecord:  # type: ignore[no-untyped-def]
-    """A later sighting joins an open alert: counted, last seen moved on, best score and crop kept."""
+    """A later sighting joins an open alert: counted, first and last seen widened (sightings may
+    arrive out of order), best score and crop kept."""
     row.sightings += 1
+    row.raised_at = min(aware(row.raised_at) or seen_at, seen_at)
     row.last_seen_at = max(aware(row.last_seen_at) or seen_at, seen_at)
     if alert.score > row.score and row.probe_sealed is not None:
         _take_best(gov, row, alert)

@@ -92,10 +92,8 @@ def _check_rules(gov: Governance, session, deployment: Deployment, entry: Subjec
 
 def _enrolment_face(gov: Governance, reference: str, image: np.ndarray) -> Chosen:
     """The face a reference image is of (its only face, or one clearly dominant), checked against
-    the enrolment rules; the typed error of the first rule it breaks."""
-    chosen = gov.analyzer.subject_face(
-        image, label=f"{reference}: reference image", hint="crop the picture to the subject"
-    )
+    the enrolment rules; the typed error of the first rule it breaks, named by ``reference``."""
+    chosen = gov.analyzer.subject_face(image, label=reference, hint="crop the picture to the subject")
     quality, rules = chosen.face.quality, gov.settings.governance
     if quality.inter_eye < rules.enrol_min_inter_eye:
         raise LowQualityFaceError(
@@ -106,10 +104,15 @@ def _enrolment_face(gov: Governance, reference: str, image: np.ndarray) -> Chose
         raise LowQualityFaceError(
             f"{reference}: quality {quality.score:.2f} is below {rules.enrol_min_quality:.2f}"
         )
+    if chosen.face.score < rules.enrol_min_detector_score:
+        raise LowQualityFaceError(
+            f"{reference}: the detector is only {chosen.face.score:.2f} sure this is a face "
+            f"(at least {rules.enrol_min_detector_score:.2f} needed for a reference image)"
+        )
     return chosen
 
 
-def assess_reference(gov: Governance, image: Path | bytes, label: str = "image") -> dict:
+def assess_reference(gov: Governance, image: Path | bytes, label: str = "the photo") -> dict:
     """Quality feedback on a candidate reference image before anyone enrols it (nothing is stored)."""
     try:
         chosen = _enrolment_face(gov, label, gov.analyzer.load(image))
@@ -165,7 +168,7 @@ def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor:
         deployment = gov.get(session, Deployment, deployment_id)
         warnings = _check_rules(gov, session, deployment, entry)
     image = gov.analyzer.load(entry.image)
-    chosen = _enrolment_face(gov, entry.reference, image)
+    chosen = _enrolment_face(gov, f"{entry.reference}'s reference image", image)
     face = chosen.face
     if chosen.others:
         warnings.append(

@@ -30,7 +30,7 @@ from openlfr.live.tracker import IoUTracker
 from openlfr.settings import LiveSettings
 from openlfr.video.frames import Frame
 from openlfr.vision import FaceAnalyzer
-from openlfr.vision.boxes import landmarks_inside
+from openlfr.vision.boxes import whole_faces
 from openlfr.vision.embedder import l2_normalize
 from openlfr.vision.quality import assess, passes_gate
 from openlfr.vision.tensors import on_host
@@ -57,8 +57,9 @@ class TrackMemory:
     runs: int = 0  # recognizer runs so far, kept or not
     last_embedded: float = -1e9
     alerted: set[str] = field(default_factory=set)
-    in_doubt: bool = False  # the tracker was unsure this is still the same person
-    last_verified: float = -1e9
+    in_doubt: bool = False  # unsure this is still the same person, until a shot confirms it
+    last_verified: float = -1e9  # when a shot last confirmed the track's person
+    held: list[Shot] = field(default_factory=list)  # doubtful shots, not fused: someone else's?
 
     @property
     def embeddings(self) -> list[np.ndarray]:
@@ -133,9 +134,13 @@ class CameraEngine:
         t = frame.position if t is None else t
         clock = time.perf_counter()
         image = self.analyzer.pixels_of(frame)  # a tensor on the models' device with frames_on_device
-        if self.scene is not None and self.scene.is_cut(image):
+        change = self.scene.change(image) if self.scene is not None else "none"
+        if change == "resized":
+            self._end_tracks()  # boxes of the old picture mean nothing in the new one
+        elif change == "cut":
             self.metrics.scene_cuts += 1
-            self._end_tracks()  # whoever is in the new picture is nobody we were following
+            for memory in self.memories.values():  # whoever stands where a track was must prove who they are
+                memory.in_doubt = True
         detections = self.analyzer.detect(image)
         clock = self._stage("detect", clock)
         self.metrics.faces += len(detections)
@@ -154,7 +159,7 @@ class CameraEngine:
         wanted: list[int] = []
         crops = self.analyzer.align(image, detections) if len(detections) else None
         qualities = assess(detections, on_host(crops)) if crops is not None else []
-        whole = landmarks_inside(detections.landmarks, image.shape)  # faces cut by the frame's edge wait
+        whole = whole_faces(detections.landmarks, image.shape)  # faces cut by the frame's edge wait
         gate = self.analyzer.settings.quality
         for index, (track_id, quality) in enumerate(zip(track_ids, qualities, strict=True)):
             memory = self.memories.get(int(track_id))
@@ -226,8 +231,8 @@ class CameraEngine:
         may show unblurred is checked by the recognizer in every frame."""
         self._watched_until = time.monotonic() + seconds
 
-    def _verify_every(self) -> float:
-        return 0.0 if time.monotonic() < self._watched_until else self.settings.verify_interval
+    def _watched(self) -> bool:
+        return time.monotonic() < self._watched_until
 
     def _shown(self, track_id: int, t: float) -> bool:
         """Whether the preview may show this face unblurred: its own track alerted, nothing has
@@ -238,38 +243,57 @@ class CameraEngine:
             return False
         if self.settings.track_identity_threshold is None:  # identity checks off: trust the tracker
             return True
-        return not memory.in_doubt and t - memory.last_verified <= self._verify_every() + 1e-6
+        recent = 0.0 if self._watched() else self.settings.verify_interval
+        return not memory.in_doubt and t - memory.last_verified <= recent + 1e-6
 
     def _take(self, track_id: int, shot: Shot, track_ids: np.ndarray, index: int, t: float) -> TrackMemory:
-        """Add a shot to its track, unless it shows someone else: then that track has ended and the
-        shot starts a new one (one person per track)."""
+        """Fuse a shot into its track if it shows the track's person. One that scores in between
+        is held, not fused, and the track stays in doubt; a second such shot in a row, or one
+        scoring below ``track_identity_threshold``, shows someone else: that track has ended, and
+        the held shots and this one start a new track (one person per track)."""
         memory = self.memories[track_id]
-        limit = self.settings.track_identity_threshold
-        if self.tracking and memory.shots and limit is not None:
-            if float(np.dot(shot.template, memory.fused())) < limit:
+        memory.last_embedded = t
+        split_below, sure_from = self.settings.track_identity_threshold, self.settings.track_identity_confirm
+        if self.tracking and memory.shots and split_below is not None:
+            similarity = float(np.dot(shot.template, memory.fused()))
+            if similarity < max(sure_from, split_below):
+                if similarity >= split_below and not memory.held:
+                    memory.held.append(shot)
+                    memory.runs += 1
+                    memory.in_doubt = True
+                    return memory
                 self.metrics.identity_splits += 1
+                held = memory.held
                 new_id = self.tracker.relabel(track_id)
                 self._forget(track_id)
-                memory = self.memories[new_id] = TrackMemory(new_id)
+                memory = self.memories[new_id] = TrackMemory(new_id, last_embedded=t)
                 self.metrics.tracks += 1
                 track_ids[index] = new_id
-            else:
-                memory.in_doubt = False
+                for earlier in held:
+                    self._fuse(memory, earlier, t)
+        memory.in_doubt, memory.held = False, []
+        self._fuse(memory, shot, t)
+        return memory
+
+    def _fuse(self, memory: TrackMemory, shot: Shot, t: float) -> None:
         memory.keep(shot, max(self.settings.fused_shots, 1))
-        memory.last_embedded = memory.last_verified = t
+        memory.last_verified = t
         if self.on_shot is not None:
             self.on_shot(memory.track_id, shot.box, shot.position)
-        return memory
 
     def _should_embed(self, memory: TrackMemory, quality: float, t: float, contested: bool) -> bool:
         s = self.settings
         if not self.tracking:
             return True
-        checking = memory.shots and not contested and s.track_identity_threshold is not None
-        due = memory.in_doubt or (memory.alerted and t - memory.last_verified >= self._verify_every() - 1e-6)
-        if checking and due:  # identity checks outside the budget: after a doubt, and while shown unblurred
-            return True
-        if t - memory.last_embedded < s.embed_interval - 1e-6:  # frame times are not exact
+        since = t - memory.last_embedded + 1e-6  # frame times are not exact
+        if s.track_identity_threshold is not None and memory.shots and not contested:
+            # Identity checks beyond the budget: every frame for a face the watched preview shows,
+            # soon after a doubt, and now and then for every track.
+            if memory.alerted and self._watched():
+                return True
+            if (memory.in_doubt and since >= s.embed_interval) or since >= s.verify_interval:
+                return True
+        if since < s.embed_interval:
             return False
         if memory.runs >= s.max_embeddings_per_track:
             return False

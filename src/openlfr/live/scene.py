@@ -13,6 +13,8 @@ sits between (``live.scene_cut_correlation``).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 
@@ -43,17 +45,26 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class SceneCutDetector:
-    """Says, frame by frame, whether the picture was cut to another scene (or another size)."""
+    """Says, frame by frame, whether the picture was cut to another scene or another size.
+
+    A featureless frame (black, or white from a flash) is skipped: it shows nobody, and the next
+    real frame is compared with the last one before it."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self._previous: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
 
-    def is_cut(self, image: np.ndarray) -> bool:
-        current, shape = detail(image), tuple(image.shape)
-        previous, previous_shape = self._previous, self._shape
-        self._previous, self._shape = current, shape
+    def change(self, image: np.ndarray) -> Literal["none", "cut", "resized"]:
+        shape = tuple(image.shape)
+        if self._shape is not None and shape != self._shape:
+            self._previous, self._shape = None, shape
+            return "resized"
+        self._shape = shape
+        current = detail(image)
+        if float(current.std()) < FLAT:
+            return "none"
+        previous, self._previous = self._previous, current
         if previous is None:
-            return False
-        return shape != previous_shape or correlation(previous, current) < self.threshold
+            return "none"
+        return "cut" if correlation(previous, current) < self.threshold else "none"

@@ -115,7 +115,7 @@ def image_probes(analyzer: FaceAnalyzer, image: Path | bytes, faces: str = "domi
     label = image.name if isinstance(image, Path) else "the image"
     picture = analyzer.load(image)
     if faces == "all":
-        found = [f for f in analyzer.analyze(picture) if analyzer.passes_gate(f)]
+        found = [f for f in analyzer.analyze(picture, every_face=True) if analyzer.passes_gate(f)]
         found.sort(key=lambda f: -f.area)
     else:
         hint = "crop the picture to one person, or search the largest face or all faces (--faces)"

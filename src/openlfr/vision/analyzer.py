@@ -17,13 +17,13 @@ from openlfr.models import ModelPack, load_pack
 from openlfr.settings import Settings, get_settings
 from openlfr.video.frames import DevicePixels, Frame
 from openlfr.vision.align import align_faces
-from openlfr.vision.boxes import landmarks_inside
+from openlfr.vision.boxes import whole_faces
 from openlfr.vision.detector import SCRFDDetector
 from openlfr.vision.embedder import ArcFaceEmbedder
 from openlfr.vision.images import load_image
 from openlfr.vision.quality import assess, passes_gate
 from openlfr.vision.runtime import batch_wait_seconds, create_session, recognizer_batch_size
-from openlfr.vision.stills import PASSES, StillDetections, detect_still, mirror_fill, touches_edge
+from openlfr.vision.stills import PASSES, StillDetections, detect_still, mirror_fill
 from openlfr.vision.types import Detections, Face
 
 DOMINANCE = 2.0  # a face this many times the area of the next one is clearly the subject
@@ -38,16 +38,20 @@ class Chosen:
     others: list[Face]
 
 
-def dominant_face(faces: list[Face], image_shape: tuple[int, ...]) -> int | None:
-    """Index of the face a still is clearly of: the only one, or one at least ``DOMINANCE`` times
-    the area of every other and not cut by the picture's edge; None when that is unclear."""
-    if len(faces) == 1:
-        return 0
-    areas = [face.area for face in faces]
-    best = max(range(len(faces)), key=lambda i: areas[i])
-    runner_up = max(area for i, area in enumerate(areas) if i != best)
-    at_edge = touches_edge(faces[best].box[None], image_shape)[0]
-    return best if areas[best] >= DOMINANCE * runner_up and not at_edge else None
+def dominant_face(faces: list[Face], largest: bool = False) -> int | None:
+    """Index of the face a still is of, or None when that is unclear. Only a whole face the
+    detector believes can be the subject: the largest such face, if it is the only one or at
+    least ``DOMINANCE`` times the area of every other (``largest``: whatever the others). A face
+    that is cut off, or barely believed, is chosen only where it dominates the picture itself,
+    so that the caller refuses it with its reason rather than take a face in the background."""
+    by_size = sorted(range(len(faces)), key=lambda i: -faces[i].area)
+    usable = [i for i in by_size if not faces[i].cut_off and not faces[i].doubtful]
+    if not usable or faces[by_size[0]].area >= DOMINANCE * faces[usable[0]].area:
+        return by_size[0]
+    best, rivals = usable[0], usable[1:]
+    if largest or not rivals or faces[best].area >= DOMINANCE * faces[rivals[0]].area:
+        return best
+    return None
 
 
 class FaceAnalyzer:
@@ -157,9 +161,11 @@ class FaceAnalyzer:
         """One detector pass over a video frame (the live engine's view: no retries)."""
         return self.detector.detect(image)
 
-    def find_faces(self, image: np.ndarray) -> StillDetections:
+    def find_faces(
+        self, image: np.ndarray, *, every_face: bool = False, orient: bool = False
+    ) -> StillDetections:
         """Every face of a still photo, whatever its size in the picture (see ``vision.stills``)."""
-        return detect_still(self.detector, image)
+        return detect_still(self.detector, image, every_face=every_face, orient=orient)
 
     def align(self, image: np.ndarray, detections: Detections, *, still: bool = False) -> np.ndarray:
         """Aligned crops for each detection (biometric: keep in memory only). A still's faces
@@ -168,16 +174,23 @@ class FaceAnalyzer:
         return align_faces(image, detections.landmarks, self.crop_size, mirror=mirror)
 
     def analyze(
-        self, image: np.ndarray, *, embed: bool = True, found: StillDetections | None = None
+        self,
+        image: np.ndarray,
+        *,
+        embed: bool = True,
+        found: StillDetections | None = None,
+        every_face: bool = False,
+        orient: bool = False,
     ) -> list[Face]:
-        """Every face of a still with its quality, the pass that found it and, if asked, its template."""
-        found = self.find_faces(image) if found is None else found
+        """Every face of a still with its quality, the pass that found it and, if asked, its
+        template (``every_face`` and ``orient`` as in ``find_faces``)."""
+        found = self.find_faces(image, every_face=every_face, orient=orient) if found is None else found
         if len(found) == 0:
             return []
         detections = found.detections
         crops = self.align(image, detections, still=True)
         qualities = assess(detections, crops)
-        inside = landmarks_inside(detections.landmarks, image.shape)
+        inside = whole_faces(detections.landmarks, image.shape)
         embeddings = self.embedder.embed(crops) if embed else [None] * len(detections)
         return [
             Face(
@@ -193,9 +206,11 @@ class FaceAnalyzer:
         ]
 
     def passes_gate(self, face: Face) -> bool:
-        """The quality gate; a face cut off by the picture's edge never passes it."""
+        """The quality gate; a face cut off by the picture's edge, or found only at a low detector
+        score, never passes it."""
         q = self.settings.quality
-        return not face.cut_off and passes_gate(face.quality, q.min_quality, q.min_inter_eye)
+        whole = not face.cut_off and not face.doubtful
+        return whole and passes_gate(face.quality, q.min_quality, q.min_inter_eye)
 
     def subject_face(
         self,
@@ -209,11 +224,11 @@ class FaceAnalyzer:
         """The face a still is of: its only face, or the clearly dominant one (see
         ``dominant_face``), or with ``largest`` the biggest; a typed error when there is none, or
         when several are equally plausible (they are listed, so the user can crop or choose)."""
-        faces = self.analyze(image, embed=embed)
+        faces = self.analyze(image, embed=embed, orient=True)
         if not faces:
-            raise NoFaceError(f"{label}: no face found (tried: {', '.join(PASSES)})")
+            raise NoFaceError(f"{label}: no face found (tried: {', '.join(PASSES)}, every quarter turn)")
         faces = sorted(faces, key=lambda face: -face.area)
-        chosen = 0 if largest else dominant_face(faces, image.shape)
+        chosen = dominant_face(faces, largest)
         if chosen is None:
             listed = "; ".join(f"face {i + 1} at {f.where()}" for i, f in enumerate(faces[:LISTED]))
             if len(faces) > LISTED:
@@ -226,6 +241,11 @@ class FaceAnalyzer:
             raise LowQualityFaceError(
                 f"{label}: the face at {faces[chosen].where()} is cut off by the picture's edge "
                 "(an eye, the nose or the mouth is outside it); use a picture showing the whole face"
+            )
+        if faces[chosen].doubtful:
+            raise LowQualityFaceError(
+                f"{label}: the only face-like thing, at {faces[chosen].where()}, was found at a detector "
+                f"score of {faces[chosen].score:.2f}, too low to be sure it is a face"
             )
         return Chosen(faces[chosen], [f for i, f in enumerate(faces) if i != chosen])
 

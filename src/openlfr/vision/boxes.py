@@ -17,10 +17,16 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def landmarks_inside(landmarks: np.ndarray, image_shape: tuple[int, ...], margin: float = 1.0) -> np.ndarray:
-    """(N,) whether all five landmarks of each face lie in the picture: a face whose eye, nose or
-    mouth point is outside is cut off by the edge, and its other points are the detector's guess."""
+EDGE_SHARE = 0.25  # of the distance between the eyes: how far inside the picture each point must be
+
+
+def whole_faces(landmarks: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """(N,) whether each face lies whole in the picture: all five landmarks at least a quarter of
+    the eyes' distance inside it. The detector places the points of a face cut by the edge on or
+    just inside that edge, so a point that close to it is taken as cut off."""
     height, width = image_shape[:2]
+    eyes = np.linalg.norm(landmarks[:, 1] - landmarks[:, 0], axis=1) if len(landmarks) else np.zeros(0)
+    margin = np.maximum(EDGE_SHARE * eyes, 1.0)[:, None]
     x, y = landmarks[..., 0], landmarks[..., 1]
-    inside = (x >= -margin) & (x <= width + margin) & (y >= -margin) & (y <= height + margin)
+    inside = (x >= margin) & (x <= width - margin) & (y >= margin) & (y <= height - margin)
     return inside.all(axis=1)

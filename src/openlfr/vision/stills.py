@@ -10,12 +10,18 @@ four passes, each only when the earlier ones left a reason for it:
 2. ``padded``: nothing found, or a face touches the picture's edge: the picture in the middle
    of a black canvas twice its size, so a filling face comes down to half the input. Faces it
    finds replace the edge-touching ones they overlap; faces found only directly are kept.
-3. ``tiled``: still nothing, in a picture larger than the network input: overlapping tiles at
-   the picture's own resolution, so a face a few dozen pixels wide is not shrunk below sight.
-4. ``low score``: still nothing: the padded canvas at a low detector score threshold.
+3. ``tiled``: still nothing (or every face is wanted), in a picture larger than the network
+   input: overlapping tiles at the picture's own resolution, so a face a few dozen pixels wide
+   is not shrunk below sight.
+4. ``low score``: still nothing (in any quarter turn, where those are looked at): the padded
+   canvas at a low detector score threshold. Such a face is reported but never passes the
+   quality gate (drawings and textures score there).
 
-Each face records the pass that found it. The measurements behind these choices are in
-``benchmarks/robustness.py`` and the README.
+Each face records the pass that found it. Where a subject is chosen (``orient``), the picture
+is also looked at turned by each quarter turn: a photo scanned upside down or taken sideways
+without an EXIF orientation gives the detector an upside-down face whose mouth it takes for the
+eyes, and a template of nobody; the face is taken from the turn where the detector is surest.
+The measurements behind these choices are in ``benchmarks/robustness.py`` and the README.
 
 Aligning a still follows the same concern. Where a tight crop leaves part of the 112×112
 aligned face outside the picture, a thin missing band is best filled by mirroring the
@@ -39,6 +45,8 @@ PAD_FRACTION = 0.5  # of the picture's width and height, on every side
 EDGE_TOLERANCE = 1.0  # pixels: a box this close to the picture's edge touches it
 REPLACE_IOU = 0.3  # a padded-pass face replaces a direct one it overlaps this much
 TILE_OVERLAP = 0.25
+TILE_ABOVE = 1.5  # a picture this many times the network input (or more) is large enough to tile
+TURN_MARGIN = 0.05  # a turned picture's detection must be this much surer to replace the upright one
 LOW_SCORE_THRESHOLD = 0.1
 MIRROR_FILL_MAX_OUTSIDE = 0.25  # share of the aligned face outside the picture up to which it is mirrored
 
@@ -124,33 +132,87 @@ def _tiled(detector: SCRFDDetector, image: np.ndarray) -> Detections:
     return merged[detector.suppress(merged.boxes, merged.scores)] if len(merged) else merged
 
 
-def detect_still(detector: SCRFDDetector, image: np.ndarray) -> StillDetections:
-    """Every face of a still, each with the pass that found it (see the module's docstring)."""
+def _added(found: StillDetections, extra: Detections, label: str) -> StillDetections:
+    """``found`` with the faces of ``extra`` that overlap none of it."""
+    if len(extra) == 0:
+        return found
+    fresh = iou_matrix(found.detections.boxes, extra.boxes).max(axis=0, initial=0.0) < REPLACE_IOU
+    merged = _concat([found.detections, extra[fresh]])
+    return StillDetections(merged, found.found_by + [label] * int(fresh.sum()))
+
+
+def _large(detector: SCRFDDetector, image: np.ndarray) -> bool:
+    tile_w, tile_h = detector.input_size
+    return image.shape[1] > tile_w * TILE_ABOVE or image.shape[0] > tile_h * TILE_ABOVE
+
+
+def _passes(detector: SCRFDDetector, image: np.ndarray, every_face: bool) -> StillDetections:
     direct = detector.detect(image)
+    found = StillDetections(direct, ["direct"] * len(direct))
     at_edge = touches_edge(direct.boxes, image.shape)
-    if len(direct) and not at_edge.any():
-        return StillDetections(direct, ["direct"] * len(direct))
-    padded = _padded(detector, image)
-    if len(padded):
+    if not len(direct) or at_edge.any():
+        padded = _padded(detector, image)
         overlap = iou_matrix(direct.boxes, padded.boxes)
         replaced = at_edge & (overlap.max(axis=1, initial=0.0) >= REPLACE_IOU)
-        new = (
-            overlap[~replaced].max(axis=0, initial=0.0) < REPLACE_IOU
-            if (~replaced).any()
-            else np.ones(len(padded), bool)
-        )
-        kept = direct[~replaced]
-        merged = _concat([kept, padded[new]])
-        return StillDetections(merged, ["direct"] * len(kept) + ["padded"] * int(new.sum()))
-    if len(direct):
-        return StillDetections(direct, ["direct"] * len(direct))
-    tile_w, tile_h = detector.input_size
-    if image.shape[1] > tile_w * 1.5 or image.shape[0] > tile_h * 1.5:
-        tiled = _tiled(detector, image)
-        if len(tiled):
-            return StillDetections(tiled, ["tiled"] * len(tiled))
-    low = _padded(detector, image, LOW_SCORE_THRESHOLD)
-    return StillDetections(low, ["low score"] * len(low))
+        found = _added(found[np.flatnonzero(~replaced)], padded, "padded")
+    if (every_face or not len(found)) and _large(detector, image):
+        found = _added(found, _tiled(detector, image), "tiled")
+    return found
+
+
+def _turned_back(detections: Detections, turns: int, shape: tuple[int, ...]) -> Detections:
+    """Detections made on ``np.rot90(image, turns)`` in the coordinates of ``image`` itself (a
+    rotation, never a mirror, so each landmark keeps its meaning)."""
+    height, width = shape[:2]
+
+    def back(xy: np.ndarray) -> np.ndarray:
+        x, y = xy[..., 0], xy[..., 1]
+        for step in range(turns, 0, -1):  # undo the last counter-clockwise quarter turn first
+            before = width if (step - 1) % 2 == 0 else height  # the width of the picture before it
+            x, y = before - y, x
+        return np.stack([x, y], axis=-1)
+
+    corners = back(np.stack([detections.boxes[:, :2], detections.boxes[:, 2:]], axis=1).astype(np.float64))
+    boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    points = back(detections.landmarks.astype(np.float64))
+    return Detections(boxes.astype(np.float32), detections.scores, points.astype(np.float32))
+
+
+def _upright(detector: SCRFDDetector, image: np.ndarray, found: StillDetections) -> StillDetections:
+    """Faces of a picture taken sideways or upside down (no EXIF orientation to say so): each face
+    is taken from the quarter turn of the picture where the detector is surest of it."""
+    best = found
+    for turns in (1, 2, 3):
+        turned = np.ascontiguousarray(np.rot90(image, turns))
+        seen = _turned_back(detector.detect(turned), turns, image.shape)
+        if len(seen) == 0:
+            continue
+        overlap = iou_matrix(best.detections.boxes, seen.boxes)
+        current = best.detections
+        boxes, scores, points = current.boxes.copy(), current.scores.copy(), current.landmarks.copy()
+        labels = list(best.found_by)
+        for i in range(len(best)):
+            j = int(np.argmax(overlap[i])) if overlap.shape[1] else -1
+            if j >= 0 and overlap[i, j] >= REPLACE_IOU and seen.scores[j] > scores[i] + TURN_MARGIN:
+                boxes[i], scores[i], points[i] = seen.boxes[j], seen.scores[j], seen.landmarks[j]
+                labels[i] = f"{labels[i].split(', turned')[0]}, turned {90 * turns}°"
+        kept = StillDetections(Detections(boxes, scores, points), labels)
+        best = _added(kept, seen, f"turned {90 * turns}°")
+    return best
+
+
+def detect_still(
+    detector: SCRFDDetector, image: np.ndarray, *, every_face: bool = False, orient: bool = False
+) -> StillDetections:
+    """Every face of a still, each with the pass that found it (see the module's docstring).
+    ``every_face`` tiles a large picture even when bigger faces were found; ``orient`` also looks
+    at the picture turned by each quarter turn."""
+    found = _passes(detector, image, every_face)
+    if orient:
+        found = _upright(detector, image, found)
+    if not len(found):
+        found = _added(found, _padded(detector, image, LOW_SCORE_THRESHOLD), "low score")
+    return found
 
 
 def outside_share(landmarks: np.ndarray, image_shape: tuple[int, ...], size: int = 112) -> np.ndarray:

@@ -77,6 +77,11 @@ class Face:
     cut_off: bool = False  # an eye, the nose or the mouth lies outside the picture
 
     @property
+    def doubtful(self) -> bool:
+        """Found only at a low detector score: reported, never used (drawings and textures score there)."""
+        return self.found_by.startswith("low score")
+
+    @property
     def area(self) -> float:
         return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
 

@@ -55,6 +55,12 @@ def reference_face(analyzer: FaceAnalyzer, image: np.ndarray) -> tuple[Face | No
         return None, str(exc).removeprefix("photo: ")
     if not analyzer.passes_gate(face):
         return None, f"the face does not pass the quality gate (quality {face.quality.score:.2f})"
+    least = analyzer.settings.governance.enrol_min_detector_score
+    if face.score < least:
+        return (
+            None,
+            f"the detector is only {face.score:.2f} sure this is a face (at least {least:.2f} needed)",
+        )
     return face, ""
 
 
