@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from openlfr.cluster.local import LocalCluster
 from openlfr.demo.service import prepare_demo
@@ -20,7 +20,7 @@ from openlfr.governance import runner_lease as lease
 from openlfr.settings import load_settings
 from openlfr.store import open_store
 from openlfr.store.crypto import new_key
-from openlfr.store.models import AlertRecord, AuditEvent
+from openlfr.store.models import AlertRecord, AlertSighting, AuditEvent
 from openlfr.video.hwdecode import nvdec_unavailable
 from tests.waiting import wait_for
 
@@ -58,16 +58,14 @@ def cluster_gov(
 
 
 def alerts_from(gov: Governance, camera: str, before: float | None = None) -> int:
+    """Sightings stored from a camera (each pass of the demo clip is one; they group into alerts)."""
     with gov.store.session() as session:
-        query = select(func.count()).select_from(AlertRecord).where(AlertRecord.camera == camera)
-        rows = session.scalar(query) or 0
-        if before is None:
-            return rows
-        return sum(
-            1
-            for raised in session.scalars(select(AlertRecord.raised_at).where(AlertRecord.camera == camera))
-            if raised.timestamp() < before
-        )
+        seen = session.scalars(
+            select(AlertSighting.seen_at)
+            .join(AlertRecord, AlertRecord.id == AlertSighting.alert_id)
+            .where(AlertRecord.camera == camera)
+        ).all()
+    return sum(1 for at in seen if before is None or at.timestamp() < before)
 
 
 def test_cameras_move_to_a_live_node_and_no_acknowledged_alert_is_lost(nodes, postgres, tmp_path) -> None:
