@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -95,16 +96,24 @@ def purge(gov: Governance, dry_run: bool = False) -> PurgeReport:
             )
             if sealed_left is None:
                 report.keys_destroyed.append(deployment.id)
-                if not dry_run:
-                    deployment.state, deployment.purged_at = "purged", now
-                    gov.audit(
-                        session,
-                        ACTOR,
-                        "deployment.purge",
-                        deployment,
-                        "nothing left to keep: data key destroyed",
-                    )
-                    shredded.append(deployment.id)
-    for deployment_id in shredded:  # only after the records above are committed
-        gov.store.destroy_data_key(deployment_id)
+                shredded.append(deployment.id)
+    if dry_run:
+        return report
+    if not report.nothing:
+        gov.store.erase_deleted()  # what was deleted above is gone from the files, not just the tables
+    for deployment_id in shredded:  # only once the deletions above are committed
+        shred(gov, deployment_id, now)
     return report
+
+
+def shred(gov: Governance, deployment_id: str, now: datetime) -> None:
+    """Destroy a deployment's data key and what was sealed under it, then record it as purged:
+    a deployment shown as purged has no key left in any file of the key store."""
+    gov.store.destroy_data_key(deployment_id)
+    spool = gov.settings.data_dir / "spool" / deployment_id
+    if spool.is_dir():  # alerts never written to the database, sealed under the key just destroyed
+        shutil.rmtree(spool, ignore_errors=True)
+    with gov.store.session() as session:
+        deployment = session.get(Deployment, deployment_id)
+        deployment.state, deployment.purged_at = "purged", now
+        gov.audit(session, ACTOR, "deployment.purge", deployment, "nothing left to keep: data key destroyed")

@@ -1,5 +1,7 @@
 """Storage: SQLAlchemy tables, Alembic migrations, the key store and envelope encryption."""
 
+import logging
+
 from openlfr.store.db import Store
 
 __all__ = ["Store", "open_store"]
@@ -14,4 +16,10 @@ def open_store(settings) -> Store:  # type: ignore[no-untyped-def]
         settings.database_url(), settings.keystore_url(), load_master_key(secret, settings.master_key_path())
     )
     store.migrate()
+    if not settings.keystore_url().startswith("sqlite"):
+        logging.getLogger(__name__).warning(
+            "the key store is not SQLite: a destroyed data key is gone from its tables, but stays in the "
+            "database's write-ahead log (and any WAL archive) until recycled; keep keys in SQLite to make "
+            "crypto-shredding immediate"
+        )
     return store

@@ -28,7 +28,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with the settings each backend needs (WAL, foreign keys and a busy timeout for SQLite)."""
+    """An engine with the settings each backend needs. SQLite: WAL, foreign keys, a busy timeout,
+    and secure deletion (deleted rows are overwritten with zeros, not left in free space)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -41,10 +42,28 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def erase_deleted(engine: Engine, rewrite: tuple[str, ...] = ()) -> None:
+    """Make rows already deleted physically gone from the database's files, so that a copy of them
+    taken from now on cannot hold them. SQLite: deletions are zeroed in place (secure deletion),
+    but the old pages stay in the write-ahead log until it is checkpointed into the main file and
+    truncated, which this does. PostgreSQL: the tables in ``rewrite`` are rewritten into new files
+    and the old ones dropped (VACUUM FULL); its write-ahead log and any WAL archive are the
+    operator's to expire (see the README)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        elif engine.dialect.name == "postgresql" and rewrite:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            for table in rewrite:
+                connection.exec_driver_sql(f"VACUUM FULL {table}")
+            connection.exec_driver_sql("CHECKPOINT")
 
 
 def alembic_config() -> Config:
@@ -131,14 +150,22 @@ class Store:
         return key
 
     def destroy_data_key(self, deployment_id: str) -> bool:
-        """Crypto-shredding: without this key, no copy of the deployment's blobs can be read."""
+        """Crypto-shredding: without this key, no copy of the deployment's blobs can be read. When
+        this returns, the key is gone from the key store's files too, not only from its tables."""
         self._data_keys.pop(deployment_id, None)
         with self._key_sessions() as session, session.begin():
             row = session.get(DataKey, deployment_id)
             if row is None:
                 return False
             session.delete(row)
+        erase_deleted(self.key_engine, rewrite=("data_keys",))
         return True
+
+    def erase_deleted(self) -> None:
+        """Purged subjects and anonymised alerts made physically gone from the main database's
+        files where that is cheap (SQLite). On PostgreSQL what remains in free space is sealed
+        under data keys that are destroyed with their deployment."""
+        erase_deleted(self.engine)
 
     def rotate_master_key(self, new_master: bytes) -> int:
         """Re-wrap every data key under a new master key, in one transaction; returns how many."""

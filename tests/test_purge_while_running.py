@@ -1,0 +1,111 @@
+"""Crypto-shredding holds while the service runs: a raw copy of the data folder, taken the moment a
+deployment shows as purged, holds no readable data key and decrypts nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from openlfr.errors import EncryptionKeyError
+from openlfr.governance import Governance
+from openlfr.governance import alerts as al
+from openlfr.governance import deployments as dep
+from openlfr.settings import load_settings
+from openlfr.store import Store, crypto
+from openlfr.store.models import DataKey, Deployment, Subject
+from tests.api_support import live_server, make_app
+from tests.governance_helpers import fake_alert, live_deployment
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def service_gov(folder: Path, analyzer) -> Governance:  # type: ignore[no-untyped-def]
+    """Governance as `openlfr serve` builds it: files in the data folder, the master key in a key
+    file beside them, a purge every second that keeps nothing once a deployment ends."""
+    settings = load_settings(
+        data_dir=folder,
+        governance={
+            "watchlist_retention_hours": 0,
+            "alert_retention_days": 0,
+            "purge_interval_minutes": 1 / 60,
+        },
+    )
+    key = crypto.write_key_file(folder / "master.key", crypto.new_key())
+    store = Store(f"sqlite:///{folder / 'openlfr.sqlite'}", f"sqlite:///{folder / 'keys.sqlite'}", key)
+    store.migrate()
+    gov = Governance(store, settings)
+    gov.__dict__["analyzer"] = analyzer
+    return gov
+
+
+def copy_raw(folder: Path, target: Path) -> list[Path]:
+    """Every file of the data folder, byte for byte, as a backup tool or an intruder would take it."""
+    target.mkdir()
+    copies = []
+    for path in folder.iterdir():
+        if path.is_file():
+            copies.append(Path(shutil.copyfile(path, target / path.name)))
+    return copies
+
+
+def test_a_copy_taken_after_the_purge_cannot_be_decrypted(tmp_path, analyzer, samples) -> None:
+    data = tmp_path / "data"
+    gov = service_gov(data, analyzer)
+    deployment_id = live_deployment(gov, samples)
+    al.record(gov, deployment_id, fake_alert())
+    with gov.store._key_sessions() as session:  # what an intruder would look for in the files
+        wrapped = session.get(DataKey, deployment_id).wrapped_key
+    data_key = gov.store.data_key(deployment_id)
+    with gov.store.session() as session:
+        template = session.scalars(select(Subject.template_sealed)).one()
+    dep.end(gov, deployment_id, "operator", "operation over")
+
+    with live_server(make_app(gov)):  # the service runs its own periodic purge
+        assert wait_for(lambda: _state(gov, deployment_id) == "purged", 30)
+        copies = copy_raw(data, tmp_path / "copy")  # at once, with the service still running
+
+    assert {p.name for p in copies} >= {"openlfr.sqlite", "keys.sqlite", "master.key"}
+    for copy in copies:
+        raw = copy.read_bytes()
+        assert wrapped not in raw and data_key not in raw, f"{copy.name} still holds the data key"
+        assert template not in raw, f"{copy.name} still holds a sealed template"
+    copied_key = crypto.load_master_key(None, tmp_path / "copy" / "master.key", create=False)
+    copy = tmp_path / "copy"
+    copied = Store(f"sqlite:///{copy / 'openlfr.sqlite'}", f"sqlite:///{copy / 'keys.sqlite'}", copied_key)
+    try:
+        with pytest.raises(EncryptionKeyError, match="purged"):
+            copied.data_key(deployment_id)
+        with pytest.raises(Exception):  # noqa: B017 - any failure: the point is that nothing opens
+            crypto.open_sealed(copied_key, template, f"{deployment_id}:template")
+    finally:
+        copied.dispose()
+    gov.store.dispose()
+
+
+def _state(gov: Governance, deployment_id: str) -> str:
+    with gov.store.session() as session:
+        return session.get(Deployment, deployment_id).state
+
+
+def test_a_key_store_on_postgresql_keeps_no_destroyed_key_in_its_tables(postgres, tmp_path) -> None:
+    """VACUUM FULL rewrites the key table, so its files hold no destroyed key; PostgreSQL's own
+    write-ahead log still does until recycled, which is why the README keeps keys in SQLite."""
+    main = postgres.create_database("shred_main")
+    keys = postgres.create_database("shred_keys")
+    store = Store(main, keys, crypto.new_key())
+    store.migrate()
+    try:
+        store.create_data_key("d1")
+        store.create_data_key("d2")
+        with store._key_sessions() as session:
+            wrapped = session.get(DataKey, "d1").wrapped_key
+        assert store.destroy_data_key("d1")
+        tables = [p for p in (postgres.data / "base").rglob("*") if p.is_file()]
+        assert tables and not any(wrapped in p.read_bytes() for p in tables)
+        store.data_key("d2")  # the other deployment's key is untouched
+    finally:
+        store.dispose()
