@@ -30,13 +30,16 @@ from openlfr.api.service import Service
 from openlfr.governance import Governance
 from openlfr.governance import alerts as al
 from openlfr.governance import deployments as dep
+from openlfr.governance import watchlists as wl
 from openlfr.live.alerts import Alert
+from openlfr.models import sample_image_paths
 from openlfr.settings import load_settings
 from openlfr.store import Store
 from openlfr.store.crypto import new_key
 from openlfr.watchlist import Candidate
 
 console = Console()
+SUBJECTS = 20  # on the watchlist; alerts go round them, each camera raising one alert for each
 
 
 def _service(folder: Path) -> tuple[Governance, str, str]:
@@ -59,19 +62,24 @@ def _service(folder: Path) -> tuple[Governance, str, str]:
         legal_basis="benchmark",
         dpia_reference="none",
     )
-    return gov, secret, dep.create(gov, plan, "benchmark").id
+    deployment_id = dep.create(gov, plan, "benchmark").id
+    photo = sample_image_paths()["yaoming"].read_bytes()
+    for number in range(SUBJECTS):  # sightings of anyone else would not be stored
+        entry = wl.SubjectEntry(f"subject-{number}", "wanted_on_warrant", "load test", photo, "benchmark")
+        wl.add_subject(gov, deployment_id, entry, "benchmark")
+    return gov, secret, deployment_id
 
 
 def _alert(number: int) -> Alert:
     crop = np.full((112, 112, 3), number % 255, np.uint8)  # a synthetic crop: no face, no person
     now = time.time()
     return Alert(
-        camera="load",
-        subject=f"subject-{number}",  # each its own alert (the same subject again would join its alert)
+        camera=f"cam-{number // SUBJECTS}",  # each (camera, subject) once: every one a new alert
+        subject=f"subject-{number % SUBJECTS}",
         score=0.6,
         threshold=0.45,
         track_id=number,
-        candidates=[Candidate(f"subject-{number}", 0.6)],
+        candidates=[Candidate(f"subject-{number % SUBJECTS}", 0.6)],
         supporting_faces=2,
         frame_time=now,
         raised_at=now,

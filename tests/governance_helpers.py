@@ -50,11 +50,13 @@ def subject(
     return wl.SubjectEntry(**values)  # type: ignore[arg-type]
 
 
-def live_deployment(gov: Governance, samples: dict[str, Path]) -> str:
-    """A deployment with Yao Ming on its watchlist, authorised, approved and live now."""
+def live_deployment(gov: Governance, samples: dict[str, Path], also: tuple[str, ...] = ()) -> str:
+    """A deployment with Yao Ming on its watchlist (and, under the ``also`` references, his photo
+    again), authorised, approved and live now."""
     start = gov.now() - timedelta(minutes=5)
     deployment = dep.create(gov, plan(start), "planner")
-    wl.add_subject(gov, deployment.id, subject("yao_ming", samples["yaoming"]), "watchlist-manager")
+    for reference in ("yao_ming", *also):
+        wl.add_subject(gov, deployment.id, subject(reference, samples["yaoming"]), "watchlist-manager")
     dep.authorise(gov, deployment.id, OFFICER, "necessary and proportionate")
     dep.approve_watchlist(gov, deployment.id, "inspector")
     dep.start(gov, deployment.id, "operator")

@@ -17,6 +17,7 @@ from openlfr.errors import PolicyViolation
 from openlfr.governance import Governance
 from openlfr.governance import deployments as dep
 from openlfr.governance import runner_lease as lease
+from openlfr.governance import watchlists as wl
 from openlfr.settings import load_settings
 from openlfr.store import open_store
 from openlfr.store.crypto import new_key
@@ -92,6 +93,13 @@ def test_cameras_move_to_a_live_node_and_no_acknowledged_alert_is_lost(nodes, po
         nodes.kill("worker")
         moved = lambda: run.status()["cameras"][worker_camera].get("node_id") == head  # noqa: E731
         assert wait_for(moved, 90), f"{worker_camera} did not come back on the head: {run.status()}"
+
+        # A subject removed from the watchlist leaves every camera actor, the restarted one too.
+        removed_at = time.monotonic()
+        wl.remove_subject(gov, wl.find_subject(gov, setup.deployment_id, "player_9"), "manager", "withdrawn")
+        sizes = lambda: {c: s.get("watchlist_size") for c, s in run.status()["cameras"].items()}  # noqa: E731
+        assert wait_for(lambda: set(sizes().values()) == {len(setup.enrolled) - 1}, 10), sizes()
+        print(f"removal seen in every camera actor's status after {time.monotonic() - removed_at:.2f} s")
         assert wait_for(lambda: alerts_from(gov, worker_camera) > sent_before, 120)
         assert alerts_from(gov, worker_camera, before=killed_at) >= sent_before > 0
         stats = run.inference_stats()

@@ -35,7 +35,7 @@ def stored_shade(gov, alert_id: str) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_later_sightings_join_the_open_alert_and_it_shows_the_best(gov, clock, samples) -> None:
-    deployment_id = live_deployment(gov, samples)
+    deployment_id = live_deployment(gov, samples, also=("W-77",))
     first = marked(fake_alert(score=0.6, at=clock.now, camera="van-1"), 60)
     better = marked(fake_alert(score=0.8, at=clock.now + timedelta(minutes=3), camera="van-1"), 180)
     worse = marked(fake_alert(score=0.7, at=clock.now + timedelta(minutes=9), camera="van-1"), 120)

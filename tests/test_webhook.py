@@ -10,8 +10,9 @@ import pytest
 
 from openlfr.api.webhook import WebhookSender, sign, verify
 from openlfr.governance import alerts as al
+from openlfr.governance import watchlists as wl
 from tests.api_support import draft_deployment, make_gov
-from tests.governance_helpers import fake_alert
+from tests.governance_helpers import fake_alert, subject
 from tests.waiting import wait_for
 
 SECRET = b"shared-webhook-secret"
@@ -67,9 +68,11 @@ def test_signature_round_trip() -> None:
     assert not verify(SECRET, "garbage", body)
 
 
-def test_alerts_delivered_after_failures_in_order_and_once(tmp_path, analyzer, receiver) -> None:
+def test_alerts_delivered_after_failures_in_order_and_once(tmp_path, analyzer, receiver, samples) -> None:
     gov = make_gov(tmp_path, analyzer)
     deployment_id = draft_deployment(gov)
+    for reference in ("subject_a", "subject_b"):
+        wl.add_subject(gov, deployment_id, subject(reference, samples["yaoming"]), "watchlist_manager")
     sender = WebhookSender(gov, receiver.url, SECRET, max_backoff=0.2, poll_seconds=0.05)
     assert sender.cursor() == 0  # first start: from now on
     sender.start()

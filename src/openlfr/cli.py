@@ -344,11 +344,12 @@ def run(
         gov = open_governance()
         gov.__dict__["analyzer"] = analyzer
         session = open_live_session(gov, deployment, actor)
-        gallery, live, guard, uris = (
+        gallery, live, guard, uris, watchlist = (
             session.gallery,
             session.live,
             session.still_allowed,
             source or session.cameras,
+            session.watchlist,
         )
         sinks.append(session.sink)
         err.print(f"deployment {session.name}: {len(gallery)} subjects, threshold {live.alert_threshold:.2f}")
@@ -361,7 +362,7 @@ def run(
         )
         for path, reason in report.rejected:
             err.print(f"  rejected {path}: {reason}", highlight=False)
-        live, uris = analyzer.settings.live, source or []
+        live, uris, watchlist = analyzer.settings.live, source or [], None
     if not uris:
         raise typer.BadParameter("no camera: give --source URI")
     if threshold is not None:
@@ -371,7 +372,9 @@ def run(
 
         sinks.append(JsonLinesSink(jsonl, include_images=include_images))
     try:
-        statuses = run_live(analyzer, uris, gallery, options, live, sinks, not no_tracking, duration, guard)
+        statuses = run_live(
+            analyzer, uris, gallery, options, live, sinks, not no_tracking, duration, guard, watchlist
+        )
     finally:
         for sink in sinks:
             sink.close()
@@ -395,8 +398,10 @@ def run_live(
     tracking: bool = True,
     duration: float | None = None,
     guard: Callable[[], str | None] | None = None,
+    watchlist=None,  # type: ignore[no-untyped-def]
 ) -> list:
-    """Run the cameras with a live status table until they end, time runs out or ``guard`` says stop."""
+    """Run the cameras with a live status table until they end, time runs out or ``guard`` says
+    stop; a deployment's ``watchlist`` (``WatchlistSync``) keeps the gallery current meanwhile."""
     import time
 
     from rich.live import Live
@@ -422,6 +427,8 @@ def run_live(
             while not runner.finished:
                 if duration is not None and time.monotonic() - started > duration:
                     break
+                if watchlist is not None and watchlist.check():
+                    runner.set_watchlist(watchlist.gallery)
                 if guard is not None and time.monotonic() - checked > 2.0:
                     checked = time.monotonic()
                     refusal = guard()

@@ -271,6 +271,12 @@ class GovernanceSettings(BaseModel):
     watchlist_retention_hours: float = Field(24.0, ge=0.0, description="After a deployment ends.")
     alert_retention_days: float = Field(31.0, ge=0.0)
     purge_interval_minutes: float = Field(15.0, gt=0.0)
+    watchlist_sync_seconds: float = Field(
+        0.5,
+        gt=0.0,
+        description="How often running engines compare their galleries with the watchlist: a subject "
+        "removed or expired stops being matched within this (plus a frame).",
+    )
 
 
 class ImageSettings(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -38,10 +39,14 @@ class Running:
 
 
 class DeploymentSupervisor(Background):
+    """Starts and stops the live engines, and keeps each one's watchlist current: a subject
+    removed or expired leaves every camera's gallery within ``governance.watchlist_sync_seconds``."""
+
     def __init__(self, gov: Governance, interval: float) -> None:
         super().__init__("supervisor")
         self.gov = gov
         self.interval = interval
+        self.sync_interval = gov.settings.governance.watchlist_sync_seconds
         self.running: dict[str, Running] = {}
         self.refusals: dict[str, str] = {}
         self.owner = lease.runner_name("service")
@@ -53,12 +58,31 @@ class DeploymentSupervisor(Background):
             self._halt(deployment_id, "service stopping")
 
     def _run(self) -> None:
+        next_tick = 0.0
         while not self._stop.is_set():
             try:
-                self.tick()
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    next_tick = time.monotonic() + self.interval
+                self.sync_watchlists()
             except Exception:
                 log.exception("supervisor")
-            self._stop.wait(self.interval)
+            self._stop.wait(min(self.interval, self.sync_interval))
+
+    def sync_watchlists(self) -> None:
+        """Each running deployment's gallery made equal to its watchlist now."""
+        with self._lock:
+            running = list(self.running.items())
+        for deployment_id, run in running:
+            try:
+                watchlist = run.session.watchlist
+                if watchlist.check():
+                    run.runner.set_watchlist(watchlist.gallery)
+                    log.info(
+                        "deployment %s: watchlist now %d subjects", deployment_id, len(watchlist.gallery)
+                    )
+            except OpenLFRError as exc:  # database briefly away: keep the gallery, try again soon
+                log.warning("deployment %s: watchlist not checked: %s", deployment_id, exc)
 
     def tick(self) -> None:
         with self.gov.store.session() as session:

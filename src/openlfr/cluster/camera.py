@@ -99,6 +99,7 @@ class CameraActor:
         self.sink = RelayAlertSink(control, settings.cluster.call_timeout)
         self.decoder = decoder_name(spec.decode_device)  # each node probes for NVDEC itself
         self.runner = LiveRunner({camera: spec}, analyzer, gallery, self.sink, live).start()
+        self.watchlist_version = ""  # as started: the control pushes the current one
         log.info("camera %s started on node %s (incarnation %s)", camera, self.node_id[:8], self.incarnation)
 
     def _share_node_models(self, analyzer: Any, settings: Settings) -> None:
@@ -113,10 +114,18 @@ class CameraActor:
             analyzer.__dict__["detector"] = analyzer.detector_on(sessions["detector"], batch_wait=0.0)
             analyzer.__dict__["embedder"] = analyzer.embedder_on(sessions["recognizer"])
 
+    def set_watchlist(self, gallery: Gallery, version: str) -> str:
+        """Match against ``gallery`` from the next frame on; returns the version now in use."""
+        self.runner.set_watchlist(gallery)
+        self.watchlist_version = version
+        return version
+
     def status(self) -> dict[str, object]:
         """Placement, incarnation and the camera's counters (no images, no templates)."""
         camera = asdict(self.runner.status()[0])
         return camera | {
+            "watchlist_version": self.watchlist_version,
+            "watchlist_size": len(self.runner.workers[0].engine.gallery),
             "node_id": self.node_id,
             "decoder": self.decoder,
             "pid": os.getpid(),

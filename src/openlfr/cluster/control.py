@@ -63,13 +63,16 @@ class DeploymentControl:
             scheduling_strategy="SPREAD",
         )
         self.inference = start_inference(ray, settings) if settings.cluster.inference == "node" else {}
-        gallery = self.session.gallery.templates_only()
+        gallery = self.session.watchlist.gallery.templates_only()
         me = ray.get_runtime_context().current_actor
         for name, spec in self.session.camera_sources().items():
             self.cameras[name] = remote_camera.remote(name, spec, settings, self.session.live, gallery, me)
             self.restarts[name] = 0
+        self.watchlist_version = self._version()
         self._thread = threading.Thread(target=self._supervise, name="cluster-control", daemon=True)
         self._thread.start()
+        self._syncing = threading.Thread(target=self._sync_watchlist, name="watchlist-sync", daemon=True)
+        self._syncing.start()
 
     # -- called by camera actors ----------------------------------------------------------
     def emit(self, alert: Alert) -> str:
@@ -109,6 +112,32 @@ class DeploymentControl:
             self._halt(reason)
         self._thread.join(self.settings.cluster.call_timeout)
         return self.status()
+
+    # -- the watchlist ----------------------------------------------------------------------
+    def _version(self) -> str:
+        return ",".join(sorted(self.session.watchlist.gallery.subjects))
+
+    def _sync_watchlist(self) -> None:
+        """Every camera actor, restarted ones included, matches the watchlist as it is now: a
+        removed or expired subject leaves them within ``governance.watchlist_sync_seconds`` and
+        one call (the store refuses any sighting of a subject already gone)."""
+        while not self._stop.wait(self.settings.governance.watchlist_sync_seconds):
+            try:
+                if self.session.watchlist.check():
+                    self.watchlist_version = self._version()
+                    log.info("watchlist now %d subjects", len(self.session.watchlist.gallery))
+                version = self.watchlist_version
+                with self._lock:
+                    behind = [n for n, seen in self.seen.items() if seen.get("watchlist_version") != version]
+                if behind:
+                    gallery = self.session.watchlist.gallery.templates_only()  # no reference images
+                    calls = [self.cameras[name].set_watchlist.remote(gallery, version) for name in behind]
+                    self.ray.wait(calls, num_returns=len(calls), timeout=self.settings.cluster.call_timeout)
+                    with self._lock:
+                        for name in behind:
+                            self.seen.setdefault(name, {})["watchlist_version"] = version
+            except Exception:
+                log.exception("watchlist sync")
 
     # -- supervision ----------------------------------------------------------------------
     def _supervise(self) -> None:

@@ -19,22 +19,30 @@ from openlfr.errors import PolicyViolation
 from openlfr.governance.context import Governance, aware
 from openlfr.live.alerts import Alert
 from openlfr.live.sightings import attaches
-from openlfr.store.models import AlertFeedEntry, AlertRecord, AlertSighting, Deployment
+from openlfr.store.models import AlertFeedEntry, AlertRecord, AlertSighting, Deployment, Subject
 from openlfr.vision.images import encode_jpeg
 
 DECISIONS = ("confirmed_match", "false_alert", "not_engaged", "unable_to_locate")
 OUTCOMES = ("arrest", "no_further_action", "safeguarding", "words_of_advice", "other")
 
 
-def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engine") -> AlertRecord:
+def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engine") -> AlertRecord | None:
     """Store a sighting: as a new alert, or attached to its subject's open alert on the same camera
-    (``live.sightings``). Idempotent on the sighting's id, so a retried write never duplicates."""
+    (``live.sightings``). Idempotent on the sighting's id, so a retried write never duplicates.
+    A sighting of someone no longer on the watchlist (removed, or expired) when it is written is
+    not stored: an engine may still match them until its next watchlist check. The audit trail
+    counts it, without saying who."""
     seen_at = datetime.fromtimestamp(alert.raised_at, UTC)
     with gov.store.session() as session:
         _one_at_a_time(session, f"{deployment_id}/{alert.camera}/{alert.subject}")
         known = session.get(AlertSighting, alert.alert_id)
         if known is not None:
             return gov.get(session, AlertRecord, known.alert_id)
+        if not _on_watchlist(gov, session, deployment_id, alert.subject):
+            deployment = gov.get(session, Deployment, deployment_id)
+            reason = "the subject is no longer on the watchlist"
+            gov.audit(session, actor, "alert.discarded", deployment, reason, camera=alert.camera)
+            return None
         owner = _open_alert(gov, session, deployment_id, alert, seen_at)
         if owner is not None:
             row = _attach(gov, session, owner, alert, seen_at)
@@ -59,6 +67,15 @@ def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engi
             _feed(gov, session, row, "alert.created")
         session.add(_sighting(alert, row.id, seen_at))
         return row
+
+
+def _on_watchlist(gov: Governance, session, deployment_id: str, reference: str) -> bool:  # type: ignore[no-untyped-def]
+    expires = session.scalar(
+        select(Subject.expires_at).where(
+            Subject.deployment_id == deployment_id, Subject.reference == reference
+        )
+    )
+    return expires is not None and aware(expires) >= gov.now()
 
 
 def _open_alert(gov: Governance, session, deployment_id: str, alert: Alert, seen_at: datetime):  # type: ignore[no-untyped-def]

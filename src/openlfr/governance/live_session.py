@@ -26,6 +26,7 @@ class LiveSession:
     live: LiveSettings
     sink: StoreAlertSink
     still_allowed: Callable[[], str | None]
+    watchlist: wl.WatchlistSync  # keeps ``gallery`` equal to the watchlist while matching runs
 
     def camera_sources(self) -> dict[str, SourceSpec]:
         """The deployment's cameras as ``cam1, cam2, …``; recordings loop in real time, like a camera."""
@@ -58,4 +59,5 @@ def open_live_session(
             return None
         return None
 
-    return LiveSession(deployment_id, name, cameras, gallery, live, sink, still_allowed)
+    watchlist = wl.WatchlistSync(gov, deployment_id, gallery, actor)
+    return LiveSession(deployment_id, name, cameras, gallery, live, sink, still_allowed, watchlist)

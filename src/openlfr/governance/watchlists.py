@@ -248,6 +248,37 @@ def load_gallery(
     return gallery
 
 
+def active_references(gov: Governance, deployment_id: str) -> frozenset[str]:
+    """The references a deployment may match now: on its watchlist and not expired."""
+    now = gov.now()
+    with gov.store.session() as session:
+        rows = session.execute(
+            select(Subject.reference, Subject.expires_at).where(Subject.deployment_id == deployment_id)
+        ).all()
+    return frozenset(reference for reference, expires in rows if aware(expires) >= now)
+
+
+class WatchlistSync:
+    """Keeps the gallery of a running deployment equal to its watchlist now: a removed or expired
+    subject leaves it at the next ``check``, and a new one (possible only after a re-approval)
+    comes in with a fresh, audited read of the watchlist."""
+
+    def __init__(self, gov: Governance, deployment_id: str, gallery: Gallery, actor: str) -> None:
+        self.gov, self.deployment_id, self.gallery, self.actor = gov, deployment_id, gallery, actor
+
+    def check(self) -> bool:
+        """Bring the gallery up to date; True if it changed (it may be a new object then)."""
+        active, current = active_references(self.gov, self.deployment_id), set(self.gallery.subjects)
+        if active == current:
+            return False
+        if active - current:
+            self.gallery = load_gallery(self.gov, self.deployment_id, self.actor, "the watchlist changed")
+        for subject in current - active:
+            if subject in self.gallery.subjects:
+                self.gallery.remove(subject)
+        return True
+
+
 def import_csv(
     gov: Governance, deployment_id: str, csv_path: Path, actor: str
 ) -> tuple[list[Enrolment], list[tuple[int, str]]]:

@@ -170,6 +170,12 @@ class LiveRunner:
             worker.start()
         return self
 
+    def set_watchlist(self, gallery: Gallery) -> None:
+        """Match against ``gallery`` from the next frame on, in every camera."""
+        for worker in self.workers:
+            worker.engine.gallery = gallery
+            worker.engine.thresholds.gallery = gallery
+
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()

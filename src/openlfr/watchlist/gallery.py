@@ -7,6 +7,7 @@ memory; at rest they belong in the encrypted store.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -19,80 +20,98 @@ class Candidate:
     score: float
 
 
+@dataclass(frozen=True)
+class _Contents:
+    """One consistent state of a gallery: replaced whole on every change, never edited in place."""
+
+    subjects: tuple[str, ...] = ()
+    blocks: tuple[np.ndarray, ...] = ()
+
+    @cached_property
+    def packed(self) -> tuple[np.ndarray, np.ndarray]:
+        """All templates as one matrix, and the row where each subject's templates start."""
+        sizes = [len(block) for block in self.blocks]
+        dimension = self.blocks[0].shape[1] if self.blocks else 0
+        matrix = np.concatenate(self.blocks) if self.blocks else np.zeros((0, dimension), np.float32)
+        starts = (
+            np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0, np.int64)
+        )
+        return matrix, starts
+
+
 class Gallery:
-    """Subjects with one or more unit-length templates each; a subject scores its best template."""
+    """Subjects with one or more unit-length templates each; a subject scores its best template.
+
+    A change (a subject added or removed while cameras run) replaces the gallery's contents in
+    one assignment, so a search running at the same moment sees the gallery wholly before or
+    wholly after it, never subjects and templates out of step."""
 
     def __init__(self, dimension: int = 512) -> None:
         self.dimension = dimension
-        self.subjects: list[str] = []
-        self._blocks: list[np.ndarray] = []
+        self._contents = _Contents()
         self.references: dict[str, np.ndarray] = {}
-        self._matrix: np.ndarray | None = None
-        self._starts: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.subjects)
+        return len(self._contents.subjects)
+
+    @property
+    def subjects(self) -> list[str]:
+        return list(self._contents.subjects)
 
     @property
     def template_count(self) -> int:
-        return sum(len(block) for block in self._blocks)
+        return sum(len(block) for block in self._contents.blocks)
 
     def add(self, subject: str, templates: np.ndarray, reference: np.ndarray | None = None) -> None:
         """Enrol a subject (or add templates to one already enrolled)."""
         templates = np.asarray(templates, np.float32).reshape(-1, self.dimension)
         if len(templates) == 0:
-            raise ValueError(f"{subject}: no templates to enrol")
-        if subject in self.subjects:
-            index = self.subjects.index(subject)
-            self._blocks[index] = np.concatenate([self._blocks[index], templates])
+            raise ValueError("no templates to add")
+        subjects, blocks = list(self._contents.subjects), list(self._contents.blocks)
+        if subject in subjects:
+            index = subjects.index(subject)
+            blocks[index] = np.concatenate([blocks[index], templates])
         else:
-            self.subjects.append(subject)
-            self._blocks.append(templates)
+            subjects.append(subject)
+            blocks.append(templates)
         if reference is not None:
             self.references.setdefault(subject, reference)
-        self._matrix = None
+        self._contents = _Contents(tuple(subjects), tuple(blocks))
 
     def templates_of(self, subject: str) -> np.ndarray:
-        return self._blocks[self.subjects.index(subject)]
+        contents = self._contents
+        return contents.blocks[contents.subjects.index(subject)]
 
     def templates_only(self) -> Gallery:
         """A copy without reference images: all a remote camera needs to match."""
         copy = Gallery(self.dimension)
-        for subject, block in zip(self.subjects, self._blocks, strict=True):
-            copy.add(subject, block)
+        copy._contents = self._contents
         return copy
 
     def remove(self, subject: str) -> None:
-        index = self.subjects.index(subject)
-        del self.subjects[index], self._blocks[index]
+        contents = self._contents
+        index = contents.subjects.index(subject)
+        self._contents = _Contents(
+            contents.subjects[:index] + contents.subjects[index + 1 :],
+            contents.blocks[:index] + contents.blocks[index + 1 :],
+        )
         self.references.pop(subject, None)
-        self._matrix = None
-
-    def _packed(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._matrix is None:
-            sizes = [len(block) for block in self._blocks]
-            self._matrix = (
-                np.concatenate(self._blocks) if self._blocks else np.zeros((0, self.dimension), np.float32)
-            )
-            self._starts = (
-                np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-                if sizes
-                else np.zeros(0, np.int64)
-            )
-        assert self._starts is not None
-        return self._matrix, self._starts
 
     def subject_scores(self, queries: np.ndarray) -> np.ndarray:
         """(Q, S) cosine similarity of each query with each subject's best template."""
-        matrix, starts = self._packed()
+        return self._scores(self._contents, queries)
+
+    def _scores(self, contents: _Contents, queries: np.ndarray) -> np.ndarray:
         queries = np.asarray(queries, np.float32).reshape(-1, self.dimension)
-        if len(self.subjects) == 0:
+        if not contents.subjects:
             return np.zeros((len(queries), 0), np.float32)
+        matrix, starts = contents.packed
         return np.maximum.reduceat(queries @ matrix.T, starts, axis=1)
 
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Candidate]]:
         """The top ``k`` subjects for each query, best first."""
-        scores = self.subject_scores(queries)
+        contents = self._contents  # one state for the scores and the names
+        scores = self._scores(contents, queries)
         k = min(k, scores.shape[1])
         if k == 0:
             return [[] for _ in range(len(scores))]
@@ -100,5 +119,5 @@ class Gallery:
         results = []
         for row, candidates in zip(scores, top, strict=True):
             ordered = candidates[np.argsort(-row[candidates])]
-            results.append([Candidate(self.subjects[i], float(row[i])) for i in ordered])
+            results.append([Candidate(contents.subjects[i], float(row[i])) for i in ordered])
         return results

@@ -1,0 +1,76 @@
+"""A change to a live watchlist reaches the running engine at once, and a removed subject is never
+alerted on again: checked with the real engine on the demo clip, and at the store."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from openlfr.demo.service import prepare_demo
+from openlfr.demo.synthetic import ENROLLED_SUBJECT
+from openlfr.governance import alerts as al
+from openlfr.governance import watchlists as wl
+from openlfr.store.models import AlertSighting, AuditEvent, Subject
+from tests.api_support import bearer, live_server, make_app, make_gov, token
+from tests.governance_helpers import fake_alert, live_deployment
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def sightings_of(gov, reference: str) -> int:  # type: ignore[no-untyped-def]
+    from openlfr.store.models import AlertRecord
+
+    with gov.store.session() as session:
+        query = (
+            select(func.count())
+            .select_from(AlertSighting)
+            .join(AlertRecord, AlertRecord.id == AlertSighting.alert_id)
+            .where(AlertRecord.subject_reference == reference)
+        )
+        return int(session.scalar(query))
+
+
+def test_a_removed_subject_leaves_the_running_engine_within_a_second(tmp_path, analyzer) -> None:
+    gov = make_gov(tmp_path, analyzer, users=False, supervise_seconds=0.5)
+    setup = prepare_demo(gov, tmp_path / "demo")
+    manager = bearer(token(gov, "manager"))
+    app = make_app(gov, run_engines=True)
+    supervisor = app.state.service.supervisor  # the same process: its engine can be looked at directly
+    with live_server(app) as url, httpx.Client(base_url=url) as client:
+        assert wait_for(lambda: sightings_of(gov, ENROLLED_SUBJECT) >= 1, 90)
+        subject_id = wl.find_subject(gov, setup.deployment_id, ENROLLED_SUBJECT)
+        engine = supervisor.running[setup.deployment_id].runner.workers[0].engine
+        assert ENROLLED_SUBJECT in engine.gallery.subjects
+
+        removed_at = time.monotonic()
+        response = client.request(
+            "DELETE", f"/api/subjects/{subject_id}", json={"reason": "warrant withdrawn"}, headers=manager
+        )
+        assert response.status_code == 200
+        assert wait_for(lambda: ENROLLED_SUBJECT not in engine.gallery.subjects, 2.0)
+        took = time.monotonic() - removed_at
+        print(f"removal reached the engine in {took * 1000:.0f} ms")
+        assert took <= 2.0
+        before = sightings_of(gov, ENROLLED_SUBJECT)
+        time.sleep(14)  # two more passes of the demo clip: he is in view again in each
+        assert sightings_of(gov, ENROLLED_SUBJECT) == before
+        assert engine.metrics.frames > 0 and supervisor.running  # still matching everyone else
+
+
+def test_the_store_refuses_sightings_of_removed_or_expired_subjects(gov, clock, samples) -> None:
+    deployment_id = live_deployment(gov, samples, also=("W-77",))
+    wl.remove_subject(gov, wl.find_subject(gov, deployment_id, "W-77"), "watchlist-manager", "withdrawn")
+    assert al.record(gov, deployment_id, fake_alert("W-77", at=clock.now)) is None
+    with gov.store.session() as session:
+        session.scalars(select(Subject).where(Subject.reference == "yao_ming")).one().expires_at = clock.now
+    clock.advance(seconds=1)
+    assert al.record(gov, deployment_id, fake_alert(at=clock.now)) is None
+    assert al.list_alerts(gov, deployment_id) == []
+    with gov.store.session() as session:
+        discarded = session.scalars(select(AuditEvent).where(AuditEvent.action == "alert.discarded")).all()
+    assert len(discarded) == 2
+    assert all("W-77" not in str(e.details) and "yao" not in str(e.details) for e in discarded)
