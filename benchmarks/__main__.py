@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import api_load, cluster, evaluation, gallery, live, robustness, search, vision
+from benchmarks import api_load, cluster, evaluation, gallery, hostile, live, robustness, search, vision
 
 SUITES = {
     "vision": vision.run,
@@ -15,6 +15,7 @@ SUITES = {
     "cluster": cluster.run,
     "gallery": gallery.run,
     "robustness": robustness.run,
+    "hostile": hostile.run,
 }
 
 

@@ -27,6 +27,7 @@ def serve_command(
     import uvicorn
 
     from openlfr.api import create_app
+    from openlfr.api.server import uvicorn_options
     from openlfr.api.service import Service
     from openlfr.governance import Governance
     from openlfr.settings import load_settings
@@ -65,14 +66,7 @@ def serve_command(
         for name, password in setup.passwords.items():
             out.print(f"  {name:9} {password}", highlight=False)
         out.print("sign in as [bold]operator[/] to adjudicate alerts; Ctrl-C stops.")
-    uvicorn.run(
-        app,
-        host=bind_host,
-        port=bind_port,
-        log_level="warning",
-        ws="websockets-sansio",
-        timeout_graceful_shutdown=5,
-    )
+    uvicorn.run(app, host=bind_host, port=bind_port, **uvicorn_options(app))
 
 
 @users_app.command("add")

@@ -284,6 +284,12 @@ class ImageSettings(BaseModel):
 
     max_pixels: int = Field(64_000_000, ge=1, description="Refuse larger images before decoding.")
     max_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    max_decoded_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1,
+        description="Refuse, before decoding, an image that would take more memory decoded (pixels × "
+        "channels × bytes per sample, from its header).",
+    )
 
 
 class ApiSettings(BaseModel):
@@ -297,8 +303,34 @@ class ApiSettings(BaseModel):
     session_idle_minutes: float = Field(30.0, gt=0.0, description="…or after this long without a request.")
     login_attempts: int = Field(5, ge=1, description="Failed sign-ins allowed per user and address…")
     login_window_minutes: float = Field(15.0, gt=0.0, description="…within this many minutes.")
+    login_attempts_per_address: int = Field(
+        30,
+        ge=1,
+        description="Failed sign-ins allowed per address in the window, whatever user names it tries.",
+    )
+    login_concurrency: int = Field(
+        1, ge=1, description="Password checks (argon2id, 64 MiB each) running at once in the whole service."
+    )
+    login_queue_seconds: float = Field(
+        1.0, gt=0.0, description="How long a sign-in waits for a check to be free before a 503."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For is believed; with none, the "
+        "connection's own address is the client's (sign-in limits count it).",
+    )
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Larger requests get 413.")
     max_upload_pixels: int = Field(40_000_000, ge=1, description="Larger uploaded images are refused.")
+    max_upload_decoded_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1,
+        description="An upload that would take more memory decoded is refused (413) from its header: a "
+        "12-megapixel colour photo takes 36 MiB; a 77 KB PNG can claim gigabytes.",
+    )
+    image_concurrency: int = Field(
+        2, ge=1, description="Uploaded images and videos decoded and analysed at once; the rest queue…"
+    )
+    image_queue_seconds: float = Field(10.0, gt=0.0, description="…this long, then get 503.")
     feed_poll_seconds: float = Field(0.05, gt=0.0, description="How often the alert feed is read.")
     preview_fps: float = Field(5.0, gt=0.0, le=30.0)
     supervise_seconds: float = Field(2.0, gt=0.0, description="How often live deployments are checked.")

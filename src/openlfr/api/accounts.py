@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -218,36 +215,3 @@ def resolve_token(gov: Governance, secret: str) -> Principal | None:
         if user is None or not user.active:
             return None
         return Principal(user.id, user.username, user.role, "token")
-
-
-class LoginLimiter:
-    """At most ``attempts`` failed sign-ins per (username, address) in a sliding window."""
-
-    def __init__(self, attempts: int, window_seconds: float) -> None:
-        self.attempts = attempts
-        self.window = window_seconds
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        failures = self._failures[key]
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
-
-    def retry_after(self, username: str, address: str) -> float | None:
-        """Seconds to wait if this pair is locked out now, else None."""
-        now = time.monotonic()
-        with self._lock:
-            failures = self._recent((username.lower(), address), now)
-            if len(failures) >= self.attempts:
-                return max(1.0, self.window - (now - failures[0]))
-        return None
-
-    def failed(self, username: str, address: str) -> None:
-        with self._lock:
-            self._recent((username.lower(), address), time.monotonic()).append(time.monotonic())
-
-    def succeeded(self, username: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((username.lower(), address), None)

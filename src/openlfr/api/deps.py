@@ -8,10 +8,13 @@ not sent by browsers on their own, so they need none.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import HTTPException, Request, Response, WebSocket
+from starlette.concurrency import run_in_threadpool
 
 from openlfr.api import accounts
 from openlfr.api.accounts import Principal
@@ -19,6 +22,7 @@ from openlfr.api.permissions import PERMISSIONS, allowed
 from openlfr.api.service import Service
 from openlfr.governance.context import Governance
 
+T = TypeVar("T")
 SESSION_COOKIE = "openlfr_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -78,20 +82,27 @@ def public(request: Request) -> None:
 public.permission = None  # type: ignore[attr-defined]
 
 
-def sign_in(request: Request, username: str, password: str) -> tuple[Principal, str, str]:
-    """Check a password under the rate limit; returns (who, session token, CSRF token) or raises 401/429."""
+async def image_work(request: Request, function: Callable[..., T], *args: object) -> T:
+    """Decode and analyse an uploaded picture or video off the event loop, at most
+    ``api.image_concurrency`` at once in the service: a hostile upload costs a bounded share of the
+    machine, and the rest of the API (``/healthz`` included) keeps answering. 503 past the queue."""
     service = service_of(request)
+    try:
+        await asyncio.wait_for(service.image_slots.acquire(), service.gov.settings.api.image_queue_seconds)
+    except TimeoutError:
+        raise HTTPException(
+            503, "too many pictures being analysed; try again shortly", {"Retry-After": "5"}
+        ) from None
+    try:
+        return await run_in_threadpool(function, *args)
+    finally:
+        service.image_slots.release()
+
+
+async def sign_in(request: Request, username: str, password: str) -> tuple[Principal, str, str]:
+    """Check a password within the sign-in limits (``api.signin``); (who, session token, CSRF token)."""
     address = request.client.host if request.client else "unknown"
-    wait = service.limiter.retry_after(username, address)
-    if wait is not None:
-        raise HTTPException(429, "too many failed sign-ins; try again later", {"Retry-After": f"{wait:.0f}"})
-    user = accounts.authenticate(service.gov, username, password)
-    if user is None:
-        service.limiter.failed(username, address)
-        raise HTTPException(401, "wrong username or password")
-    service.limiter.succeeded(username, address)
-    token, csrf = accounts.open_session(service.gov, user)
-    return Principal(user.id, user.username, user.role, "session", csrf), token, csrf
+    return await service_of(request).gate.sign_in(username, password, address)
 
 
 def set_session_cookie(response: Response, request: Request, token: str) -> None:

@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from openlfr.api.accounts import LoginLimiter
 from openlfr.api.background import Background
 from openlfr.api.feed import AlertHub
+from openlfr.api.signin import SignInGate
 from openlfr.api.supervisor import DeploymentSupervisor
 from openlfr.api.webhook import WebhookSender
 from openlfr.errors import ConfigError
@@ -53,7 +53,8 @@ class Service:
     def __init__(self, gov: Governance, *, run_engines: bool = True) -> None:
         self.gov = gov
         api = gov.settings.api
-        self.limiter = LoginLimiter(api.login_attempts, api.login_window_minutes * 60)
+        self.gate = SignInGate(gov, api)
+        self.image_slots = asyncio.Semaphore(api.image_concurrency)  # see deps.image_work
         self.hub = AlertHub(gov, api.feed_poll_seconds)
         self.supervisor = DeploymentSupervisor(gov, api.supervise_seconds)
         self.run_engines = run_engines

@@ -74,20 +74,19 @@ def _local(target: str) -> str:
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
-def login_form(  # type: ignore[no-untyped-def]
+async def login_form(  # type: ignore[no-untyped-def]
     request: Request,
     username: str = Form(max_length=80),
     password: str = Form(max_length=200),
     next: str = Form("/console/alerts", max_length=500),
 ):
     try:
-        _, token, _ = sign_in(request, username, password)
+        _, token, _ = await sign_in(request, username, password)
     except HTTPException as exc:
-        error = (
-            "Too many failed sign-ins. Wait and try again."
-            if exc.status_code == 429
-            else "Wrong username or password."
-        )
+        error = {
+            429: "Too many failed sign-ins. Wait and try again.",
+            503: "Too many sign-ins at once. Try again in a moment.",
+        }.get(exc.status_code, "Wrong username or password.")
         return render(request, "login.html", None, next=_local(next), error=error)
     response = RedirectResponse(_local(next), 303)
     set_session_cookie(response, request, token)

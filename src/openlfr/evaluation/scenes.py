@@ -25,6 +25,7 @@ from openlfr.evaluation.walkpast import HEIGHT, WIDTH, background, face_cutout
 from openlfr.vision.boxes import iou_matrix
 
 FACE_SHARE = 0.62  # the face's width as a share of its cut-out's (as in the walk-past trial)
+OVAL = (0.40, 0.49)  # half-axes of the cut-out's visible oval, as shares of its side (walkpast.face_cutout)
 
 
 @dataclass(frozen=True)
@@ -61,23 +62,30 @@ class Clip:
         return [seed for first, seed in self.backdrops if first <= frame][-1]
 
     def truth(self, frame: int) -> list[tuple[str, np.ndarray]]:
-        """Who is in view in a frame, each with their cut-out's box (x1, y1, x2, y2)."""
+        """Who is in view in a frame, front first, each with their cut-out's box (x1, y1, x2, y2)."""
         found = []
-        for person in self.appearances:
+        for person in sorted(self.appearances, key=lambda p: -p.layer):
             where = person.at(frame)
             if where is not None:
-                cx, cy, side = where
-                found.append(
-                    (person.identity, np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]))
-                )
+                cx, cy, half = where[0], where[1], where[2] / 2
+                found.append((person.identity, np.array([cx - half, cy - half, cx + half, cy + half])))
         return found
 
     def who(self, frame: int, box: np.ndarray) -> str | None:
-        """The person a detected face box at ``frame`` belongs to (best overlap), or None."""
+        """The person a detected face box at ``frame`` shows: the frontmost whose visible oval
+        (the cut-out's mask, as ``walkpast.face_cutout`` draws it) holds the box's centre, else the
+        one it overlaps most; None if it is nobody's."""
         present = self.truth(frame)
         if not present:
             return None
-        overlap = iou_matrix(np.asarray(box, np.float64)[None], np.stack([b for _, b in present]))[0]
+        box = np.asarray(box, np.float64)
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        for identity, (x1, y1, x2, y2) in present:
+            side = x2 - x1
+            dx, dy = (cx - (x1 + x2) / 2) / (OVAL[0] * side), (cy - (y1 + y2) / 2) / (OVAL[1] * side)
+            if dx * dx + dy * dy <= 1.0:
+                return identity
+        overlap = iou_matrix(box[None], np.stack([b for _, b in present]))[0]
         best = int(np.argmax(overlap))
         return present[best][0] if overlap[best] > 0.1 else None
 

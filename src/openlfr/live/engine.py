@@ -30,7 +30,7 @@ from openlfr.live.tracker import IoUTracker
 from openlfr.settings import LiveSettings
 from openlfr.video.frames import Frame
 from openlfr.vision import FaceAnalyzer
-from openlfr.vision.boxes import whole_faces
+from openlfr.vision.boxes import iou_matrix, whole_faces
 from openlfr.vision.embedder import l2_normalize
 from openlfr.vision.quality import assess, passes_gate
 from openlfr.vision.tensors import on_host
@@ -85,6 +85,9 @@ class TrackMemory:
     def best_shot(self) -> Shot:
         """The kept shot an operator sees: the best of those the fused template is made of."""
         return max(self.shots, key=lambda shot: shot.quality)
+
+
+OVERLAPPING = 0.05  # IoU above which two faces' boxes count as one partly hiding the other
 
 
 class CameraEngine:
@@ -160,12 +163,13 @@ class CameraEngine:
         crops = self.analyzer.align(image, detections) if len(detections) else None
         qualities = assess(detections, on_host(crops)) if crops is not None else []
         whole = whole_faces(detections.landmarks, image.shape)  # faces cut by the frame's edge wait
+        overlapped = self._overlapped(detections.boxes)  # so do faces partly behind another
         gate = self.analyzer.settings.quality
         for index, (track_id, quality) in enumerate(zip(track_ids, qualities, strict=True)):
             memory = self.memories.get(int(track_id))
-            if memory is not None and int(track_id) in contested:
+            if memory is not None and (int(track_id) in contested or overlapped[index]):
                 memory.in_doubt = True
-            if track_id == -1 or not whole[index]:
+            if track_id == -1 or not whole[index] or overlapped[index]:
                 continue
             if not passes_gate(quality, gate.min_quality, gate.min_inter_eye):
                 continue
@@ -230,6 +234,15 @@ class CameraEngine:
         """Someone looks at this camera's privacy preview: for the next ``seconds`` every face it
         may show unblurred is checked by the recognizer in every frame."""
         self._watched_until = time.monotonic() + seconds
+
+    def _overlapped(self, boxes: np.ndarray) -> np.ndarray:
+        """(N,) which faces overlap another: a shot of one may show part of the other, so it is
+        neither fused nor trusted until they part (only while tracking)."""
+        if not self.tracking or len(boxes) < 2:
+            return np.zeros(len(boxes), bool)
+        overlap = iou_matrix(boxes, boxes)
+        np.fill_diagonal(overlap, 0.0)
+        return overlap.max(axis=1) > OVERLAPPING
 
     def _watched(self) -> bool:
         return time.monotonic() < self._watched_until

@@ -155,7 +155,12 @@ class FaceAnalyzer:
     def load(self, path: str | Path | bytes) -> np.ndarray:
         """Decode an image with the size limits from settings."""
         limits = self.settings.images
-        return load_image(path, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes)
+        return load_image(
+            path,
+            max_pixels=limits.max_pixels,
+            max_bytes=limits.max_bytes,
+            max_decoded_bytes=limits.max_decoded_bytes,
+        )
 
     def detect(self, image: np.ndarray) -> Detections:
         """One detector pass over a video frame (the live engine's view: no retries)."""

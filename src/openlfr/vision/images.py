@@ -23,6 +23,7 @@ from openlfr.errors import (
 
 DEFAULT_MAX_PIXELS = 64_000_000
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+DEFAULT_MAX_DECODED_BYTES = 512 * 1024 * 1024
 
 
 def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -48,6 +49,7 @@ def load_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> np.ndarray:
     """Decode an image file (path) or its bytes into an (H, W, 3) BGR uint8 array."""
     if isinstance(source, bytes | bytearray | memoryview):
@@ -58,24 +60,33 @@ def load_image(
             raise ImageTooLargeError(f"{len(data)} bytes is over the limit of {max_bytes} bytes")
     else:
         data, label = read_image_bytes(source, max_bytes), str(source)
-    return decode_image(data, label=label, max_pixels=max_pixels)
+    return decode_image(data, label=label, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
 
 
-def decode_image(data: bytes, *, label: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode bytes already in memory; see :func:`load_image`."""
+def decoded_size(mode: str, width: int, height: int) -> int:
+    """Bytes the picture takes once decoded (at least the 3 bytes a pixel of the BGR result):
+    what decoding it would cost in memory, known from its header alone."""
+    try:
+        bands = Image.getmodebands(mode)
+    except (KeyError, ValueError):
+        bands = 4
+    per_band = 2 if mode.startswith("I;16") else 4 if mode in ("I", "F", "I;32") else 1
+    return width * height * max(bands * per_band, 3)
+
+
+def check_image(
+    data: bytes,
+    *,
+    label: str = "image",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+) -> Image.Image:
+    """The picture opened from its header only, refused if it is not one or would be too big
+    decoded; nothing is decoded yet (cheap enough to run anywhere, an event loop included)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageTooLargeError(
-                    f"{label}: {width}×{height} pixels is over the limit of {max_pixels:,} "
-                    "(refused before decoding)"
-                )
-            image.load()
-            image = ImageOps.exif_transpose(image) or image
-            return _to_bgr(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLargeError(
             f"{label}: image dimensions are too large (decompression bomb guard)"
@@ -84,14 +95,52 @@ def decode_image(data: bytes, *, label: str = "image", max_pixels: int = DEFAULT
         raise ImageDecodeError(f"{label}: not an image, or a format openlfr cannot read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"{label}: corrupt or truncated image ({exc})") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{label}: {width}×{height} pixels is over the limit of {max_pixels:,} (refused before decoding)"
+        )
+    size = decoded_size(image.mode, width, height)
+    if size > max_decoded_bytes:
+        raise ImageTooLargeError(
+            f"{label}: {width}×{height} {image.mode} would take {size / 2**20:,.0f} MiB decoded, over the "
+            f"limit of {max_decoded_bytes / 2**20:,.0f} MiB (refused before decoding)"
+        )
+    return image
+
+
+def decode_image(
+    data: bytes,
+    *,
+    label: str = "image",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
+) -> np.ndarray:
+    """Decode bytes already in memory; see :func:`load_image`."""
+    image = check_image(data, label=label, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            return _to_bgr(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooLargeError(
+            f"{label}: image dimensions are too large (decompression bomb guard)"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(f"{label}: corrupt or truncated image ({exc})") from None
 
 
 def _to_bgr(image: Image.Image) -> np.ndarray:
     """Any Pillow mode to 8-bit BGR."""
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+    if mode.startswith("I;16"):  # 16-bit grey: the top byte, with no wide temporaries
+        grey = (np.asarray(image).astype(np.uint16, copy=False) >> 8).astype(np.uint8)
+        rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    elif mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if values.max(initial=0) > 255 else 255.0
         grey = np.clip(values * (255.0 / top), 0, 255).round().astype(np.uint8)
         rgb = np.repeat(grey[:, :, None], 3, axis=2)
     else:

@@ -50,9 +50,9 @@ def _me(principal: Principal, csrf: str | None = None) -> Me:
 
 
 @router.post("/auth/login", dependencies=[Depends(public)])
-def login(body: Login, request: Request, response: Response) -> Me:
+async def login(body: Login, request: Request, response: Response) -> Me:
     """Sign in: sets the session cookie and returns the CSRF token to echo in ``X-CSRF-Token``."""
-    principal, token, csrf = sign_in(request, body.username, body.password)
+    principal, token, csrf = await sign_in(request, body.username, body.password)
     set_session_cookie(response, request, token)
     return _me(principal, csrf)
 

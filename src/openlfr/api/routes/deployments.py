@@ -12,13 +12,13 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from openlfr.api.accounts import Principal
-from openlfr.api.deps import gov_of, require
+from openlfr.api.deps import gov_of, image_work, require
 from openlfr.errors import PolicyViolation
 from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
 from openlfr.governance.context import aware
 from openlfr.store.models import Deployment, User
-from openlfr.vision.images import decode_image
+from openlfr.vision.images import check_image
 
 router = APIRouter(prefix="/api", tags=["deployments"])
 SAFE_NAME = re.compile(r"^[\w .()-]{1,200}$")
@@ -196,8 +196,13 @@ async def image_upload(request: Request) -> tuple[dict[str, str], bytes]:
         raise HTTPException(422, "the file name must be a plain name without folders")
     data = await upload.read()
     await upload.close()
-    max_pixels = gov_of(request).settings.api.max_upload_pixels
-    decode_image(data, label="the uploaded image", max_pixels=max_pixels)  # 413/415 before any face work
+    limits = gov_of(request).settings.api
+    check_image(  # 413/415 from the header alone, before any decoding
+        data,
+        label="the uploaded image",
+        max_pixels=limits.max_upload_pixels,
+        max_decoded_bytes=limits.max_upload_decoded_bytes,
+    )
     return fields, data
 
 
@@ -224,11 +229,9 @@ async def check_reference(
     """Quality feedback on a reference photo before enrolment; nothing is stored."""
     _fields, data = await image_upload(request)
     gov = gov_of(request)
-    from starlette.concurrency import run_in_threadpool
-
     with gov.store.session() as session:
         gov.get(session, Deployment, deployment_id)
-    return await run_in_threadpool(wl.assess_reference, gov, data)
+    return await image_work(request, wl.assess_reference, gov, data)
 
 
 SUBJECT_FORM = {
@@ -258,8 +261,6 @@ async def enrol_subject(
     deployment_id: str, request: Request, principal: Principal = Depends(require("watchlist.enrol"))
 ) -> EnrolmentOut:
     """Enrol one subject from an uploaded photo, under the watchlist rules."""
-    from starlette.concurrency import run_in_threadpool
-
     fields, data = await image_upload(request)
     missing = [
         f for f in ("reference", "category", "reason", "image_source") if not fields.get(f, "").strip()
@@ -282,7 +283,7 @@ async def enrol_subject(
         under_18_justification=fields.get("under_18_justification") or None,
     )
     gov = gov_of(request)
-    result = await run_in_threadpool(wl.add_subject, gov, deployment_id, entry, principal.username)
+    result = await image_work(request, wl.add_subject, gov, deployment_id, entry, principal.username)
     assessment = {  # the enrolled face's own measures: no second analysis of the photo
         "faces": 1,
         "quality": round(result.quality, 3) if result.quality is not None else None,

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from openlfr.api.accounts import Principal
-from openlfr.api.deps import gov_of, require, service_of
+from openlfr.api.deps import gov_of, image_work, require, service_of
 from openlfr.api.routes.deployments import image_upload
 from openlfr.errors import NoFaceError
 from openlfr.search.gallery import GallerySearcher, GalleryStore, list_galleries
@@ -51,10 +51,10 @@ async def upload_probes(request: Request) -> tuple[list[Probe], str]:
             raise HTTPException(422, f"faces must be one of {', '.join(FACE_CHOICES)}")
         _fields, data = await image_upload(request)
         analyzer = gov_of(request).analyzer
-        return await run_in_threadpool(image_probes, analyzer, data, faces), "uploaded still"
+        return await image_work(request, image_probes, analyzer, data, faces), "uploaded still"
     data = await video.read()
     await video.close()
-    probes = await run_in_threadpool(video_probes, gov_of(request).analyzer, data)
+    probes = await image_work(request, video_probes, gov_of(request).analyzer, data)
     if not probes:
         raise NoFaceError("the uploaded video: nobody with a face of usable quality")
     return probes, "uploaded video"
