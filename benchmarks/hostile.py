@@ -3,8 +3,9 @@
 `python -m benchmarks hostile` runs both and writes `results/hostile.json`:
 
 1. Sign-in flood: 40 threads post `/api/auth/login` with random user names for a while, from one
-   address and then from a fresh "address" each time (through a trusted proxy, as a botnet
-   would look). Meanwhile a signed-in operator reads `GET /api/alerts` ten times a second. Its
+   address and then from a fresh address each time (as a botnet would look), both through a
+   trusted reverse proxy that names them in X-Forwarded-For. Meanwhile a signed-in operator
+   reads `GET /api/alerts` ten times a second. Its
    latency is reported beside the same reads with no flood in the same run, with the server's
    memory before and at its peak.
 2. Hostile uploads: small PNGs whose headers claim huge 16-bit pictures, and real photos, sent to
@@ -124,7 +125,9 @@ def _flood(url: str, threads: int, seconds: float, spread: bool, counts) -> None
 def login_flood(
     folder: Path, threads: int = 40, seconds: float = 30.0, spread: bool = False
 ) -> dict[str, Any]:
-    gov, secret = _service(folder, trusted_proxies=["127.0.0.1"] if spread else [])
+    gov, secret = _service(
+        folder, trusted_proxies=["127.0.0.1"]
+    )  # behind a proxy: addresses in X-Forwarded-For
     headers = {"Authorization": f"Bearer {secret}"}
     with serve_in_thread(create_app(Service(gov, run_engines=False))) as url:
         peak = [_rss_mib()]
@@ -138,8 +141,12 @@ def login_flood(
         time.sleep(1.0)  # the flood is under way
         flooded = _sample(url, "/api/alerts", headers, seconds - 2.0, peak)
         attackers.join(seconds + 60)
-        with httpx.Client(base_url=url) as client:  # the real user can sign in once it is over
-            signed_in = client.post("/api/auth/login", json={"username": "operator", "password": PASSWORD})
+        with httpx.Client(base_url=url) as client:  # the real user, elsewhere, can sign in once it is over
+            signed_in = client.post(
+                "/api/auth/login",
+                json={"username": "operator", "password": PASSWORD},
+                headers={"X-Forwarded-For": "192.0.2.10"},
+            )
     gov.store.dispose()
     return {
         "threads": threads,
