@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from openlfr.redaction import redact_url as redact
 from openlfr.video import CameraReader, CameraState, Frame, FrameSlot, parse_source
-from openlfr.video.sources import redact
 from tests.waiting import wait_for
 
 

@@ -20,9 +20,11 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from openlfr import __version__
 from openlfr.errors import ImageError, OpenLFRError
+from openlfr.redaction import RedactingFilter, redact_text
 from openlfr.settings import LiveSettings, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ def cli_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except OpenLFRError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(Text.assemble(("error:", "bold red"), " ", redact_text(str(exc))), highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -73,12 +75,9 @@ def main_options(
     except OpenLFRError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
-        force=True,
-    )
+    handler = RichHandler(console=err, show_path=False, show_time=False)
+    handler.addFilter(RedactingFilter())  # no password or token in a URL reaches a log line
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
 
 
 def progress_bar() -> Progress:

@@ -332,6 +332,12 @@ class ApiSettings(BaseModel):
     )
     image_queue_seconds: float = Field(10.0, gt=0.0, description="…this long, then get 503.")
     feed_poll_seconds: float = Field(0.05, gt=0.0, description="How often the alert feed is read.")
+    socket_recheck_seconds: float = Field(
+        2.0,
+        gt=0.0,
+        description="How often an open alert socket's sign-in is checked again: a user disabled, a "
+        "token revoked or a session ended loses the socket within this.",
+    )
     preview_fps: float = Field(5.0, gt=0.0, le=30.0)
     supervise_seconds: float = Field(2.0, gt=0.0, description="How often live deployments are checked.")
     webhook_url: str | None = Field(None, description="POST every alert event here (HMAC-signed).")

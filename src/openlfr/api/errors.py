@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openlfr import errors
+from openlfr.redaction import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,9 @@ def install(app: FastAPI) -> None:
     async def known(_: Request, exc: errors.OpenLFRError) -> JSONResponse:
         status = next(code for kind, code in STATUS if isinstance(exc, kind))
         if status >= 500:
-            log.error("%s", exc)
+            log.error("%s", redact_text(str(exc)))
             return problem(status, "the database is unavailable; try again shortly")
-        return problem(status, str(exc))
+        return problem(status, redact_text(str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -24,13 +24,16 @@ from openlfr.errors import ConfigError
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.governance.retention import purge
+from openlfr.redaction import redact
 
 log = logging.getLogger(__name__)
 
 
 def public_settings(gov: Governance) -> dict:
-    """The settings in force, secrets masked (what is audited at start and shown to auditors)."""
-    return gov.settings.model_dump(mode="json")
+    """The settings in force, secrets masked (what is audited at start and shown to auditors):
+    secret fields as ``**********``, and passwords and tokens inside URLs (the store's, the
+    webhook's) as ``***``."""
+    return redact(gov.settings.model_dump(mode="json"))
 
 
 class Periodic(Background):

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import av
 import av.error
@@ -28,6 +27,7 @@ import cv2
 import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
+from openlfr.redaction import redact_url
 from openlfr.video.frames import DevicePixels, Frame
 from openlfr.video.hwdecode import (
     DecodeChoice,
@@ -84,15 +84,7 @@ class SourceSpec:
     @property
     def display_uri(self) -> str:
         """The URI with any password replaced, safe for logs and status lines."""
-        return redact(self.uri)
-
-
-def redact(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+        return redact_url(self.uri)
 
 
 def parse_source(uri: str, **options: object) -> SourceSpec:

@@ -147,15 +147,33 @@ def _origin_ok(websocket: WebSocket) -> bool:
     return origin in allowed_origins
 
 
+async def _still_allowed(websocket: WebSocket) -> bool:
+    """Whether the socket's credential still holds: not revoked, not expired, the user not
+    disabled, the session not ended, and the role still allowed to read alerts."""
+    try:
+        principal = await run_in_threadpool(principal_of, websocket)
+    except Exception:
+        return False
+    return principal is not None and allowed(principal.role, "alerts.read")
+
+
 async def _forward_live(websocket: WebSocket, queue: asyncio.Queue, last: int) -> None:
-    """Send hub events after ``last`` until the client leaves (noticed at once, not at the next send)."""
+    """Send hub events after ``last`` until the client leaves (noticed at once, not at the next
+    send) or its credential stops holding (checked every ``api.socket_recheck_seconds``)."""
+    interval = service_of(websocket).gov.settings.api.socket_recheck_seconds
     departure = asyncio.create_task(websocket.receive())
+    recheck = asyncio.create_task(asyncio.sleep(interval))
     try:
         while True:
             arrival = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({arrival, departure}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({arrival, departure, recheck}, return_when=asyncio.FIRST_COMPLETED)
             if arrival not in done:
                 arrival.cancel()  # cancelling a pending get() loses nothing
+            if recheck in done:
+                if not await _still_allowed(websocket):
+                    await websocket.close(code=4401, reason="signed out, disabled or revoked")
+                    return
+                recheck = asyncio.create_task(asyncio.sleep(interval))
             if departure in done:
                 if departure.result()["type"] == "websocket.disconnect":
                     return
@@ -170,6 +188,7 @@ async def _forward_live(websocket: WebSocket, queue: asyncio.Queue, last: int) -
                     last = event["seq"]
     finally:
         departure.cancel()
+        recheck.cancel()
 
 
 @router.websocket("/alerts/ws")

@@ -17,6 +17,7 @@ from openlfr.errors import PolicyViolation
 from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
 from openlfr.governance.context import aware
+from openlfr.redaction import redact_url
 from openlfr.store.models import Deployment, User
 from openlfr.vision.images import check_image
 
@@ -93,7 +94,7 @@ class EnrolmentOut(BaseModel):
 def deployment_out(d: Deployment) -> DeploymentOut:
     return DeploymentOut(
         **{name: getattr(d, name) for name in DeploymentOut.model_fields if name not in ("cameras",)},
-        cameras=list(d.cameras),
+        cameras=[redact_url(uri) for uri in d.cameras],  # camera passwords never leave the store
     )
 
 

@@ -1,0 +1,85 @@
+"""Secrets in settings reach no one: not an auditor's view of the settings, not the audit trail,
+not a log line, not an error message. Tested with real secrets in every secret-bearing setting."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from openlfr.api import accounts, create_app
+from openlfr.api.permissions import ROLES
+from openlfr.api.service import Service
+from openlfr.cli import app
+from openlfr.governance import Governance
+from openlfr.redaction import RedactingFilter, redact_text
+from openlfr.settings import get_settings, load_settings
+from openlfr.store import open_store
+from openlfr.store.crypto import new_key
+from openlfr.store.models import AuditEvent
+from tests.api_support import PASSWORD, bearer, token
+
+DB_PASSWORD = "Db-Pa55word-4411"
+HOOK_PASSWORD = "Hook-Pa55word-7702"
+HOOK_TOKEN = "tok_9f8e7d6c5b4a"
+HOOK_SECRET = "whsec-Sign1ng-Secret"
+SECRETS = (DB_PASSWORD, HOOK_PASSWORD, HOOK_TOKEN, HOOK_SECRET)
+
+
+@pytest.fixture
+def secret_settings(postgres, tmp_path):  # type: ignore[no-untyped-def]
+    url = postgres.create_database("secrets").replace("postgres@", f"postgres:{DB_PASSWORD}@")
+    master = base64.b64encode(new_key()).decode()
+    return load_settings(
+        data_dir=tmp_path / "data",
+        master_key=master,
+        store={"url": url},
+        api={
+            "webhook_url": f"https://hooks:{HOOK_PASSWORD}@hooks.invalid/in?token={HOOK_TOKEN}&team=7",
+            "webhook_secret": HOOK_SECRET,
+        },
+    ), master
+
+
+def leaks(text: str, master: str) -> list[str]:
+    return [secret for secret in (*SECRETS, master) if secret in text]
+
+
+def test_no_secret_in_the_settings_view_the_audit_trail_or_the_logs(
+    secret_settings, analyzer, caplog
+) -> None:
+    settings, master = secret_settings
+    gov = Governance(open_store(settings), settings)
+    gov.__dict__["analyzer"] = analyzer
+    for role in ROLES:
+        accounts.create_user(gov, role, PASSWORD, role, "test-setup")
+    caplog.handler.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO), TestClient(create_app(Service(gov, run_engines=False))) as client:
+        view = client.get("/api/settings", headers=bearer(token(gov, "auditor")))
+        assert view.status_code == 200
+        shown = json.dumps(view.json())
+        assert leaks(shown, master) == []
+        assert "postgres:***@" in shown and "token=***" in shown and "hooks:***@" in shown
+        logging.getLogger("openlfr.test").warning("connecting to %s", settings.database_url())
+    with gov.store.session() as session:
+        trail = json.dumps([e.details for e in session.query(AuditEvent).all()], default=str)
+    assert leaks(trail, master) == []
+    assert leaks(caplog.text, master) == [] and "postgres:***@" in caplog.text
+    gov.store.dispose()
+
+
+def test_an_error_naming_the_database_shows_no_password(tmp_path, monkeypatch) -> None:
+    refused = f"postgresql+psycopg://lfr:{DB_PASSWORD}@127.0.0.1:1/openlfr"  # nothing listens on port 1
+    monkeypatch.setenv("OPENLFR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OPENLFR_STORE__URL", refused)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["deployment", "list"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code != 0
+    assert DB_PASSWORD not in result.output and DB_PASSWORD not in redact_text(refused)
