@@ -3,6 +3,7 @@ deployment shows as purged, holds no readable data key and decrypts nothing."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -109,3 +110,43 @@ def test_a_key_store_on_postgresql_keeps_no_destroyed_key_in_its_tables(postgres
         store.data_key("d2")  # the other deployment's key is untouched
     finally:
         store.dispose()
+
+
+def test_the_audit_trail_names_no_one_in_clear_and_no_one_after_the_purge(
+    tmp_path, analyzer, samples
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from openlfr.api import accounts
+    from openlfr.governance import audit
+    from openlfr.store.models import AuditEvent
+    from tests.api_support import PASSWORD, bearer, token
+
+    gov = service_gov(tmp_path / "data", analyzer)
+    for role in ("admin", "auditor"):
+        accounts.create_user(gov, role, PASSWORD, role, "setup")
+    deployment_id = live_deployment(gov, samples)
+    alert = fake_alert()
+    al.record(gov, deployment_id, alert)
+    al.decide(gov, alert.alert_id, "false_alert", "operator", "it was his brother, Wang Lei")
+    with gov.store.session() as session:
+        raw = json.dumps([(e.reason, e.details) for e in session.scalars(select(AuditEvent))])
+    for personal in ("yao_ming", "Warrant 1234", "Wang Lei"):
+        assert personal not in raw  # sealed under the deployment's key, not in clear
+
+    def shown(role: str) -> str:
+        with TestClient(make_app(gov)) as client:
+            return json.dumps(client.get("/api/audit?limit=1000", headers=bearer(token(gov, role))).json())
+
+    assert "Wang Lei" in shown("auditor") and "yao_ming" in shown("auditor")  # while the data lives
+    assert "Wang Lei" not in shown("admin") and "not shown to this role" in shown("admin")
+    dep.end(gov, deployment_id, "operator", "over")
+    from openlfr.governance.retention import purge
+
+    purge(gov)
+    assert _state(gov, deployment_id) == "purged"
+    after = shown("auditor")
+    assert "Wang Lei" not in after and "yao_ming" not in after and '"sealed": "purged"' in after
+    with gov.store.session() as session:
+        assert audit.verify(session).intact  # the chain still proves nothing was changed
+    gov.store.dispose()

@@ -322,16 +322,20 @@ def audit_log(limit: Annotated[int, typer.Option()] = 50) -> None:
     from openlfr.store.models import AuditEvent
 
     table = Table("seq", "at", "actor", "action", "object", "reason")
-    with open_governance().store.session() as session:
-        for e in session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)):
-            table.add_row(
-                str(e.seq),
-                f"{e.at:%Y-%m-%d %H:%M:%S}",
-                e.actor,
-                e.action,
-                f"{e.object_type} {e.object_id[:8]}",
-                e.reason,
-            )
+    gov = open_governance()
+    with gov.store.session() as session:
+        events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)))
+    for e in events:
+        opened = gov.unseal(e)  # sealed fields while the deployment's data lives; [sealed] after its purge
+        reason = str(opened.get("reason", "")) if opened is not None else e.reason
+        table.add_row(
+            str(e.seq),
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            e.actor,
+            e.action,
+            f"{e.object_type} {e.object_id[:8]}",
+            reason,
+        )
     out.print(table)
 
 

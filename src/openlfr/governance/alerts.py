@@ -47,7 +47,9 @@ def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engi
         if owner is not None:
             row = _attach(gov, session, owner, alert, seen_at)
             score = round(alert.score, 4)
-            gov.audit(session, actor, "alert.sighting", row, sighting=row.sightings, score=score)
+            gov.audit(
+                session, actor, "alert.sighting", row, sighting=row.sightings, score=score
+            )  # no one named
             _feed(gov, session, row, "alert.sighting")
         else:
             row = AlertRecord(
@@ -63,7 +65,15 @@ def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engi
             _take_best(gov, row, alert)
             session.add(row)
             session.flush()
-            gov.audit(session, actor, "alert.create", row, subject=alert.subject, score=round(alert.score, 4))
+            gov.audit(
+                session,
+                actor,
+                "alert.create",
+                row,
+                sealed_for=deployment_id,
+                personal={"subject": alert.subject},
+                score=round(alert.score, 4),
+            )
             _feed(gov, session, row, "alert.created")
         session.add(_sighting(alert, row.id, seen_at))
         return row
@@ -165,7 +175,9 @@ def decide(gov: Governance, alert_id: str, decision: str, actor: str, reason: st
     with gov.store.session() as session:
         row = gov.get(session, AlertRecord, alert_id)
         row.decision, row.decided_by, row.decided_at = decision, actor, gov.now()
-        gov.audit(session, actor, "alert.adjudicate", row, reason, decision=decision)
+        gov.audit(
+            session, actor, "alert.adjudicate", row, reason, sealed_for=row.deployment_id, decision=decision
+        )
         _feed(gov, session, row, "alert.decided")
         return row
 
@@ -178,7 +190,7 @@ def record_outcome(gov: Governance, alert_id: str, outcome: str, actor: str, rea
         if row.decision != "confirmed_match":
             raise PolicyViolation("an outcome follows an engagement: confirm the match first")
         row.outcome, row.outcome_by, row.outcome_at = outcome, actor, gov.now()
-        gov.audit(session, actor, "alert.outcome", row, reason, outcome=outcome)
+        gov.audit(session, actor, "alert.outcome", row, reason, sealed_for=row.deployment_id, outcome=outcome)
         _feed(gov, session, row, "alert.outcome")
         return row
 
@@ -192,7 +204,7 @@ def retain(gov: Governance, alert_id: str, actor: str, reason: str) -> AlertReco
         if row.probe_sealed is None:
             raise PolicyViolation("this alert's images were already purged")
         row.retain_reason, row.retained_by = reason, actor
-        gov.audit(session, actor, "alert.retain", row, reason)
+        gov.audit(session, actor, "alert.retain", row, reason, sealed_for=row.deployment_id)
         return row
 
 
@@ -203,7 +215,7 @@ def probe_image(gov: Governance, alert_id: str, actor: str, reason: str) -> np.n
         if row.probe_sealed is None:
             raise PolicyViolation("this alert's images were purged under the retention policy")
         jpeg = gov.store.open(row.deployment_id, row.probe_sealed, f"probe:{row.id}")
-        gov.audit(session, actor, "alert.view_probe", row, reason)
+        gov.audit(session, actor, "alert.view_probe", row, reason, sealed_for=row.deployment_id)
     return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
 
 

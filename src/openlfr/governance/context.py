@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -9,11 +11,13 @@ from functools import cached_property
 
 from sqlalchemy.orm import Session
 
-from openlfr.errors import NotFoundError
+from openlfr.errors import NotFoundError, OpenLFRError
 from openlfr.governance import audit
 from openlfr.settings import Settings
 from openlfr.store import Store
-from openlfr.store.models import Base
+from openlfr.store.models import AuditEvent, Base
+
+SEALED = "[sealed]"  # an audit event's reason when it is sealed with the deployment's data
 
 
 def system_clock() -> datetime:
@@ -45,9 +49,27 @@ class Governance:
         return self.clock()
 
     def audit(
-        self, session: Session, actor: str, action: str, obj: Base, reason: str = "", **details: object
+        self,
+        session: Session,
+        actor: str,
+        action: str,
+        obj: Base,
+        reason: str = "",
+        *,
+        sealed_for: str | None = None,
+        personal: dict[str, object] | None = None,
+        **details: object,
     ) -> None:
+        """Append an audit event. With ``sealed_for`` (a deployment id), the reason and the
+        ``personal`` fields (a subject reference, an operator's free text) are sealed under that
+        deployment's data key: readable while the deployment's data is, unreadable in every copy
+        once it is purged, and still covered by the chain's hashes either way."""
         object_id = str(getattr(obj, "id", "") or getattr(obj, "seq", ""))
+        if sealed_for is not None and (reason or personal):
+            plain = json.dumps({"reason": reason, **(personal or {})}).encode()
+            blob = self.store.seal(sealed_for, plain, f"audit:{action}:{object_id}")
+            details = details | {"sealed": base64.b64encode(blob).decode(), "deployment": sealed_for}
+            reason = SEALED
         audit.append(
             session,
             actor=actor,
@@ -58,6 +80,18 @@ class Governance:
             reason=reason,
             details=details,
         )
+
+    def unseal(self, event: AuditEvent) -> dict[str, object] | None:
+        """An event's sealed fields, or None when there are none or they can no longer be read."""
+        details = event.details or {}
+        if "sealed" not in details:
+            return None
+        deployment_id = str(details["deployment"])
+        blob = base64.b64decode(str(details["sealed"]))
+        try:
+            return json.loads(self.store.open(deployment_id, blob, f"audit:{event.action}:{event.object_id}"))
+        except OpenLFRError:
+            return None
 
     @staticmethod
     def get(session: Session, model: type, object_id: str):  # type: ignore[no-untyped-def]

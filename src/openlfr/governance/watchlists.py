@@ -137,7 +137,7 @@ def reference_jpeg(gov: Governance, subject_id: str, actor: str, reason: str) ->
         jpeg = gov.store.open(
             subject.deployment_id, subject.reference_image_sealed, f"reference:{subject.id}"
         )
-        gov.audit(session, actor, "subject.view_reference", subject, reason)
+        gov.audit(session, actor, "subject.view_reference", subject, reason, sealed_for=subject.deployment_id)
     return jpeg
 
 
@@ -211,7 +211,14 @@ def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor:
             deployment.watchlist_approved_at = deployment.watchlist_approved_by = None
             warnings.append("the watchlist changed after approval: it must be approved again")
         gov.audit(
-            session, actor, "subject.add", subject, entry.reason, category=entry.category, warnings=warnings
+            session,
+            actor,
+            "subject.add",
+            subject,
+            entry.reason,
+            sealed_for=deployment_id,
+            personal={"reference": entry.reference, "warnings": warnings},
+            category=entry.category,
         )
         return Enrolment(subject.id, warnings, face.quality.score, face.quality.inter_eye)
 
@@ -219,7 +226,7 @@ def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor:
 def remove_subject(gov: Governance, subject_id: str, actor: str, reason: str) -> None:
     with gov.store.session() as session:
         subject = gov.get(session, Subject, subject_id)
-        gov.audit(session, actor, "subject.remove", subject, reason)
+        gov.audit(session, actor, "subject.remove", subject, reason, sealed_for=subject.deployment_id)
         session.delete(subject)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from openlfr.api import accounts
 from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, require
-from openlfr.api.permissions import ROLES
+from openlfr.api.permissions import ROLES, allowed
 from openlfr.api.service import public_settings
 from openlfr.governance import audit
 from openlfr.governance.retention import purge
@@ -96,26 +96,41 @@ def audit_events(
     request: Request,
     limit: int = Query(100, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=2**62),
-    _: Principal = Depends(require("audit.read")),
+    principal: Principal = Depends(require("audit.read")),
 ) -> list[AuditOut]:
-    """The newest audit events first; page with ``before`` = the smallest seq you hold."""
+    """The newest audit events first; page with ``before`` = the smallest seq you hold. Sealed
+    fields (who was enrolled or alerted on, and people's free text about them) are shown only to
+    roles that may read the watchlist and alerts, and only while the deployment's data lives."""
     query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
     if before is not None:
         query = query.where(AuditEvent.seq < before)
-    with gov_of(request).store.session() as session:
-        return [
-            AuditOut(
-                seq=e.seq,
-                at=e.at,
-                actor=e.actor,
-                action=e.action,
-                object_type=e.object_type,
-                object_id=e.object_id,
-                reason=e.reason,
-                details=e.details,
-            )
-            for e in session.scalars(query)
-        ]
+    gov = gov_of(request)
+    may_read = allowed(principal.role, "alerts.read") and allowed(principal.role, "watchlist.read")
+    with gov.store.session() as session:
+        events = list(session.scalars(query))
+    return [_audit_out(gov, e, may_read) for e in events]
+
+
+def _audit_out(gov, event: AuditEvent, may_read: bool) -> AuditOut:  # type: ignore[no-untyped-def]
+    details = {k: v for k, v in (event.details or {}).items() if k != "sealed"}
+    reason = event.reason
+    if "sealed" in (event.details or {}):
+        opened = gov.unseal(event) if may_read else None
+        if opened is None:
+            details["sealed"] = "purged" if may_read else "not shown to this role"
+        else:
+            reason = str(opened.pop("reason", ""))
+            details |= opened
+    return AuditOut(
+        seq=event.seq,
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        reason=reason,
+        details=details,
+    )
 
 
 @router.get("/audit/verify")
