@@ -229,3 +229,37 @@ def test_canary_no_passer_by_data_anywhere(
         assert store_session.scalar(select(func.count()).select_from(AlertRecord)) == 0
         assert [s.reference for s in store_session.scalars(select(Subject))] == ["player_21"]
     assert reports.build(gov, deployment.id)["faces_seen"] == metrics["faces"]
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text drawn on a matplotlib PDF's pages: its kerned TJ arrays joined back up."""
+    import re
+    import zlib
+
+    streams = []
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            streams.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    text = []
+    for array in re.findall(rb"\[(.*?)\]\s*TJ", b"\n".join(streams), re.S):
+        pieces = re.findall(rb"\(((?:[^()\\]|\\.)*)\)", array, re.S)
+        text.append(b"".join(re.sub(rb"\\(.)", rb"\1", piece) for piece in pieces).decode("latin-1"))
+    return "\n".join(text)
+
+
+def test_reports_take_any_text_and_never_cut_it_short(gov, clock, samples, tmp_path: Path) -> None:
+    purpose = " ".join(f"clause-{n}" for n in range(190)) + " END-OF-PURPOSE"  # about 2,000 characters
+    assert len(purpose) <= 2000
+    deployment = dep.create(
+        gov, plan(clock.now, name="Cost $\\nosuchcommand$ zone", purpose=purpose), "planner"
+    )
+    report = reports.build(gov, deployment.id)
+    assert reports.alerts_plot_png(report).startswith(b"\x89PNG")  # a "$" is a dollar, not a formula
+    assert "Cost $\\nosuchcommand$ zone" in reports.render_html(report)
+    pdf = tmp_path / "report.pdf"
+    reports.render_pdf(report, pdf)
+    text = pdf_text(pdf.read_bytes())
+    assert "$\\nosuchcommand$" in text and "END-OF-PURPOSE" in text
+    assert all(f"clause-{n}" in text for n in range(0, 190, 37))  # nothing in between dropped either

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -102,7 +103,7 @@ def alerts_plot_png(report: dict) -> bytes:
             label=decision.replace("_", " "),
         )
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
-    axis.set_title(f"Alerts over time: {report['deployment']}")
+    axis.set_title(f"Alerts over time: {report['deployment']}", parse_math=False)  # a name may hold "$"
     axis.set_ylabel("alerts")
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M"))
     axis.legend(loc="upper right", fontsize=8)
@@ -146,8 +147,14 @@ def render_html(report: dict) -> str:
     return environment.from_string(TEMPLATE).render(r=report, plot=plot)
 
 
+PDF_WRAP = 62  # characters per line of a field's value on an A4 page
+PDF_LINE = 0.018  # of the page's height
+
+
 def render_pdf(report: dict, path: Path) -> None:
-    """Two pages: the figures, then the plot (matplotlib's PDF backend, no system libraries)."""
+    """The figures, every field whole (wrapped, over as many pages as it takes: a published legal
+    document is never cut short), then the plot; matplotlib's PDF backend, no system libraries.
+    Text is set as written: a "$" in a name is a dollar sign, not a formula."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,19 +163,34 @@ def render_pdf(report: dict, path: Path) -> None:
     from matplotlib.backends.backend_pdf import PdfPages
 
     skip = {"alert_times", "alert_decisions"}
+    rows = [
+        (key.replace("_", " "), textwrap.wrap(str(value), PDF_WRAP, break_long_words=True) or [""])
+        for key, value in report.items()
+        if key not in skip
+    ]
     with PdfPages(path) as pdf:
-        page = plt.figure(figsize=(8.27, 11.69))
-        page.text(0.08, 0.95, f"Transparency report: {report['deployment']}", fontsize=16, weight="bold")
-        y = 0.9
-        for key, value in report.items():
-            if key in skip:
-                continue
-            page.text(0.08, y, f"{key.replace('_', ' ')}:", fontsize=9, weight="bold")
-            page.text(0.38, y, str(value)[:90], fontsize=9)
-            y -= 0.028
+        page, y = _pdf_page(plt, f"Transparency report: {report['deployment']}"), 0.9
+        for label, lines in rows:
+            for number, line in enumerate(lines):
+                if y < 0.05:
+                    pdf.savefig(page)
+                    plt.close(page)
+                    page, y = _pdf_page(plt, f"Transparency report (continued): {report['deployment']}"), 0.9
+                if number == 0:
+                    page.text(0.08, y, f"{label}:", fontsize=9, weight="bold", parse_math=False)
+                page.text(0.38, y, line, fontsize=9, parse_math=False)
+                y -= PDF_LINE
+            y -= PDF_LINE / 2
         pdf.savefig(page)
         plt.close(page)
         plot = plt.figure(figsize=(8.27, 4))
         plot.figimage(mpimg.imread(io.BytesIO(alerts_plot_png(report)), format="png"), 20, 20)
         pdf.savefig(plot)
         plt.close(plot)
+
+
+def _pdf_page(plt, title: str):  # type: ignore[no-untyped-def]
+    page = plt.figure(figsize=(8.27, 11.69))
+    for number, line in enumerate(textwrap.wrap(title, 56)):
+        page.text(0.08, 0.95 - number * 0.02, line, fontsize=14, weight="bold", parse_math=False)
+    return page
