@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from openlfr.demo.synthetic import demo_frames
-from openlfr.errors import DatasetError, StoreError
+from openlfr.errors import DatasetError, PolicyViolation, StoreError
 from openlfr.governance import Governance, reports
 from openlfr.governance import alerts as al
 from openlfr.governance import deployments as dep
@@ -25,7 +25,7 @@ from openlfr.governance.live_session import open_live_session
 from openlfr.live.alerts import CollectingSink, FanOutSink
 from openlfr.live.runner import LiveRunner
 from openlfr.store import Store, crypto
-from openlfr.store.models import AlertRecord, Subject
+from openlfr.store.models import AlertRecord, AuditEvent, Subject
 from openlfr.video import parse_source
 from tests.governance_helpers import OFFICER, fake_alert, live_deployment, plan, subject
 from tests.waiting import wait_for
@@ -263,3 +263,27 @@ def test_reports_take_any_text_and_never_cut_it_short(gov, clock, samples, tmp_p
     text = pdf_text(pdf.read_bytes())
     assert "$\\nosuchcommand$" in text and "END-OF-PURPOSE" in text
     assert all(f"clause-{n}" in text for n in range(0, 190, 37))  # nothing in between dropped either
+
+
+def test_a_changed_decision_needs_a_reason_and_takes_its_outcome_with_it(gov, clock, samples) -> None:
+    deployment_id = live_deployment(gov, samples)
+    alert = fake_alert(at=clock.now)
+    al.record(gov, deployment_id, alert)
+    al.decide(gov, alert.alert_id, "confirmed_match", "operator")
+    al.record_outcome(gov, alert.alert_id, "arrest", "officer")
+    with pytest.raises(PolicyViolation, match="needs a reason"):
+        al.decide(gov, alert.alert_id, "false_alert", "operator")  # a stray keystroke
+    with pytest.raises(PolicyViolation, match="needs a reason"):
+        al.record_outcome(gov, alert.alert_id, "words_of_advice", "officer")
+    assert (
+        al.decide(gov, alert.alert_id, "confirmed_match", "operator").outcome == "arrest"
+    )  # same again: no change
+    changed = al.decide(gov, alert.alert_id, "false_alert", "operator", "the custody photo was of his twin")
+    assert changed.decision == "false_alert" and changed.outcome is None
+    report = reports.build(gov, deployment_id)
+    assert report["outcomes"] == {} and report["false_alerts"] == 1 and report["confirmed_alerts"] == 0
+    with pytest.raises(PolicyViolation, match="confirm the match first"):
+        al.record_outcome(gov, alert.alert_id, "arrest", "officer")
+    with gov.store.session() as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "alert.redecide")).one()
+    assert event.details["previous"] == "confirmed_match" and event.details["outcome_withdrawn"] == "arrest"

@@ -170,27 +170,61 @@ def _feed(gov: Governance, session, row: AlertRecord, kind: str) -> None:  # typ
 
 
 def decide(gov: Governance, alert_id: str, decision: str, actor: str, reason: str = "") -> AlertRecord:
+    """Record an operator's decision. The states: undecided, then one decision; an outcome only
+    after a confirmed match. Changing a decision needs a reason and is audited with the one it
+    replaces; changing away from a confirmed match withdraws its outcome (an arrest cannot stand
+    after a false alert), audited too. Deciding the same again changes nothing."""
     if decision not in DECISIONS:
         raise PolicyViolation(f"decision must be one of {', '.join(DECISIONS)}")
     with gov.store.session() as session:
         row = gov.get(session, AlertRecord, alert_id)
+        previous, withdrawn = row.decision, None
+        if previous == decision:
+            return row
+        if previous is not None and not reason.strip():
+            raise PolicyViolation(
+                f"this alert was decided {previous.replace('_', ' ')}; changing that needs a reason"
+            )
+        if row.outcome is not None and decision != "confirmed_match":
+            withdrawn, row.outcome, row.outcome_by, row.outcome_at = row.outcome, None, None, None
         row.decision, row.decided_by, row.decided_at = decision, actor, gov.now()
+        changes = {"previous": previous} if previous else {}
+        changes |= {"outcome_withdrawn": withdrawn} if withdrawn else {}
+        action = "alert.adjudicate" if previous is None else "alert.redecide"
         gov.audit(
-            session, actor, "alert.adjudicate", row, reason, sealed_for=row.deployment_id, decision=decision
+            session, actor, action, row, reason, sealed_for=row.deployment_id, decision=decision, **changes
         )
         _feed(gov, session, row, "alert.decided")
         return row
 
 
 def record_outcome(gov: Governance, alert_id: str, outcome: str, actor: str, reason: str = "") -> AlertRecord:
+    """The outcome of an engagement, after a confirmed match; changing one needs a reason."""
     if outcome not in OUTCOMES:
         raise PolicyViolation(f"outcome must be one of {', '.join(OUTCOMES)}")
     with gov.store.session() as session:
         row = gov.get(session, AlertRecord, alert_id)
         if row.decision != "confirmed_match":
             raise PolicyViolation("an outcome follows an engagement: confirm the match first")
+        previous = row.outcome
+        if previous == outcome:
+            return row
+        if previous is not None and not reason.strip():
+            raise PolicyViolation(
+                f"the outcome was {previous.replace('_', ' ')}; changing that needs a reason"
+            )
         row.outcome, row.outcome_by, row.outcome_at = outcome, actor, gov.now()
-        gov.audit(session, actor, "alert.outcome", row, reason, sealed_for=row.deployment_id, outcome=outcome)
+        changes = {"previous": previous} if previous else {}
+        gov.audit(
+            session,
+            actor,
+            "alert.outcome",
+            row,
+            reason,
+            sealed_for=row.deployment_id,
+            outcome=outcome,
+            **changes,
+        )
         _feed(gov, session, row, "alert.outcome")
         return row
 
