@@ -24,7 +24,7 @@ from rich.text import Text
 
 from openlfr import __version__
 from openlfr.errors import ImageError, OpenLFRError
-from openlfr.redaction import RedactingFilter, redact_text
+from openlfr.redaction import RedactingFilter, redact_text, spreadsheet_safe
 from openlfr.settings import LiveSettings, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -841,7 +841,8 @@ def crossmatch(
         writer = csv_module.writer(handle)
         writer.writerow(["rank", "a", "b", "score"])
         for rank, (i, j, score) in enumerate(zip(pairs.a, pairs.b, pairs.scores, strict=True), start=1):
-            writer.writerow([rank, paths["A"][i], paths["B"][j], f"{score:.4f}"])
+            row = [rank, str(paths["A"][i]), str(paths["B"][j]), f"{score:.4f}"]
+            writer.writerow([spreadsheet_safe(cell) for cell in row])
     usable = [len(r.paths) - len(r.missing) for r in embedded.values()]
     calibration = load_calibration(analyzer.pack.name)
     expected = (

@@ -300,14 +300,28 @@ def purge_command(
 
 @audit_app.command("verify")
 @cli_errors
-def audit_verify() -> None:
+def audit_verify(
+    head: Annotated[
+        str | None,
+        typer.Option(
+            help="A published head, SEQ:HASH (public page, report): prove nothing up to it changed."
+        ),
+    ] = None,
+) -> None:
     """Prove the audit chain intact, or name the first broken link (exit code 60)."""
     from openlfr.governance import audit
 
+    try:
+        published = audit.parse_head(head) if head else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--head") from None
     with open_governance().store.session() as session:
-        report = audit.verify(session)
+        report = audit.verify(session, published)
+        newest = audit.head(session)
     if report.intact:
-        out.print(f"audit chain intact: {report.events} events, head {report.head}")
+        out.print(f"audit chain intact: {report.events} events, head {newest[0]}:{newest[1]}")
+        if published:
+            out.print(f"it still holds the published head {published[0]}:{published[1]}")
         return
     err.print(f"[bold red]audit chain BROKEN at event {report.broken_at}:[/] {report.problem}")
     raise typer.Exit(60)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from openlfr.cli import cli_errors, err, open_governance, out, progress_bar
 from openlfr.errors import DatasetError
+from openlfr.redaction import spreadsheet_safe
 
 gallery_app = typer.Typer(
     help="Named galleries of encrypted templates for retrospective search.", no_args_is_help=True
@@ -130,7 +131,8 @@ def search_command(
             writer.writerow(["probe", "seen", "rank", "label", "score", "source"])
             for found, candidates in zip(probes, results, strict=True):
                 for c in candidates:
-                    writer.writerow([found.name, found.seen, c.rank, c.label, f"{c.score:.4f}", c.source])
+                    row = [found.name, found.seen, c.rank, c.label, f"{c.score:.4f}", c.source]
+                    writer.writerow([spreadsheet_safe(cell) for cell in row])
         out.print(f"wrote {output}")
 
 

@@ -1,4 +1,5 @@
-"""Secrets kept out of what people and logs see: passwords in URLs, tokens in query strings.
+"""Secrets kept out of what people and logs see (passwords in URLs, tokens in query strings), and
+text kept from being run by what opens it (formulas in CSV cells).
 
 A leaf module (it imports nothing of openlfr's), so every layer may use it, as it may use
 ``settings`` and ``errors``.
@@ -67,3 +68,15 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet will show as text, never run as a formula: text that starts with
+    ``= + - @``, a tab or a return gets a leading apostrophe (plain numbers are left alone)."""
+    if not isinstance(value, str) or PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value if value.lstrip(" ").startswith(FORMULA_START) else value

@@ -58,6 +58,36 @@ def _audit(
     )
 
 
+# Words at the root of the passwords most often found in breaches, and keyboard and counting runs.
+_WORDS = """password passw0rd p@ssword welcome letmein iloveyou qwerty qwertz azerty admin administrator
+login changeme secret monkey dragon football baseball soccer sunshine princess shadow superman batman
+master trustno1 starwars whatever freedom hello charlie michael jennifer computer internet abc abcd
+abcdef police openlfr operator default guest test testing"""
+COMMON_WORDS = frozenset(_WORDS.split())
+RUNS = ("abcdefghijklmnopqrstuvwxyz", "01234567890", "qwertyuiopasdfghjklzxcvbnm", "qwertzuiop", "azertyuiop")
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a password is too easy to guess, or None: at least 10 characters, at least 5 different
+    ones, not a common word with digits or symbols around it, not a run along the keyboard or the
+    alphabet, and not containing the user's own name."""
+    lowered = password.lower()
+    core = lowered.strip("0123456789!@#$%^&*()-_=+.,?;: ")
+    if len(password) < 10:
+        return "at least 10 characters are needed"
+    if len(set(lowered)) < 5:
+        return "it repeats too few different characters"
+    if core in COMMON_WORDS or any(
+        core == word * (len(core) // max(len(word), 1)) for word in COMMON_WORDS if core
+    ):
+        return "it is a common password with digits or symbols added"
+    if any(lowered in run or lowered in run[::-1] or (len(core) >= 4 and core in run) for run in RUNS):
+        return "it is a run of keys or letters"
+    if len(username) >= 3 and username.lower() in lowered:
+        return "it contains the user name"
+    return None
+
+
 def create_user(
     gov: Governance, username: str, password: str, role: str, actor: str, display_name: str = ""
 ) -> User:
@@ -65,8 +95,9 @@ def create_user(
         raise PolicyViolation(f"role must be one of {', '.join(ROLES)}")
     if not username.strip() or len(username) > 80:
         raise PolicyViolation("a username is 1 to 80 characters")
-    if len(password) < 10:
-        raise PolicyViolation("a password needs at least 10 characters")
+    problem = password_problem(password, username)
+    if problem:
+        raise PolicyViolation(f"choose another password: {problem}")
     with gov.store.session() as session:
         if session.scalar(select(User.id).where(User.username == username)):
             raise PolicyViolation(f"user {username} already exists")

@@ -82,6 +82,21 @@ def public(request: Request) -> None:
 public.permission = None  # type: ignore[attr-defined]
 
 
+def same_origin(request: Request | WebSocket) -> bool:
+    """Whether a browser request comes from our own pages: its Origin (sent by browsers on every
+    cross-site POST and socket) is this server's or ``api.public_url``. A request with no Origin
+    is not from a page at all (a script, curl) and cannot ride on a visitor's browser."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+    host = request.headers.get("host", "")
+    allowed_origins = {f"http://{host}", f"https://{host}"}
+    public_url = service_of(request).gov.settings.api.public_url
+    if public_url:
+        allowed_origins.add(public_url.rstrip("/"))
+    return origin in allowed_origins
+
+
 async def image_work(request: Request, function: Callable[..., T], *args: object) -> T:
     """Decode and analyse an uploaded picture or video off the event loop, at most
     ``api.image_concurrency`` at once in the service: a hostile upload costs a bounded share of the
@@ -100,7 +115,10 @@ async def image_work(request: Request, function: Callable[..., T], *args: object
 
 
 async def sign_in(request: Request, username: str, password: str) -> tuple[Principal, str, str]:
-    """Check a password within the sign-in limits (``api.signin``); (who, session token, CSRF token)."""
+    """Check a password within the sign-in limits (``api.signin``); (who, session token, CSRF token).
+    Another site's page cannot sign a visitor's browser in (login CSRF): its Origin is refused."""
+    if not same_origin(request):
+        raise HTTPException(403, "sign in from openlfr's own pages")
     address = request.client.host if request.client else "unknown"
     return await service_of(request).gate.sign_in(username, password, address)
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from openlfr.errors import EncryptionKeyError
 from openlfr.store import crypto
+from openlfr.store.files import private_folder, write_atomically
 
 
 def cache_key(master_key: bytes) -> bytes:
@@ -76,7 +77,5 @@ class EmbeddingCache:
             plain=np.stack([self.entries[d][0] for d in digests]),
             flipped=np.stack([self.entries[d][1] for d in digests]),
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".part")
-        temporary.write_bytes(crypto.seal(self.key, buffer.getvalue(), f"eval-cache:{self.namespace}"))
-        temporary.replace(self.path)
+        private_folder(self.path.parent)
+        write_atomically(self.path, crypto.seal(self.key, buffer.getvalue(), f"eval-cache:{self.namespace}"))

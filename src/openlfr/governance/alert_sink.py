@@ -23,7 +23,7 @@ from openlfr.errors import OpenLFRError
 from openlfr.governance import alerts as alert_records
 from openlfr.governance.context import Governance
 from openlfr.live.alerts import Alert
-from openlfr.store.files import write_atomically
+from openlfr.store.files import private_folder, remove_leftovers, write_atomically
 from openlfr.vision.images import encode_jpeg
 from openlfr.watchlist import Candidate
 
@@ -36,8 +36,8 @@ class StoreAlertSink:
     ) -> None:
         self.gov = gov
         self.deployment_id = deployment_id
-        self.folder = spool_dir / deployment_id
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private_folder(spool_dir / deployment_id, tighten=True)
+        remove_leftovers(self.folder)  # a write cut short by a crash: its alert was never acknowledged
         self.retry_interval = retry_interval
         self.written = 0
         self.spool_errors = 0

@@ -100,8 +100,47 @@ class ChainReport:
     problem: str = ""
 
 
-def verify(session: Session) -> ChainReport:
-    """Walk the whole chain; stop at the first link that does not hold."""
+def head(session: Session) -> tuple[int, str]:
+    """The chain's newest link (number and hash): what is published, so that removing or rewriting
+    any event up to it can be proved later (``verify(published=...)``)."""
+    last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    return (last.seq, last.hash) if last else (0, GENESIS)
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as published, e.g. ``1234:9f…``."""
+    number, _, digest = text.strip().partition(":")
+    if not number.isdigit() or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise ValueError(f"{text!r} is not a published head: SEQ:HASH with a 64-character hex hash")
+    return int(number), digest
+
+
+def verify(session: Session, published: tuple[int, str] | None = None) -> ChainReport:
+    """Walk the whole chain; stop at the first link that does not hold. With a ``published`` head
+    (number and hash from a public page or report), also prove that the chain still reaches that
+    event with that hash: a chain cut short, or rewritten and re-hashed from some event on, fails
+    here even though each of its links holds."""
+    report = _walk(session)
+    if not report.intact or published is None:
+        return report
+    seq, digest = published
+    found = session.get(AuditEvent, seq) if seq else None
+    if seq and found is None:
+        return ChainReport(
+            False, report.events, report.head, seq, f"published event {seq} is gone: events were removed"
+        )
+    if found is not None and found.hash != digest:
+        return ChainReport(
+            False,
+            report.events,
+            report.head,
+            seq,
+            f"event {seq} no longer has its published hash: the chain was rewritten",
+        )
+    return report
+
+
+def _walk(session: Session) -> ChainReport:
     previous, expected_seq, count = GENESIS, 1, 0
     for event in session.scalars(select(AuditEvent).order_by(AuditEvent.seq)):
         if event.seq != expected_seq:

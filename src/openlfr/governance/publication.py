@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import io
 
-from openlfr.governance import reports
+from openlfr.governance import audit, reports
 from openlfr.governance.context import Governance, aware
 from openlfr.governance.deployments import list_all
+from openlfr.redaction import spreadsheet_safe
 
 PUBLIC_FIELDS = (
     "id",
@@ -79,9 +80,16 @@ def public_deployments(gov: Governance) -> list[dict]:
     return entries
 
 
+def audit_head(gov: Governance) -> str:
+    """The audit trail's head as published, ``SEQ:HASH``."""
+    with gov.store.session() as session:
+        seq, digest = audit.head(session)
+    return f"{seq}:{digest}"
+
+
 def as_csv(entries: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=PUBLIC_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(entries)
+    writer.writerows({key: spreadsheet_safe(value) for key, value in entry.items()} for entry in entries)
     return buffer.getvalue()

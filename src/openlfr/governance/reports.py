@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, select_autoescape
 from sqlalchemy import select
 
+from openlfr.governance import audit
 from openlfr.governance.context import Governance, aware
 from openlfr.store.models import AlertRecord, Deployment, Subject
 
@@ -29,6 +30,7 @@ def build(gov: Governance, deployment_id: str) -> dict:
         if watchlist is None:  # not live yet: describe the watchlist as it stands
             subjects = session.scalars(select(Subject).where(Subject.deployment_id == deployment_id)).all()
             watchlist = {"size": len(subjects), "by_category": dict(Counter(s.category for s in subjects))}
+        audit_seq, audit_hash = audit.head(session)
     decisions = Counter(a.decision or "undecided" for a in alerts)
     outcomes = Counter(a.outcome for a in alerts if a.outcome)
     false_alerts = decisions.get("false_alert", 0)
@@ -59,6 +61,7 @@ def build(gov: Governance, deployment_id: str) -> dict:
         "engagements": sum(outcomes.values()),
         "outcomes": dict(outcomes),
         "false_alert_rate": (false_alerts / d.faces_seen) if d.faces_seen else None,
+        "audit_head": f"{audit_seq}:{audit_hash}",  # the audit trail as this report was made (verify --head)
         "alert_times": [_iso(a.raised_at) for a in sorted(alerts, key=lambda a: a.raised_at)],
         "alert_decisions": [a.decision or "undecided" for a in sorted(alerts, key=lambda a: a.raised_at)],
     }
@@ -135,6 +138,7 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f4f
 <tr><th>False alerts</th><td>{{ r.false_alerts }}</td></tr>
 <tr><th>False alert rate</th><td>{% if r.false_alert_rate is not none %}{{ "%.6f"|format(r.false_alert_rate) }} per face seen{% else %}n/a{% endif %}</td></tr>
 <tr><th>Engagements</th><td>{{ r.engagements }}{% for o, n in r.outcomes.items() %}; {{ o.replace("_", " ") }}: {{ n }}{% endfor %}</td></tr>
+<tr><th>Audit trail head</th><td><code>{{ r.audit_head }}</code> (check later with <code>openlfr audit verify --head</code>)</td></tr>
 </table>
 <h2>Alerts over time</h2><img alt="alerts over time" src="data:image/png;base64,{{ plot }}">
 <p>Faces that matched no one on the watchlist were deleted at once and never stored.</p>

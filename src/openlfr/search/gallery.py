@@ -25,7 +25,7 @@ from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex, chosen_kind
 from openlfr.settings import SearchSettings
-from openlfr.store.files import write_atomically
+from openlfr.store.files import private_folder, write_atomically
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CHUNK_ROWS = 65_536
@@ -87,7 +87,7 @@ class GalleryStore:
         the old generation's files removed, so a crash leaves the old gallery or the new one."""
         if len(labels) != len(sources):
             raise ValueError("labels and sources must line up")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         generation = 1
         if self.exists:
             generation = self.manifest().get("generation", 0) + 1

@@ -10,7 +10,9 @@ __all__ = ["Store", "open_store"]
 def open_store(settings) -> Store:  # type: ignore[no-untyped-def]
     """The store described by settings, migrated to the latest schema."""
     from openlfr.store.crypto import load_master_key
+    from openlfr.store.files import private_folder
 
+    private_folder(settings.data_dir, tighten=True)  # data, keys and spool: the owner's alone
     secret = settings.master_key.get_secret_value() if settings.master_key else None
     store = Store(
         settings.database_url(), settings.keystore_url(), load_master_key(secret, settings.master_key_path())

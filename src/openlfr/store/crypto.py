@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from openlfr.errors import EncryptionKeyError
+from openlfr.store.files import private_folder
 
 MAGIC = b"OLFR1"
 NONCE_BYTES = 12
@@ -75,7 +76,7 @@ def load_master_key(env_value: str | None, key_file: Path, create: bool = True) 
 
 def write_key_file(path: Path, key: bytes) -> bytes:
     """Write a key file readable by its owner only; never overwrites an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(base64.b64encode(key).decode() + "\n")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openlfr.errors import EncryptionKeyError, StoreError
 from openlfr.store import crypto
+from openlfr.store.files import private_file, private_folder
 from openlfr.store.models import DataKey, KeyBase
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,8 +33,9 @@ def make_engine(url: str) -> Engine:
     and secure deletion (deleted rows are overwritten with zeros, not left in free space)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:":  # the database, and the WAL files SQLite makes like it, owner-only
+            private_folder(Path(path).parent)
+            private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -134,9 +134,17 @@ def _audit_out(gov, event: AuditEvent, may_read: bool) -> AuditOut:  # type: ign
 
 
 @router.get("/audit/verify")
-def audit_verify(request: Request, _: Principal = Depends(require("audit.read"))) -> ChainOut:
+def audit_verify(
+    request: Request,
+    head: str | None = Query(None, max_length=80, description="A published head, SEQ:HASH, to hold it to."),
+    _: Principal = Depends(require("audit.read")),
+) -> ChainOut:
+    try:
+        published = audit.parse_head(head) if head else None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     with gov_of(request).store.session() as session:
-        report = audit.verify(session)
+        report = audit.verify(session, published)
     return ChainOut(
         intact=report.intact,
         events=report.events,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from openlfr.api.accounts import Principal
-from openlfr.api.deps import gov_of, principal_of, require, service_of
+from openlfr.api.deps import gov_of, principal_of, require, same_origin, service_of
 from openlfr.api.feed import alert_summary, head, read_feed
 from openlfr.api.permissions import allowed
 from openlfr.governance import alerts as al
@@ -134,19 +134,6 @@ def retain(
     return alert_summary(al.retain(gov_of(request), alert_id, principal.username, body.reason))
 
 
-def _origin_ok(websocket: WebSocket) -> bool:
-    """A cookie-authenticated socket must come from our own pages (no cross-site hijacking)."""
-    origin = websocket.headers.get("origin")
-    if origin is None or "authorization" in websocket.headers:
-        return True
-    host = websocket.headers.get("host", "")
-    allowed_origins = {f"http://{host}", f"https://{host}"}
-    public_url = service_of(websocket).gov.settings.api.public_url
-    if public_url:
-        allowed_origins.add(public_url.rstrip("/"))
-    return origin in allowed_origins
-
-
 async def _still_allowed(websocket: WebSocket) -> bool:
     """Whether the socket's credential still holds: not revoked, not expired, the user not
     disabled, the session not ended, and the role still allowed to read alerts."""
@@ -202,7 +189,11 @@ async def alert_stream(websocket: WebSocket, since: int | None = Query(None, ge=
         principal = await run_in_threadpool(principal_of, websocket)
     except Exception:
         principal = None
-    if principal is None or not allowed(principal.role, "alerts.read") or not _origin_ok(websocket):
+    if (
+        principal is None
+        or not allowed(principal.role, "alerts.read")
+        or not ("authorization" in websocket.headers or same_origin(websocket))
+    ):
         await websocket.close(code=4403, reason="not allowed")
         return
     await websocket.accept()

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from openlfr.api.deps import gov_of, public
 from openlfr.api.templating import templates
-from openlfr.governance.publication import as_csv, public_deployments
+from openlfr.governance.publication import as_csv, audit_head, public_deployments
 
 router = APIRouter(tags=["public"], dependencies=[Depends(public)])
 
@@ -25,8 +25,16 @@ def public_page(request: Request):  # type: ignore[no-untyped-def]
             "contact": gov.settings.api.data_contact,
             "retention_hours": gov.settings.governance.watchlist_retention_hours,
             "alert_days": gov.settings.governance.alert_retention_days,
+            "audit_head": audit_head(gov),
         },
     )
+
+
+@router.get("/public/audit-head")
+def public_audit_head(request: Request) -> dict:
+    """The audit trail's newest link, published: ``openlfr audit verify --head SEQ:HASH`` proves
+    later that no event up to it was removed or rewritten."""
+    return {"head": audit_head(gov_of(request))}
 
 
 @router.get("/public/deployments.json")

@@ -1,0 +1,142 @@
+"""Smaller promises under attack: weak passwords, forged client addresses, formulas in CSV cells,
+login CSRF, file permissions, half-written spool files, and an audit trail cut short or rewritten."""
+
+from __future__ import annotations
+
+import csv
+import io
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
+
+from openlfr.api import accounts
+from openlfr.errors import PolicyViolation
+from openlfr.governance import audit
+from openlfr.governance import deployments as dep
+from openlfr.governance.alert_sink import StoreAlertSink
+from openlfr.store.models import AuditEvent
+from tests.api_support import (
+    OFFICER,
+    PASSWORD,
+    bearer,
+    draft_deployment,
+    live_server,
+    make_app,
+    make_gov,
+    token,
+)
+from tests.governance_helpers import live_deployment
+
+
+@pytest.mark.parametrize(
+    "weak", ["aaaaaaaaaa", "password12", "Password2026!", "qwertyuiop", "1234567890", "newuser-2026"]
+)
+def test_weak_passwords_are_refused(tmp_path, analyzer, weak) -> None:
+    gov = make_gov(tmp_path, analyzer, users=False)
+    with pytest.raises(PolicyViolation, match="choose another password"):
+        accounts.create_user(gov, "newuser", weak, "operator", "admin")
+    accounts.create_user(gov, "newuser", "tidy otter under nine bridges", "operator", "admin")
+
+
+def test_a_forged_forwarded_address_does_not_dodge_the_lockout(tmp_path, analyzer) -> None:
+    gov = make_gov(tmp_path, analyzer)  # no trusted proxies: the connection's own address counts
+    with live_server(make_app(gov)) as url, httpx.Client(base_url=url) as client:
+        codes = [
+            client.post(
+                "/api/auth/login",
+                json={"username": "operator", "password": "not the password"},
+                headers={"X-Forwarded-For": f"10.9.8.{n}"},
+            ).status_code
+            for n in range(7)
+        ]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+
+
+def test_public_csv_cells_never_run_as_formulas(tmp_path, analyzer, clock) -> None:
+    gov = make_gov(tmp_path, analyzer, clock=clock)
+    deployment_id = draft_deployment(gov, name='=HYPERLINK("https://evil.example","click")', purpose="+1+1")
+    dep.authorise(gov, deployment_id, OFFICER, "necessary")
+    with TestClient(make_app(gov)) as client:
+        rows = list(csv.DictReader(io.StringIO(client.get("/public/deployments.csv").text)))
+    assert rows[0]["name"].startswith("'=") and rows[0]["purpose"] == "'+1+1"
+
+
+def test_another_site_cannot_sign_a_visitor_in(tmp_path, analyzer) -> None:
+    gov = make_gov(tmp_path, analyzer, secure_cookies=False)
+    form = {"username": "operator", "password": PASSWORD}
+    with TestClient(make_app(gov), base_url="http://testserver") as client:
+        forged = client.post(
+            "/login", data=form, headers={"Origin": "https://evil.example"}, follow_redirects=False
+        )
+        assert forged.status_code == 403 or "openlfr_session" not in forged.cookies
+        api = client.post("/api/auth/login", json=form, headers={"Origin": "https://evil.example"})
+        assert api.status_code == 403
+        ours = client.post(
+            "/login", data=form, headers={"Origin": "http://testserver"}, follow_redirects=False
+        )
+        assert ours.status_code == 303 and "openlfr_session" in ours.cookies
+        assert client.post("/api/auth/login", json=form).status_code == 200  # a script sends no Origin
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_data_files_are_the_owners_alone_and_half_written_spool_files_go(tmp_path, analyzer, samples) -> None:
+    from openlfr.settings import load_settings
+    from openlfr.store import open_store
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    from openlfr.governance import Governance
+
+    gov = Governance(open_store(settings), settings)
+    gov.__dict__["analyzer"] = analyzer
+    deployment_id = live_deployment(gov, samples)
+    spool = settings.data_dir / "spool" / deployment_id
+    spool.mkdir(parents=True)
+    (spool / "123.0-abc.alert.part").write_bytes(b"half an alert")  # what a kill -9 leaves
+    sink = StoreAlertSink(gov, deployment_id, settings.data_dir / "spool")
+    sink.close()
+    assert not list(spool.glob("*.part"))
+    assert mode(settings.data_dir) == 0o700 and mode(spool) == 0o700
+    files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"openlfr.sqlite", "keys.sqlite", "master.key"}
+    assert {p.name: oct(mode(p)) for p in files if mode(p) & 0o077} == {}
+    gov.store.dispose()
+
+
+def test_a_published_head_catches_a_trail_cut_short_or_rewritten(tmp_path, analyzer, clock) -> None:
+    gov = make_gov(tmp_path, analyzer, clock=clock)
+    for hours in range(4):  # some history
+        draft_deployment(gov, name=f"Deployment {hours}")
+        clock.advance(hours=1)
+    with TestClient(make_app(gov)) as client:
+        published = client.get("/public/audit-head").json()["head"]
+        assert published in client.get("/public").text
+        verified = client.get(f"/api/audit/verify?head={published}", headers=bearer(token(gov, "auditor")))
+        assert verified.json()["intact"]
+    head = audit.parse_head(published)
+
+    with gov.store.session() as session:  # someone rewrites an event and re-hashes everything after it
+        events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+        events[1].reason = "nothing to see"
+        previous = events[0].hash
+        for event in events[1:]:
+            event.prev_hash, event.hash = previous, None
+            event.hash = previous = audit.event_hash(event)
+    with gov.store.session() as session:
+        assert audit.verify(session).intact  # every link holds...
+        rewritten = audit.verify(session, head)  # ...but not the published head
+        head = audit.head(session)
+    assert not rewritten.intact and "rewritten" in rewritten.problem
+
+    with gov.store.session() as session:  # or deletes the newest events
+        session.execute(delete(AuditEvent).where(AuditEvent.seq > head[0] - 2))
+    with gov.store.session() as session:
+        assert audit.verify(session).intact
+        cut = audit.verify(session, head)
+    assert not cut.intact and "removed" in cut.problem
