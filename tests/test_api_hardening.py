@@ -140,3 +140,39 @@ def test_a_published_head_catches_a_trail_cut_short_or_rewritten(tmp_path, analy
         assert audit.verify(session).intact
         cut = audit.verify(session, head)
     assert not cut.intact and "removed" in cut.problem
+
+
+def test_eight_enrolments_of_one_reference_at_once_make_one_subject(
+    tmp_path, analyzer, samples, astronaut
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    from openlfr.store.models import Subject
+
+    gov = make_gov(tmp_path, analyzer, image_concurrency=8)
+    deployment_id = draft_deployment(gov)
+    photos = [samples["yaoming"].read_bytes(), cv2.imencode(".jpg", astronaut)[1].tobytes()]
+    manager = bearer(token(gov, "watchlist_manager"))
+    form = {
+        "reference": "W-1",
+        "category": "wanted_on_warrant",
+        "reason": "warrant",
+        "image_source": "custody",
+    }
+    with live_server(make_app(gov)) as url:
+
+        def enrol(number: int) -> int:
+            files = {"image": (f"p{number}.jpg", photos[number % 2])}
+            with httpx.Client(base_url=url, timeout=60) as client:
+                response = client.post(
+                    f"/api/deployments/{deployment_id}/subjects", data=form, files=files, headers=manager
+                )
+                return response.status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = sorted(pool.map(enrol, range(8)))
+    assert codes == [201] + [409] * 7
+    with gov.store.session() as session:
+        assert len(session.scalars(select(Subject).where(Subject.reference == "W-1")).all()) == 1

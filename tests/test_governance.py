@@ -244,7 +244,7 @@ def test_audit_log_has_no_biometric_data(gov, samples, analyzer, yaoming) -> Non
     assert all(len(repr(row)) < 2000 for row in rows)
 
 
-HEAD = "0004"  # sightings grouped into alerts
+HEAD = "0005"  # a reference unique on its watchlist
 
 
 def test_migrations_from_empty_and_from_the_previous_revision(database_url: str, tmp_path: Path) -> None:
@@ -274,6 +274,15 @@ def test_migrations_from_empty_and_from_the_previous_revision(database_url: str,
                 "('a1', 'd1', 'cam', 'W1', 0.6, 0.45, '[]', 3, 2, '2026-01-01 10:30:00+00', 40.0)"
             )
         )
+        for number in (1, 2):  # two of one reference, as concurrent enrolments could once make
+            connection.execute(
+                text(
+                    "INSERT INTO subjects (id, deployment_id, reference, category, reason, image_source, "
+                    "image_outdated, under_18, added_by, added_at, expires_at, quality, template_sealed, "
+                    f"reference_image_sealed) VALUES ('s{number}', 'd1', 'W1', 'c', 'r', 'src', false, "
+                    f"false, 'm', '2026-01-01 09:0{number}:00+00', '2026-01-02 00:00:00+00', 0.9, '', '')"
+                )
+            )
     store.migrate()
     assert store.revision() == HEAD
     with store.session() as session:
@@ -282,6 +291,8 @@ def test_migrations_from_empty_and_from_the_previous_revision(database_url: str,
         alert = session.get(AlertRecord, "a1")  # an alert from before sightings is its own one sighting
         assert alert.sightings == 1 and alert.last_seen_at is not None
         assert [s.alert_id for s in session.scalars(select(AlertSighting))] == ["a1"]
+        kept = {s.id: s.reference for s in session.scalars(select(Subject))}
+        assert kept == {"s1": "W1", "s2": "W1 (2)"}  # both kept, the later renamed, so one can be unique
     store.dispose()
 
 

@@ -120,6 +120,10 @@ class PolicyViolation(OpenLFRError):
     exit_code = 52
 
 
+class DuplicateError(PolicyViolation):
+    """What was to be stored already exists (the database refused a second one)."""
+
+
 class NotFoundError(OpenLFRError):
     """No such deployment, subject or alert."""
 

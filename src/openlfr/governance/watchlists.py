@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from openlfr.errors import (
     DatasetError,
+    DuplicateError,
     FaceError,
     ImageError,
     LowQualityFaceError,
@@ -33,6 +34,7 @@ from openlfr.governance.context import Governance, aware
 from openlfr.store.models import Deployment, Subject
 from openlfr.vision.analyzer import Chosen
 from openlfr.vision.images import encode_jpeg
+from openlfr.vision.types import Face
 from openlfr.watchlist import Gallery, face_crop
 
 
@@ -183,6 +185,23 @@ def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor:
                 f"{entry.reference}: face already matches subject {best.subject} (score {best.score:.2f})"
             )
     jpeg = encode_jpeg(face_crop(image, face.box, size=200))
+    try:
+        return _store_subject(gov, deployment_id, entry, actor, face, template, jpeg, warnings)
+    except DuplicateError:  # enrolled at the same moment by someone else: the database kept one
+        raise PolicyViolation(f"{entry.reference} is already on this watchlist") from None
+
+
+def _store_subject(
+    gov: Governance,
+    deployment_id: str,
+    entry: SubjectEntry,
+    actor: str,
+    face: Face,
+    template: np.ndarray,
+    jpeg: bytes,
+    warnings: list[str],
+) -> Enrolment:
+    """The subject's row, sealed template and reference crop, in one transaction, rules checked again."""
     with gov.store.session() as session:
         deployment = gov.get(session, Deployment, deployment_id)
         _check_rules(gov, session, deployment, entry)

@@ -17,10 +17,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from openlfr.errors import EncryptionKeyError, StoreError
+from openlfr.errors import DuplicateError, EncryptionKeyError, StoreError
 from openlfr.store import crypto
 from openlfr.store.files import private_file, private_folder
 from openlfr.store.models import DataKey, KeyBase
@@ -111,6 +111,9 @@ class Store:
         try:
             yield session
             session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise DuplicateError(f"already stored: {str(exc.orig).strip().splitlines()[0]}") from None
         except DBAPIError as exc:
             session.rollback()
             raise StoreError(f"database error: {str(exc.orig).strip().splitlines()[0]}") from None

@@ -10,7 +10,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -66,6 +77,9 @@ class Subject(Base):
     """A person on a deployment's watchlist, with why they are there and until when."""
 
     __tablename__ = "subjects"
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "reference", name="uq_subjects_deployment_reference"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), index=True)
