@@ -33,7 +33,19 @@ from tests.governance_helpers import live_deployment
 
 
 @pytest.mark.parametrize(
-    "weak", ["aaaaaaaaaa", "password12", "Password2026!", "qwertyuiop", "1234567890", "newuser-2026"]
+    "weak",
+    [
+        "aaaaaaaaaa",
+        "password12",
+        "Password2026!",
+        "qwertyuiop",
+        "1234567890",
+        "newuser-2026",
+        "P@ssw0rd!!",
+        "1q2w3e4r5t",
+        "qazwsxedc123",
+        "Summer2024!!",
+    ],
 )
 def test_weak_passwords_are_refused(tmp_path, analyzer, weak) -> None:
     gov = make_gov(tmp_path, analyzer, users=False)
