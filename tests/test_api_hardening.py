@@ -188,3 +188,26 @@ def test_eight_enrolments_of_one_reference_at_once_make_one_subject(
     assert codes == [201] + [409] * 7
     with gov.store.session() as session:
         assert len(session.scalars(select(Subject).where(Subject.reference == "W-1")).all()) == 1
+
+
+def test_sign_ins_sent_all_at_once_get_no_more_password_checks_than_the_lockout_allows(
+    tmp_path, analyzer
+) -> None:
+    import asyncio
+    from collections import Counter
+
+    gov = make_gov(tmp_path, analyzer, login_queue_seconds=10)
+    with live_server(make_app(gov)) as url:
+
+        async def attempt(client: httpx.AsyncClient, number: int) -> int:
+            body = {"username": "operator", "password": f"wrong guess {number}"}
+            return (await client.post("/api/auth/login", json=body)).status_code
+
+        async def flood() -> list[int]:
+            async with httpx.AsyncClient(
+                base_url=url, timeout=60, limits=httpx.Limits(max_connections=60)
+            ) as c:
+                return list(await asyncio.gather(*(attempt(c, n) for n in range(60))))
+
+        codes = Counter(asyncio.run(flood()))
+    assert codes[401] == 5 and codes[401] + codes[429] + codes[503] == 60  # five checks, then locked out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ def test_a_key_store_on_postgresql_keeps_no_destroyed_key_in_its_tables(postgres
         store.create_data_key("d2")
         with store._key_sessions() as session:
             wrapped = session.get(DataKey, "d1").wrapped_key
-        assert store.destroy_data_key("d1")
+        store.destroy_data_key("d1")
         tables = [p for p in (postgres.data / "base").rglob("*") if p.is_file()]
         assert tables and not any(wrapped in p.read_bytes() for p in tables)
         store.data_key("d2")  # the other deployment's key is untouched
@@ -149,4 +150,58 @@ def test_the_audit_trail_names_no_one_in_clear_and_no_one_after_the_purge(
     assert "Wang Lei" not in after and "yao_ming" not in after and '"sealed": "purged"' in after
     with gov.store.session() as session:
         assert audit.verify(session).intact  # the chain still proves nothing was changed
+    gov.store.dispose()
+
+
+def test_a_reader_of_the_key_store_keeps_the_deployment_from_showing_purged(
+    tmp_path, analyzer, samples
+) -> None:
+    """A backup reading keys.sqlite during the purge: the key cannot be erased from its log yet, so
+    the deployment is not shown purged; the next purge, the reader gone, finishes the job."""
+    import sqlite3
+
+    from openlfr.governance.retention import purge
+
+    data = tmp_path / "data"
+    gov = service_gov(data, analyzer)
+    deployment_id = live_deployment(gov, samples)
+    with gov.store._key_sessions() as session:
+        wrapped = session.get(DataKey, deployment_id).wrapped_key
+    dep.end(gov, deployment_id, "operator", "over")
+    backup = sqlite3.connect(data / "keys.sqlite")
+    backup.execute("BEGIN")
+    backup.execute("SELECT count(*) FROM data_keys").fetchone()  # a snapshot from before the shred
+    try:
+        report = purge(gov)
+        assert report.keys_pending == [deployment_id] and report.keys_destroyed == []
+        assert _state(gov, deployment_id) == "ended"
+    finally:
+        backup.rollback()
+        backup.close()
+    report = purge(gov)
+    assert report.keys_destroyed == [deployment_id] and _state(gov, deployment_id) == "purged"
+    assert not any(wrapped in p.read_bytes() for p in data.iterdir() if p.is_file())
+    gov.store.dispose()
+
+
+def test_a_purge_by_another_process_stops_a_running_service_decrypting(tmp_path, analyzer, samples) -> None:
+    """`openlfr purge` beside a running service: the key the service holds in memory stops working."""
+    from openlfr.governance.retention import purge
+    from openlfr.store import Store
+
+    data = tmp_path / "data"
+    gov = service_gov(data, analyzer)
+    deployment_id = live_deployment(gov, samples)
+    al.record(gov, deployment_id, fake_alert())
+    gov.store.data_key(deployment_id)  # held in the service's memory
+    dep.end(gov, deployment_id, "operator", "over")
+    key = crypto.load_master_key(None, data / "master.key", create=False)
+    other = Store(f"sqlite:///{data / 'openlfr.sqlite'}", f"sqlite:///{data / 'keys.sqlite'}", key)
+    other_gov = Governance(other, gov.settings)
+    purge(other_gov)  # the other process
+    assert _state(gov, deployment_id) == "purged"
+    time.sleep(2.1)
+    with pytest.raises(EncryptionKeyError, match="purged"):
+        gov.store.data_key(deployment_id)
+    other.dispose()
     gov.store.dispose()

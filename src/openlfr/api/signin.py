@@ -82,14 +82,17 @@ class SignInGate:
         self._slots = asyncio.Semaphore(settings.login_concurrency)
         self.busy_refusals = 0
 
-    async def sign_in(self, username: str, password: str, address: str) -> tuple[Principal, str, str]:
-        """(who, session token, CSRF token), or 401, 429 or 503 as ``HTTPException``."""
-        pair = (username.lower(), address)
+    def _refuse_if_locked(self, pair: tuple[str, str], address: str) -> None:
         wait = self.pairs.retry_after(pair) or self.addresses.retry_after(address)
         if wait is not None:
             raise HTTPException(
                 429, "too many failed sign-ins; try again later", {"Retry-After": f"{wait:.0f}"}
             )
+
+    async def sign_in(self, username: str, password: str, address: str) -> tuple[Principal, str, str]:
+        """(who, session token, CSRF token), or 401, 429 or 503 as ``HTTPException``."""
+        pair = (username.lower(), address)
+        self._refuse_if_locked(pair, address)
         try:
             await asyncio.wait_for(self._slots.acquire(), self.queue_seconds)
         except TimeoutError:
@@ -98,12 +101,14 @@ class SignInGate:
                 503, "too many sign-ins at once; try again shortly", {"Retry-After": "2"}
             ) from None
         try:
+            self._refuse_if_locked(pair, address)  # again: attempts that queued together get no check each
             user = await run_in_threadpool(accounts.authenticate, self.gov, username, password)
+            if user is None:  # recorded before the slot is free, so the next attempt sees it
+                self.pairs.failed(pair)
+                self.addresses.failed(address)
         finally:
             self._slots.release()
         if user is None:
-            self.pairs.failed(pair)
-            self.addresses.failed(address)
             raise HTTPException(401, "wrong username or password")
         self.pairs.forget(pair)
         token, csrf = await run_in_threadpool(accounts.open_session, self.gov, user)

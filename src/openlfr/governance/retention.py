@@ -13,16 +13,19 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from openlfr.errors import StoreError
 from openlfr.governance.context import Governance, aware
 from openlfr.store.models import AlertRecord, Deployment, Subject
 
 ACTOR = "retention-job"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +34,7 @@ class PurgeReport:
     subjects_deleted: int = 0
     alerts_anonymised: int = 0
     keys_destroyed: list[str] = field(default_factory=list)
+    keys_pending: list[str] = field(default_factory=list)  # deleted, not yet erased: a reader held them
     dry_run: bool = False
 
     @property
@@ -102,14 +106,21 @@ def purge(gov: Governance, dry_run: bool = False) -> PurgeReport:
     if not report.nothing:
         gov.store.erase_deleted()  # what was deleted above is gone from the files, not just the tables
     for deployment_id in shredded:  # only once the deletions above are committed
-        shred(gov, deployment_id, now)
+        if not shred(gov, deployment_id, now):
+            report.keys_destroyed.remove(deployment_id)
+            report.keys_pending.append(deployment_id)
     return report
 
 
-def shred(gov: Governance, deployment_id: str, now: datetime) -> None:
+def shred(gov: Governance, deployment_id: str, now: datetime) -> bool:
     """Destroy a deployment's data key and what was sealed under it, then record it as purged:
-    a deployment shown as purged has no key left in any file of the key store."""
-    gov.store.destroy_data_key(deployment_id)
+    a deployment shown as purged has no key left in any file of the key store. False (and not
+    yet purged) when a reader kept the erasure from finishing: the next purge finishes it."""
+    try:
+        gov.store.destroy_data_key(deployment_id)
+    except StoreError as exc:
+        log.warning("%s", exc)
+        return False
     spool = gov.settings.data_dir / "spool" / deployment_id
     if spool.is_dir():  # alerts never written to the database, sealed under the key just destroyed
         shutil.rmtree(spool, ignore_errors=True)
@@ -117,3 +128,4 @@ def shred(gov: Governance, deployment_id: str, now: datetime) -> None:
         deployment = session.get(Deployment, deployment_id)
         deployment.state, deployment.purged_at = "purged", now
         gov.audit(session, ACTOR, "deployment.purge", deployment, "nothing left to keep: data key destroyed")
+    return True

@@ -8,6 +8,7 @@ deployment's data key.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from openlfr.store.files import private_file, private_folder
 from openlfr.store.models import DataKey, KeyBase
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+KEY_RECHECK_SECONDS = 2.0
 
 
 def make_engine(url: str) -> Engine:
@@ -51,21 +53,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def erase_deleted(engine: Engine, rewrite: tuple[str, ...] = ()) -> None:
+def erase_deleted(engine: Engine, rewrite: tuple[str, ...] = ()) -> bool:
     """Make rows already deleted physically gone from the database's files, so that a copy of them
-    taken from now on cannot hold them. SQLite: deletions are zeroed in place (secure deletion),
-    but the old pages stay in the write-ahead log until it is checkpointed into the main file and
-    truncated, which this does. PostgreSQL: the tables in ``rewrite`` are rewritten into new files
-    and the old ones dropped (VACUUM FULL); its write-ahead log and any WAL archive are the
-    operator's to expire (see the README)."""
+    taken from now on cannot hold them; False when that could not be finished now (try again).
+    SQLite: deletions are zeroed in place (secure deletion), but the old pages stay in the
+    write-ahead log until it is checkpointed into the main file and truncated, which this does; a
+    reader still using an old snapshot (a backup running, another process) blocks that, and then
+    the answer is False. PostgreSQL: the tables in ``rewrite`` are rewritten into new files and
+    the old ones dropped (VACUUM FULL); its write-ahead log and any WAL archive are the operator's
+    to expire (see the README)."""
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        elif engine.dialect.name == "postgresql" and rewrite:
+            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            return busy == 0
+        if engine.dialect.name == "postgresql" and rewrite:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             for table in rewrite:
                 connection.exec_driver_sql(f"VACUUM FULL {table}")
             connection.exec_driver_sql("CHECKPOINT")
+    return True
 
 
 def alembic_config() -> Config:
@@ -84,7 +90,7 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._key_sessions = sessionmaker(self.key_engine, expire_on_commit=False)
         self.master_key = master_key
-        self._data_keys: dict[str, bytes] = {}
+        self._data_keys: dict[str, tuple[bytes, float]] = {}  # key, and when it was last seen in the store
 
     # -- schema ---------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
@@ -136,41 +142,58 @@ class Store:
                     created_at=datetime.now(UTC),
                 )
             )
-        self._data_keys[deployment_id] = key
+        self._data_keys[deployment_id] = (key, time.monotonic())
 
     def data_key(self, deployment_id: str) -> bytes:
-        if deployment_id in self._data_keys:
-            return self._data_keys[deployment_id]
-        with self._key_sessions() as session:
-            row = session.get(DataKey, deployment_id)
+        """The deployment's data key. A key held in memory is checked against the key store at
+        least every ``KEY_RECHECK_SECONDS``: one destroyed by another process (``openlfr purge``
+        beside a running service) stops working here too."""
+        cached = self._data_keys.get(deployment_id)
+        if cached is not None and time.monotonic() - cached[1] < KEY_RECHECK_SECONDS:
+            return cached[0]
+        try:
+            with self._key_sessions() as session:
+                row = session.get(DataKey, deployment_id)
+        except DBAPIError as exc:  # the key store unreachable: a key already held still seals (alerts)
+            if cached is not None:
+                return cached[0]
+            raise StoreError(f"key store error: {str(exc.orig).strip().splitlines()[0]}") from None
         if row is None:
+            self._data_keys.pop(deployment_id, None)
             raise EncryptionKeyError(f"deployment {deployment_id} has no data key (it was purged)")
+        if cached is not None:
+            self._data_keys[deployment_id] = (cached[0], time.monotonic())
+            return cached[0]
         if row.master_key_id != crypto.key_id(self.master_key):
             raise EncryptionKeyError(
                 f"the master key in use ({crypto.key_id(self.master_key)}) is not the one that wrapped "
                 f"this deployment's data key ({row.master_key_id})"
             )
         key = crypto.open_sealed(self.master_key, row.wrapped_key, f"data-key:{deployment_id}")
-        self._data_keys[deployment_id] = key
+        self._data_keys[deployment_id] = (key, time.monotonic())
         return key
 
-    def destroy_data_key(self, deployment_id: str) -> bool:
+    def destroy_data_key(self, deployment_id: str) -> None:
         """Crypto-shredding: without this key, no copy of the deployment's blobs can be read. When
-        this returns, the key is gone from the key store's files too, not only from its tables."""
+        this returns, the key is gone from the key store's files too, not only from its tables; a
+        StoreError says it is gone from the table but a reader still holds an old page of it (call
+        again later: it finishes the erasure)."""
         self._data_keys.pop(deployment_id, None)
         with self._key_sessions() as session, session.begin():
             row = session.get(DataKey, deployment_id)
-            if row is None:
-                return False
-            session.delete(row)
-        erase_deleted(self.key_engine, rewrite=("data_keys",))
-        return True
+            if row is not None:
+                session.delete(row)
+        if not erase_deleted(self.key_engine, rewrite=("data_keys",)):
+            raise StoreError(
+                f"deployment {deployment_id}: its data key is deleted, but a reader of the key store still "
+                "holds its old page in the write-ahead log; it is erased at the next purge"
+            )
 
-    def erase_deleted(self) -> None:
+    def erase_deleted(self) -> bool:
         """Purged subjects and anonymised alerts made physically gone from the main database's
-        files where that is cheap (SQLite). On PostgreSQL what remains in free space is sealed
-        under data keys that are destroyed with their deployment."""
-        erase_deleted(self.engine)
+        files where that is cheap (SQLite); False if a reader blocked it. On PostgreSQL what remains
+        in free space is sealed under data keys that are destroyed with their deployment."""
+        return erase_deleted(self.engine)
 
     def rotate_master_key(self, new_master: bytes) -> int:
         """Re-wrap every data key under a new master key, in one transaction; returns how many."""
