@@ -123,7 +123,7 @@ def test_security_headers_everywhere(setup) -> None:
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
     assert client.get("/api/alerts").headers["cache-control"] == "no-store"
 
 

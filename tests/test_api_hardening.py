@@ -45,6 +45,7 @@ from tests.governance_helpers import live_deployment
         "1q2w3e4r5t",
         "qazwsxedc123",
         "Summer2024!!",
+        "0" * 100,
     ],
 )
 def test_weak_passwords_are_refused(tmp_path, analyzer, weak) -> None:
@@ -52,6 +53,13 @@ def test_weak_passwords_are_refused(tmp_path, analyzer, weak) -> None:
     with pytest.raises(PolicyViolation, match="choose another password"):
         accounts.create_user(gov, "newuser", weak, "operator", "admin")
     accounts.create_user(gov, "newuser", "tidy otter under nine bridges", "operator", "admin")
+
+
+def test_a_long_passphrase_is_judged_by_its_first_72_characters(tmp_path, analyzer) -> None:
+    gov = make_gov(tmp_path, analyzer, users=False)
+    long_phrase = "tidy otter under nine bridges " * 10
+    user = accounts.create_user(gov, "newuser", long_phrase, "operator", "admin")
+    assert user.username == "newuser"
 
 
 def test_a_forged_forwarded_address_does_not_dodge_the_lockout(tmp_path, analyzer) -> None:
@@ -92,6 +100,12 @@ def test_another_site_cannot_sign_a_visitor_in(tmp_path, analyzer) -> None:
         )
         assert ours.status_code == 303 and "openlfr_session" in ours.cookies
         assert client.post("/api/auth/login", json=form).status_code == 200  # a script sends no Origin
+        cross_site = {"Sec-Fetch-Site": "cross-site"}  # the browser's own word, whatever the Origin
+        assert client.post("/api/auth/login", json=form, headers=cross_site).status_code == 403
+        # a page with a strict referrer policy posts Origin: null; the browser still says same-origin
+        own_page = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+        assert client.post("/api/auth/login", json=form, headers=own_page).status_code == 200
+        assert client.post("/api/auth/login", json=form, headers={"Origin": "null"}).status_code == 403
 
 
 def mode(path: Path) -> int:

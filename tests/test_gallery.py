@@ -403,3 +403,29 @@ def test_search_through_the_api(tmp_path: Path, analyzer, samples, demo_material
     with gov.store.session() as session:
         searches = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "gallery.search")))
     assert [(e.actor, e.reason) for e in searches] == [("operator", "case 17"), ("operator", "case 18")]
+
+
+def test_an_uploaded_video_over_the_limits_is_refused_before_it_is_decoded(
+    tmp_path: Path, analyzer, demo_material
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.api_support import bearer, make_app, make_gov, token
+
+    video = demo_material["video"].read_bytes()
+    for limit, why in (
+        ({"max_upload_video_pixels": 320 * 240}, "pixels"),
+        ({"max_upload_video_frames": 10}, "frames"),
+    ):
+        gov = make_gov(tmp_path / why, analyzer, **limit)
+        GalleryStore(gov, "custody").write(
+            ["x"], ["custody"], np.eye(1, 512, dtype=np.float32), "admin", "gallery.build"
+        )
+        with TestClient(make_app(gov), base_url="https://testserver") as client:
+            refused = client.post(
+                "/api/galleries/custody/search",
+                files={"video": ("big.mp4", video)},
+                data={"reason": "case 20"},
+                headers=bearer(token(gov, "operator")),
+            )
+        assert refused.status_code == 413 and why in refused.json()["detail"], refused.text

@@ -116,3 +116,23 @@ def test_exif_orientation_is_applied(yaoming: np.ndarray) -> None:
     decoded = load_image(encode(stored, "JPEG", quality=95, exif=exif))
     assert decoded.shape == yaoming.shape
     assert np.abs(decoded.astype(int) - yaoming.astype(int)).mean() < 6
+
+
+def ico_holding(png: bytes) -> bytes:
+    """A Windows icon whose one entry is ``png``: Pillow would decode the whole PNG to read its size."""
+    header = struct.pack("<HHH", 0, 1, 1)
+    entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 6 + 16)
+    return header + entry + png
+
+
+@pytest.mark.parametrize("check", ["load", "header"])
+def test_icons_are_not_photos_and_are_refused_before_decoding(check: str) -> None:
+    from openlfr.vision.images import check_image
+
+    bomb = ico_holding(png_claiming(20000, 20000))
+    read = load_image if check == "load" else check_image
+    with pytest.raises(ImageDecodeError, match="not an image openlfr reads"):
+        read(bomb)
+    icon = encode(Image.new("RGB", (64, 64), "red"), "ICO")
+    with pytest.raises(ImageDecodeError, match="not an image openlfr reads"):
+        read(icon)

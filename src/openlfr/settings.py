@@ -327,6 +327,10 @@ class ApiSettings(BaseModel):
         description="An upload that would take more memory decoded is refused (413) from its header: a "
         "12-megapixel colour photo takes 36 MiB; a 77 KB PNG can claim gigabytes.",
     )
+    max_upload_video_pixels: int = Field(
+        3840 * 2160, ge=1, description="An uploaded video's pictures may be at most this big (4K)…"
+    )
+    max_upload_video_frames: int = Field(15_000, ge=1, description="…and number at most this many.")
     image_concurrency: int = Field(
         2, ge=1, description="Uploaded images and videos decoded and analysed at once; the rest queue…"
     )

@@ -59,6 +59,7 @@ def _audit(
     )
 
 
+ZXCVBN_MAX_LENGTH = 72  # zxcvbn refuses longer input; the first 72 characters decide
 MIN_GUESSES_LOG10 = 10.0  # 10^10 guesses: centuries offline at argon2id's cost, and never online
 
 
@@ -68,7 +69,7 @@ def password_problem(password: str, username: str = "") -> str | None:
     l33t spellings, keyboard walks, dates and the user's own name all score far lower)."""
     if len(password) < 10:
         return "at least 10 characters are needed"
-    estimate = zxcvbn(password[:100], user_inputs=[username, "openlfr"])
+    estimate = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=[username, "openlfr"])
     if estimate["guesses_log10"] < MIN_GUESSES_LOG10:
         warning = estimate["feedback"].get("warning") or "it would be guessed too soon"
         return f"{warning.rstrip('.')} (try a few unrelated words)"

@@ -85,10 +85,14 @@ public.permission = None  # type: ignore[attr-defined]
 def same_origin(request: Request | WebSocket) -> bool:
     """Whether a browser request comes from our own pages: its Origin (sent by browsers on every
     cross-site POST and socket) is this server's or ``api.public_url``. A request with no Origin
-    is not from a page at all (a script, curl) and cannot ride on a visitor's browser."""
+    is not from a page at all (a script, curl) and cannot ride on a visitor's browser. Where the
+    browser says where a request comes from (Sec-Fetch-Site, which no page can set), that decides."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None:
-        return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+        return True
     host = request.headers.get("host", "")
     allowed_origins = {f"http://{host}", f"https://{host}"}
     public_url = service_of(request).gov.settings.api.public_url

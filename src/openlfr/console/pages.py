@@ -84,6 +84,7 @@ async def login_form(  # type: ignore[no-untyped-def]
         _, token, _ = await sign_in(request, username, password)
     except HTTPException as exc:
         error = {
+            403: "Sign in from openlfr's own sign-in page.",
             429: "Too many failed sign-ins. Wait and try again.",
             503: "Too many sign-ins at once. Try again in a moment.",
         }.get(exc.status_code, "Wrong username or password.")

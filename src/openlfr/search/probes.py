@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from openlfr.errors import NoFaceError, VideoDecodeError
+from openlfr.errors import ImageTooLargeError, NoFaceError, VideoDecodeError
 from openlfr.live.alerts import CollectingSink
 from openlfr.live.engine import CameraEngine
 from openlfr.video import parse_source
@@ -68,8 +68,21 @@ class _TrackCollector(CameraEngine):
         super()._forget(track_id)
 
 
-def memory_frames(data: bytes, label: str = "the uploaded video") -> Iterator[Frame]:
-    """Every frame of a video held in memory (an upload), decoded from RAM: no temporary file."""
+@dataclass(frozen=True)
+class VideoLimits:
+    """What an uploaded video may cost: the size of its pictures, and how many of them."""
+
+    max_pixels: int = 3840 * 2160
+    max_frames: int = 25 * 600
+
+
+def memory_frames(
+    data: bytes, label: str = "the uploaded video", limits: VideoLimits | None = None
+) -> Iterator[Frame]:
+    """Every frame of a video held in memory (an upload), decoded from RAM: no temporary file.
+    A picture larger than ``limits.max_pixels`` is refused from the stream's header, before any
+    decoding, and the video is refused at its first frame past ``limits.max_frames``."""
+    limits = limits or VideoLimits()
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except Exception as exc:  # PyAV raises FFmpeg's many error types
@@ -78,8 +91,20 @@ def memory_frames(data: bytes, label: str = "the uploaded video") -> Iterator[Fr
     with container:
         if not container.streams.video:
             raise VideoDecodeError(f"{label}: has no video stream")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+        if width * height > limits.max_pixels:
+            raise ImageTooLargeError(
+                f"{label}: {width}×{height} pictures are over the limit of {limits.max_pixels:,} pixels"
+            )
         try:
-            for decoded in container.decode(container.streams.video[0]):
+            for decoded in container.decode(stream):
+                if decoded.width * decoded.height > limits.max_pixels:  # a size change mid-stream
+                    raise ImageTooLargeError(
+                        f"{label}: a picture of {decoded.width}×{decoded.height} is over the limit"
+                    )
+                if index >= limits.max_frames:
+                    raise ImageTooLargeError(f"{label}: longer than {limits.max_frames:,} frames")
                 position = float(decoded.time) if decoded.time is not None else index / 25.0
                 yield Frame(decoded.to_ndarray(format="bgr24"), index, position, time.time())
                 index += 1
@@ -89,11 +114,14 @@ def memory_frames(data: bytes, label: str = "the uploaded video") -> Iterator[Fr
         raise VideoDecodeError(f"{label}: no frame could be decoded")
 
 
-def video_probes(analyzer: FaceAnalyzer, video: Path | bytes) -> list[Probe]:
-    """One probe per track that got at least one good shot, in order of appearance."""
+def video_probes(
+    analyzer: FaceAnalyzer, video: Path | bytes, limits: VideoLimits | None = None
+) -> list[Probe]:
+    """One probe per track that got at least one good shot, in order of appearance (an upload in
+    memory within ``limits``)."""
     collector = _TrackCollector(analyzer)
     if isinstance(video, bytes):
-        frames = memory_frames(video)
+        frames = memory_frames(video, limits=limits)
     else:
         decoding = analyzer.settings.live.decode_device
         spec = parse_source(str(video), lossless=True, realtime=False, decode_device=decoding)

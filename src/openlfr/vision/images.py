@@ -24,6 +24,9 @@ from openlfr.errors import (
 DEFAULT_MAX_PIXELS = 64_000_000
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_DECODED_BYTES = 512 * 1024 * 1024
+# Photo formats whose header states the picture's true size. Containers that hold other images
+# (ICO, ICNS, MPO…) are not among them: Pillow decodes the image inside to learn its size.
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
 
 
 def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -86,13 +89,13 @@ def check_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLargeError(
             f"{label}: image dimensions are too large (decompression bomb guard)"
         ) from None
     except UnidentifiedImageError:
-        raise ImageDecodeError(f"{label}: not an image, or a format openlfr cannot read") from None
+        raise ImageDecodeError(f"{label}: not an image openlfr reads ({', '.join(PHOTO_FORMATS)})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"{label}: corrupt or truncated image ({exc})") from None
     width, height = image.size

@@ -13,7 +13,7 @@ from openlfr.api.deps import gov_of, image_work, require, service_of
 from openlfr.api.routes.deployments import image_upload
 from openlfr.errors import NoFaceError
 from openlfr.search.gallery import GallerySearcher, GalleryStore, list_galleries
-from openlfr.search.probes import FACE_CHOICES, Probe, image_probes, video_probes
+from openlfr.search.probes import FACE_CHOICES, Probe, VideoLimits, image_probes, video_probes
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -54,7 +54,9 @@ async def upload_probes(request: Request) -> tuple[list[Probe], str]:
         return await image_work(request, image_probes, analyzer, data, faces), "uploaded still"
     data = await video.read()
     await video.close()
-    probes = await image_work(request, video_probes, gov_of(request).analyzer, data)
+    api = gov_of(request).settings.api
+    limits = VideoLimits(api.max_upload_video_pixels, api.max_upload_video_frames)
+    probes = await image_work(request, video_probes, gov_of(request).analyzer, data, limits)
     if not probes:
         raise NoFaceError("the uploaded video: nobody with a face of usable quality")
     return probes, "uploaded video"
