@@ -157,8 +157,9 @@ def open_session(gov: Governance, user: User) -> tuple[str, str]:
     return token, csrf
 
 
-def resolve_session(gov: Governance, token: str) -> Principal | None:
-    """The signed-in user of a cookie, or None if it is unknown, revoked, expired or idle too long."""
+def resolve_session(gov: Governance, token: str, touch: bool = True) -> Principal | None:
+    """The signed-in user of a cookie, or None if it is unknown, revoked, expired or idle too long.
+    ``touch=False`` checks without counting as activity (an open socket is not a person at work)."""
     now = gov.now()
     idle = timedelta(minutes=gov.settings.api.session_idle_minutes)
     with gov.store.session() as session:
@@ -170,7 +171,7 @@ def resolve_session(gov: Governance, token: str) -> Principal | None:
         user = session.get(User, row.user_id)
         if user is None or not user.active:
             return None
-        if now - aware(row.last_seen) > timedelta(seconds=30):  # keep writes rare
+        if touch and now - aware(row.last_seen) > timedelta(seconds=30):  # keep writes rare
             row.last_seen = now
         return Principal(user.id, user.username, user.role, "session", row.csrf_token, row.token_hash)
 

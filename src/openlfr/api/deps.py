@@ -36,8 +36,9 @@ def gov_of(request: Request | WebSocket) -> Governance:
     return service_of(request).gov
 
 
-def principal_of(request: Request | WebSocket) -> Principal | None:
-    """The caller, from a bearer token or a session cookie; a bad credential is a 401, not anonymity."""
+def principal_of(request: Request | WebSocket, touch: bool = True) -> Principal | None:
+    """The caller, from a bearer token or a session cookie; a bad credential is a 401, not anonymity.
+    ``touch=False`` leaves a session's idle clock alone."""
     gov = gov_of(request)
     authorization = request.headers.get("authorization", "")
     if authorization:
@@ -48,7 +49,7 @@ def principal_of(request: Request | WebSocket) -> Principal | None:
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = accounts.resolve_session(gov, cookie)
+        principal = accounts.resolve_session(gov, cookie, touch)
         if principal is None:
             raise HTTPException(401, "your session has ended; sign in again")
         return principal

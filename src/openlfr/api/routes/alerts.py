@@ -136,31 +136,44 @@ def retain(
 
 async def _still_allowed(websocket: WebSocket) -> bool:
     """Whether the socket's credential still holds: not revoked, not expired, the user not
-    disabled, the session not ended, and the role still allowed to read alerts."""
+    disabled, the session not ended or idle, and the role still allowed to read alerts."""
     try:
-        principal = await run_in_threadpool(principal_of, websocket)
+        principal = await run_in_threadpool(principal_of, websocket, False)
     except Exception:
         return False
     return principal is not None and allowed(principal.role, "alerts.read")
 
 
-async def _forward_live(websocket: WebSocket, queue: asyncio.Queue, last: int) -> None:
-    """Send hub events after ``last`` until the client leaves (noticed at once, not at the next
-    send) or its credential stops holding (checked every ``api.socket_recheck_seconds``)."""
+async def _guard(websocket: WebSocket) -> None:
+    """Return once the socket's credential stops holding (checked every ``api.socket_recheck_seconds``),
+    whatever the stream is doing: sending a backlog, or stuck on a client that stopped reading."""
     interval = service_of(websocket).gov.settings.api.socket_recheck_seconds
+    while True:
+        await asyncio.sleep(interval)
+        if not await _still_allowed(websocket):
+            return
+
+
+async def _stream(websocket: WebSocket, queue: asyncio.Queue, since: int | None) -> None:
+    """The backlog after ``since`` from the store, then hub events, until the client leaves
+    (noticed at once, not at the next send)."""
+    service = service_of(websocket)
+    last = since if since is not None else await run_in_threadpool(head, service.gov)
+    while True:
+        backlog = await run_in_threadpool(read_feed, service.gov, last)
+        for event in backlog:
+            await websocket.send_json(event)
+            last = event["seq"]
+        if len(backlog) < 500:
+            break
     departure = asyncio.create_task(websocket.receive())
-    recheck = asyncio.create_task(asyncio.sleep(interval))
+    arrival: asyncio.Task | None = None
     try:
         while True:
             arrival = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({arrival, departure, recheck}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({arrival, departure}, return_when=asyncio.FIRST_COMPLETED)
             if arrival not in done:
                 arrival.cancel()  # cancelling a pending get() loses nothing
-            if recheck in done:
-                if not await _still_allowed(websocket):
-                    await websocket.close(code=4401, reason="signed out, disabled or revoked")
-                    return
-                recheck = asyncio.create_task(asyncio.sleep(interval))
             if departure in done:
                 if departure.result()["type"] == "websocket.disconnect":
                     return
@@ -175,7 +188,8 @@ async def _forward_live(websocket: WebSocket, queue: asyncio.Queue, last: int) -
                     last = event["seq"]
     finally:
         departure.cancel()
-        recheck.cancel()
+        if arrival is not None:
+            arrival.cancel()
 
 
 @router.websocket("/alerts/ws")
@@ -199,19 +213,22 @@ async def alert_stream(websocket: WebSocket, since: int | None = Query(None, ge=
     await websocket.accept()
     service = service_of(websocket)
     queue = service.hub.subscribe()
+    stream = asyncio.create_task(_stream(websocket, queue, since))
+    guard = asyncio.create_task(_guard(websocket))
     try:
-        last = since if since is not None else await run_in_threadpool(head, service.gov)
-        while True:  # the backlog, read from the store
-            backlog = await run_in_threadpool(read_feed, service.gov, last)
-            for event in backlog:
-                await websocket.send_json(event)
-                last = event["seq"]
-            if len(backlog) < 500:
-                break
-        await _forward_live(websocket, queue, last)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+        done, _ = await asyncio.wait({stream, guard}, return_when=asyncio.FIRST_COMPLETED)
+        if guard in done:
+            stream.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    websocket.close(code=4401, reason="signed out, disabled or revoked"), 1.0
+                )
+        else:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                stream.result()
     finally:
+        stream.cancel()
+        guard.cancel()
         service.hub.unsubscribe(queue)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(), 1.0)
