@@ -287,3 +287,50 @@ def test_a_changed_decision_needs_a_reason_and_takes_its_outcome_with_it(gov, cl
     with gov.store.session() as session:
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "alert.redecide")).one()
     assert event.details["previous"] == "confirmed_match" and event.details["outcome_withdrawn"] == "arrest"
+
+
+def test_operators_deciding_one_alert_at_once_cannot_overwrite_each_other(gov, clock, samples) -> None:
+    import threading
+
+    deployment_id = live_deployment(gov, samples)
+    alerts = [fake_alert(at=clock.now) for _ in range(6)]
+    for alert in alerts:
+        al.record(gov, deployment_id, alert)
+
+    def state(alert_id: str):  # type: ignore[no-untyped-def]
+        with gov.store.session() as session:
+            return session.get(AlertRecord, alert_id)
+
+    def at_once(*calls):  # type: ignore[no-untyped-def]
+        start, results = threading.Barrier(len(calls)), []
+
+        def run(call):  # type: ignore[no-untyped-def]
+            start.wait()
+            try:
+                results.append(call())
+            except PolicyViolation as refused:
+                results.append(refused)
+
+        threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    for alert in alerts[:3]:  # two different decisions, neither with a reason: one stands, one is refused
+        results = at_once(
+            lambda a=alert: al.decide(gov, a.alert_id, "confirmed_match", "operator"),
+            lambda a=alert: al.decide(gov, a.alert_id, "false_alert", "operator2"),
+        )
+        assert sorted(type(r).__name__ for r in results) == ["AlertRecord", "PolicyViolation"]
+        (kept,) = [r for r in results if not isinstance(r, PolicyViolation)]
+        assert state(alert.alert_id).decision == kept.decision
+    for alert in alerts[3:]:  # an outcome raced against a change away from a match
+        al.decide(gov, alert.alert_id, "confirmed_match", "operator")
+        at_once(
+            lambda a=alert: al.record_outcome(gov, a.alert_id, "arrest", "officer"),
+            lambda a=alert: al.decide(gov, a.alert_id, "false_alert", "operator2", "not him"),
+        )
+        final = state(alert.alert_id)
+        assert final.decision == "false_alert" and final.outcome is None

@@ -107,8 +107,9 @@ def _open_alert(gov: Governance, session, deployment_id: str, alert: Alert, seen
 
 
 def _one_at_a_time(session, key: str) -> None:  # type: ignore[no-untyped-def]
-    """Hold the write lock for this subject on this camera before reading anything, so sightings
-    written at once (several engine processes, spool replays) join one alert and none is lost."""
+    """Hold the write lock for ``key`` before reading anything: sightings written at once (several
+    engine processes, spool replays) join one alert, and a decision is made on the alert as the
+    last one left it."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
     else:  # SQLite: the first write takes the database's one write lock for the whole transaction
@@ -177,6 +178,7 @@ def decide(gov: Governance, alert_id: str, decision: str, actor: str, reason: st
     if decision not in DECISIONS:
         raise PolicyViolation(f"decision must be one of {', '.join(DECISIONS)}")
     with gov.store.session() as session:
+        _one_at_a_time(session, f"alert/{alert_id}")  # two operators at once: the second sees the first
         row = gov.get(session, AlertRecord, alert_id)
         previous, withdrawn = row.decision, None
         if previous == decision:
@@ -203,6 +205,7 @@ def record_outcome(gov: Governance, alert_id: str, outcome: str, actor: str, rea
     if outcome not in OUTCOMES:
         raise PolicyViolation(f"outcome must be one of {', '.join(OUTCOMES)}")
     with gov.store.session() as session:
+        _one_at_a_time(session, f"alert/{alert_id}")  # two operators at once: the second sees the first
         row = gov.get(session, AlertRecord, alert_id)
         if row.decision != "confirmed_match":
             raise PolicyViolation("an outcome follows an engagement: confirm the match first")
@@ -234,6 +237,7 @@ def retain(gov: Governance, alert_id: str, actor: str, reason: str) -> AlertReco
     if not reason.strip():
         raise PolicyViolation("keeping an alert past its retention period needs a reason")
     with gov.store.session() as session:
+        _one_at_a_time(session, f"alert/{alert_id}")  # two operators at once: the second sees the first
         row = gov.get(session, AlertRecord, alert_id)
         if row.probe_sealed is None:
             raise PolicyViolation("this alert's images were already purged")
