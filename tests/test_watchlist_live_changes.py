@@ -74,3 +74,42 @@ def test_the_store_refuses_sightings_of_removed_or_expired_subjects(gov, clock, 
         discarded = session.scalars(select(AuditEvent).where(AuditEvent.action == "alert.discarded")).all()
     assert len(discarded) == 2
     assert all("W-77" not in str(e.details) and "yao" not in str(e.details) for e in discarded)
+
+
+def test_no_sighting_is_stored_after_the_removal_that_raced_it(gov, samples) -> None:
+    """Eight cameras write sightings of a subject while it is removed: on both databases, every stored
+    sighting is audited before the removal, and every later one is discarded."""
+    import threading
+
+    from openlfr.store.models import AlertRecord
+
+    deployment_id = live_deployment(gov, samples)
+    with gov.store.session() as session:
+        subject_id = session.scalar(select(Subject.id).where(Subject.deployment_id == deployment_id))
+    stop = threading.Event()
+
+    def camera(number: int) -> None:
+        while not stop.is_set():
+            al.record(gov, deployment_id, fake_alert(camera=f"camera-{number}"))
+
+    cameras = [threading.Thread(target=camera, args=(n,)) for n in range(8)]
+    for thread in cameras:
+        thread.start()
+    time.sleep(0.5)
+    wl.remove_subject(gov, subject_id, "watchlist-manager", "court order lifted")
+    time.sleep(0.5)
+    stop.set()
+    for thread in cameras:
+        thread.join()
+    with gov.store.session() as session:
+        alert_ids = set(session.scalars(select(AlertRecord.id)))
+        removed_at = session.scalar(select(AuditEvent.seq).where(AuditEvent.action == "subject.remove"))
+        written = select(AuditEvent.seq).where(
+            AuditEvent.object_id.in_(alert_ids), AuditEvent.action.in_(("alert.create", "alert.sighting"))
+        )
+        seqs = list(session.scalars(written))
+        discarded = session.scalar(
+            select(func.count()).where(AuditEvent.action == "alert.discarded", AuditEvent.seq > removed_at)
+        )
+    assert seqs and max(seqs) < removed_at
+    assert discarded > 0

@@ -16,6 +16,7 @@ import numpy as np
 from sqlalchemy import select, text
 
 from openlfr.errors import PolicyViolation
+from openlfr.governance.audit import lock_chain
 from openlfr.governance.context import Governance, aware
 from openlfr.live.alerts import Alert
 from openlfr.live.sightings import attaches
@@ -34,6 +35,7 @@ def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engi
     counts it, without saying who."""
     seen_at = datetime.fromtimestamp(alert.raised_at, UTC)
     with gov.store.session() as session:
+        lock_chain(session)  # a watchlist change audits under this lock: it is wholly before or after
         _one_at_a_time(session, f"{deployment_id}/{alert.camera}/{alert.subject}")
         known = session.get(AlertSighting, alert.alert_id)
         if known is not None:

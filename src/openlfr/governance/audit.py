@@ -48,7 +48,7 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _lock_chain(session: Session) -> None:
+def lock_chain(session: Session) -> None:
     """Hold the chain's write lock until this transaction ends, so concurrent appends queue up.
 
     PostgreSQL: a transaction-scoped advisory lock. SQLite: a write statement (matching no
@@ -72,7 +72,7 @@ def append(
     details: dict | None = None,
 ) -> AuditEvent:
     """Add the next link (flushed in the caller's transaction, so it commits with the action it records)."""
-    _lock_chain(session)
+    lock_chain(session)
     last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,
