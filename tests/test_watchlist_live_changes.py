@@ -3,7 +3,9 @@ alerted on again: checked with the real engine on the demo clip, and at the stor
 
 from __future__ import annotations
 
+import socket as net
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -12,10 +14,12 @@ from sqlalchemy import func, select
 from openlfr.demo.service import prepare_demo
 from openlfr.demo.synthetic import ENROLLED_SUBJECT
 from openlfr.governance import alerts as al
+from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
+from openlfr.models.pack import sample_image_paths
 from openlfr.store.models import AlertSighting, AuditEvent, Subject
 from tests.api_support import bearer, live_server, make_app, make_gov, token
-from tests.governance_helpers import fake_alert, live_deployment
+from tests.governance_helpers import OFFICER, fake_alert, live_deployment, plan, subject
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -59,6 +63,43 @@ def test_a_removed_subject_leaves_the_running_engine_within_a_second(tmp_path, a
         time.sleep(14)  # two more passes of the demo clip: he is in view again in each
         assert sightings_of(gov, ENROLLED_SUBJECT) == before
         assert engine.metrics.frames > 0 and supervisor.running  # still matching everyone else
+
+
+@pytest.fixture
+def silent_cameras():  # type: ignore[no-untyped-def]
+    """RTSP addresses on a port that accepts connections and never answers: cameras that hang."""
+    listener = net.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    yield tuple(f"rtsp://127.0.0.1:{port}/camera-{n}" for n in range(4))
+    listener.close()
+
+
+def test_a_removal_is_not_held_up_by_another_deployment_stopping(tmp_path, analyzer, silent_cameras) -> None:
+    gov = make_gov(tmp_path, analyzer, users=False, supervise_seconds=0.5)
+    gov.settings.live.open_timeout = 30.0  # those cameras take a long time to give up
+    setup = prepare_demo(gov, tmp_path / "demo")
+    start = gov.now() - timedelta(minutes=1)
+    other = dep.create(gov, plan(start, name="Other street", cameras=silent_cameras), "planner").id
+    wl.add_subject(gov, other, subject("someone", sample_image_paths()["yaoming"]), "watchlist-manager")
+    dep.authorise(gov, other, OFFICER, "necessary and proportionate")
+    dep.approve_watchlist(gov, other, "inspector")
+    dep.start(gov, other, "operator")
+    app = make_app(gov, run_engines=True)
+    supervisor = app.state.service.supervisor
+    with live_server(app):
+        assert wait_for(lambda: sightings_of(gov, ENROLLED_SUBJECT) >= 1, 90)
+        assert other in supervisor.running
+        engine = supervisor.running[setup.deployment_id].runner.workers[0].engine
+        dep.end(gov, other, "operator", "the operation is over")
+        assert wait_for(lambda: other not in supervisor.running, 5.0)  # its cameras are being stopped
+        removed_at = time.monotonic()
+        wl.remove_subject(
+            gov, wl.find_subject(gov, setup.deployment_id, ENROLLED_SUBJECT), "watchlist-manager", "withdrawn"
+        )
+        assert wait_for(lambda: ENROLLED_SUBJECT not in engine.gallery.subjects, 2.0)
+        print(f"removal reached the engine in {(time.monotonic() - removed_at) * 1000:.0f} ms")
 
 
 def test_the_store_refuses_sightings_of_removed_or_expired_subjects(gov, clock, samples) -> None:

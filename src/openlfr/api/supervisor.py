@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 
 import cv2
@@ -38,6 +37,24 @@ class Running:
     saved: tuple[int, int] = (0, 0)  # faces and tracks already added to the deployment's counters
 
 
+class WatchlistKeeper(Background):
+    """Keeps every running engine's gallery equal to its watchlist, on a thread of its own: stopping
+    another deployment's cameras (which may wait on streams that hang) never delays a removal."""
+
+    def __init__(self, supervisor: DeploymentSupervisor, interval: float) -> None:
+        super().__init__("watchlists")
+        self.supervisor = supervisor
+        self.interval = interval
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.supervisor.sync_watchlists()
+            except Exception:
+                log.exception("watchlist sync")
+            self._stop.wait(self.interval)
+
+
 class DeploymentSupervisor(Background):
     """Starts and stops the live engines, and keeps each one's watchlist current: a subject
     removed or expired leaves every camera's gallery within ``governance.watchlist_sync_seconds``."""
@@ -51,23 +68,25 @@ class DeploymentSupervisor(Background):
         self.refusals: dict[str, str] = {}
         self.owner = lease.runner_name("service")
         self._lock = threading.Lock()
+        self.keeper = WatchlistKeeper(self, self.sync_interval)
+
+    def start(self):  # type: ignore[no-untyped-def]
+        self.keeper.start()
+        return super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self.keeper.stop(timeout)
         super().stop(timeout)
         for deployment_id in list(self.running):
             self._halt(deployment_id, "service stopping")
 
     def _run(self) -> None:
-        next_tick = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() >= next_tick:
-                    self.tick()
-                    next_tick = time.monotonic() + self.interval
-                self.sync_watchlists()
+                self.tick()
             except Exception:
                 log.exception("supervisor")
-            self._stop.wait(min(self.interval, self.sync_interval))
+            self._stop.wait(self.interval)
 
     def sync_watchlists(self) -> None:
         """Each running deployment's gallery made equal to its watchlist now."""
