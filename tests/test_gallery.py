@@ -211,6 +211,40 @@ def test_gallery_at_rest_is_sealed_and_deletion_is_for_good(gov, tmp_path) -> No
         store.read()
 
 
+def wrapped_key(gov, key: str) -> bytes | None:  # type: ignore[no-untyped-def]
+    with gov.store.key_engine.connect() as connection:
+        query = "SELECT wrapped_key FROM data_keys WHERE deployment_id = ?"
+        return connection.exec_driver_sql(query, (key,)).scalar()
+
+
+def test_a_copy_of_the_gallery_taken_before_a_deletion_is_unreadable_after_it(gov, tmp_path) -> None:
+    import shutil
+
+    rng = np.random.default_rng(6)
+    store = GalleryStore(gov, "custody")
+    labels = ["keep-1", "erase-me", "keep-2"]
+    store.write(
+        labels, ["a.jpg", "b.jpg", "c.jpg"], rng.normal(size=(3, 64)).astype(np.float32), "admin", "build"
+    )
+    old_key = store.key
+    wrapped = wrapped_key(gov, old_key)
+    assert wrapped is not None
+    backup = tmp_path / "copy-of-the-gallery"
+    shutil.copytree(store.folder, backup)
+
+    store.delete_label("erase-me", "admin", "erasure request 77")
+    assert store.key != old_key and store.entries()[0] == ["keep-1", "keep-2"]
+    assert wrapped_key(gov, old_key) is None
+    stolen = next(backup.glob("*entries.sealed"))
+    with pytest.raises(EncryptionKeyError):
+        gov.store.open(old_key, stolen.read_bytes(), f"{old_key}:{stolen.stem}")
+    keystore = gov.store.key_engine.url.database
+    assert wrapped not in Path(keystore).read_bytes()  # gone from the key store's file, not only its table
+    with gov.store.session() as session:
+        (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "gallery.delete_subject"))
+    assert "erase-me" not in str(event.details) and event.reason == "erasure request 77"
+
+
 def test_pq_gallery_seals_its_shards_and_loads_them_without_rebuilding(gov, monkeypatch) -> None:
     rng = np.random.default_rng(13)
     templates = clustered(rng, 30_000, 64)

@@ -1,17 +1,19 @@
 """Named, persistent galleries of encrypted templates for retrospective search.
 
 A gallery lives in ``data_dir/galleries/NAME``. Its templates, labels and FAISS index are
-sealed with AES-GCM under the gallery's own data key, held in the key store like a
-deployment's, so a copy of the folder alone reveals nothing. Every file is written whole
-(temporary file, fsync, rename). Deleting a subject rewrites the files without them and
-rebuilds the index; a searcher in use swaps to the new index only when it is ready, so
-searches never wait for a rebuild.
+sealed with AES-GCM under a data key of the gallery's current generation, held in the key store
+like a deployment's, so a copy of the folder alone reveals nothing. Every file is written whole
+(temporary file, fsync, rename). Every rewrite (deleting a subject) seals a new generation under
+a new key and then destroys the old key: a copy of the folder or a backup taken before a
+deletion cannot be read for the deleted person either. A searcher in use swaps to the new index
+only when it is ready, so searches never wait for a rebuild.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from openlfr.errors import NotFoundError, PolicyViolation
+from openlfr.errors import NotFoundError, PolicyViolation, StoreError
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex, chosen_kind
 from openlfr.settings import SearchSettings
 from openlfr.store.files import private_folder, write_atomically
 
+log = logging.getLogger(__name__)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CHUNK_ROWS = 65_536
 
@@ -39,8 +42,11 @@ class Candidate:
     score: float
 
 
-def key_id(name: str) -> str:
-    return "gallery-" + hashlib.sha256(name.encode()).hexdigest()[:24]
+def key_id(name: str, generation: int = 0) -> str:
+    """The key store's name for a gallery generation's key (generation 0: galleries written before
+    keys were per generation)."""
+    base = "gallery-" + hashlib.sha256(name.encode()).hexdigest()[:24]
+    return f"{base}-g{generation}" if generation else base
 
 
 class GalleryStore:
@@ -51,7 +57,6 @@ class GalleryStore:
             raise PolicyViolation("a gallery name is 1–64 letters, digits, '.', '_' or '-'")
         self.gov, self.name = gov, name
         self.folder = gov.settings.data_dir / "galleries" / name
-        self.key = key_id(name)
 
     @property
     def exists(self) -> bool:
@@ -62,11 +67,19 @@ class GalleryStore:
             raise NotFoundError(f"no gallery named {self.name}")
         return json.loads((self.folder / "manifest.json").read_text())
 
-    def _seal(self, data: bytes, context: str) -> bytes:
-        return self.gov.store.seal(self.key, data, f"{self.key}:{context}")
+    @property
+    def key(self) -> str:
+        """The key of the generation in use."""
+        return self._key(self.manifest())
 
-    def _open(self, path: Path, context: str) -> bytes:
-        return self.gov.store.open(self.key, path.read_bytes(), f"{self.key}:{context}")
+    def _key(self, manifest: dict) -> str:
+        return manifest.get("key") or key_id(self.name)
+
+    def _seal(self, key: str, data: bytes, context: str) -> bytes:
+        return self.gov.store.seal(key, data, f"{key}:{context}")
+
+    def _open(self, key: str, path: Path, context: str) -> bytes:
+        return self.gov.store.open(key, path.read_bytes(), f"{key}:{context}")
 
     def _prefix(self, manifest: dict) -> str:
         """Files of one generation share a prefix, so a rewrite commits when the manifest names it."""
@@ -88,27 +101,30 @@ class GalleryStore:
         if len(labels) != len(sources):
             raise ValueError("labels and sources must line up")
         private_folder(self.folder)
-        generation = 1
-        if self.exists:
-            generation = self.manifest().get("generation", 0) + 1
-        else:
-            self.gov.store.create_data_key(self.key)
+        previous = self.manifest() if self.exists else None
+        generation = previous.get("generation", 0) + 1 if previous else 1
+        key = key_id(self.name, generation)
+        self.gov.store.create_data_key(key)
         prefix = f"g{generation}-"
         blocks = [templates] if isinstance(templates, np.ndarray) else templates
         count, chunks, dimension = 0, 0, 0
         for chunks, block in enumerate(_rechunk(blocks, CHUNK_ROWS), start=1):
             name = f"{prefix}templates-{chunks - 1:05d}"
-            write_atomically(self.folder / f"{name}.sealed", self._seal(block.tobytes(), name))
+            write_atomically(self.folder / f"{name}.sealed", self._seal(key, block.tobytes(), name))
             count, dimension = count + len(block), block.shape[1]
         if count != len(labels):
             for unused in self.folder.glob(f"{prefix}*.sealed"):
                 unused.unlink()
+            self.gov.store.destroy_data_key(key)
             raise ValueError("labels, sources and templates must line up")
         entries = json.dumps({"labels": labels, "sources": sources}).encode()
-        write_atomically(self.folder / f"{prefix}entries.sealed", self._seal(entries, f"{prefix}entries"))
+        write_atomically(
+            self.folder / f"{prefix}entries.sealed", self._seal(key, entries, f"{prefix}entries")
+        )
         manifest = {
             "name": self.name,
             "generation": generation,
+            "key": key,
             "count": count,
             "subjects": len(set(labels)),
             "dimension": dimension,
@@ -119,6 +135,8 @@ class GalleryStore:
         for stale in self.folder.glob("*.sealed"):
             if not stale.name.startswith(prefix):
                 stale.unlink()
+        if previous is not None:
+            self._shred(self._key(previous))
         with self.gov.store.session() as session:
             audit.append(
                 session,
@@ -130,21 +148,29 @@ class GalleryStore:
                 details={"templates": count, "subjects": len(set(labels))},
             )
 
+    def _shred(self, key: str) -> None:
+        """Destroy a replaced generation's key: its files, in any copy, are unreadable from now on."""
+        try:
+            self.gov.store.destroy_data_key(key)
+        except StoreError as exc:  # the key is deleted; a reader holds its old page until the next purge
+            log.warning("gallery %s: %s", self.name, exc)
+
     def entries(self, manifest: dict | None = None) -> tuple[list[str], list[str]]:
         """Each row's label and source (of the generation ``manifest`` names; the current one by default)."""
-        prefix = self._prefix(manifest or self.manifest())
-        entries = json.loads(self._open(self.folder / f"{prefix}entries.sealed", f"{prefix}entries"))
+        manifest = manifest or self.manifest()
+        prefix, key = self._prefix(manifest), self._key(manifest)
+        entries = json.loads(self._open(key, self.folder / f"{prefix}entries.sealed", f"{prefix}entries"))
         return entries["labels"], entries["sources"]
 
     def blocks(self, manifest: dict | None = None) -> TemplateBlocks:
         """The templates, opened one sealed chunk at a time as an index build reads them."""
         manifest = manifest or self.manifest()
-        prefix = self._prefix(manifest)
+        prefix, key = self._prefix(manifest), self._key(manifest)
 
         def read(i: int) -> np.ndarray:
             name = f"{prefix}templates-{i:05d}"
             context = name if prefix else f"t{i}"  # galleries written before generations
-            data = self._open(self.folder / f"{name}.sealed", context)
+            data = self._open(key, self.folder / f"{name}.sealed", context)
             return np.frombuffer(data, np.float32).reshape(-1, manifest["dimension"])
 
         return TemplateBlocks(
@@ -164,12 +190,12 @@ class GalleryStore:
         import faiss
 
         manifest = manifest or self.manifest()
-        blocks, prefix = self.blocks(manifest), self._prefix(manifest)
+        blocks, prefix, key = self.blocks(manifest), self._prefix(manifest), self._key(manifest)
         kind = chosen_kind(settings, blocks.count)
         paths = sorted(self.folder.glob(f"{prefix}index-{kind}-*.sealed"))
         if paths:
             parts = [
-                faiss.deserialize_index(np.frombuffer(self._open(path, path.stem), np.uint8))
+                faiss.deserialize_index(np.frombuffer(self._open(key, path, path.stem), np.uint8))
                 for path in paths
             ]
             if sum(part.ntotal for part in parts) == blocks.count:
@@ -180,7 +206,7 @@ class GalleryStore:
         for i, part in enumerate(index.parts):
             name = f"{prefix}index-{kind}-{i:03d}"
             write_atomically(
-                self.folder / f"{name}.sealed", self._seal(faiss.serialize_index(part).tobytes(), name)
+                self.folder / f"{name}.sealed", self._seal(key, faiss.serialize_index(part).tobytes(), name)
             )
         return index
 
@@ -217,7 +243,7 @@ class GalleryStore:
                 object_id=self.name,
                 at=self.gov.now(),
                 reason=reason,
-                details={"label": label, "templates": removed},
+                details={"templates": removed},  # who was deleted is not kept: deleted means gone
             )
         return removed
 

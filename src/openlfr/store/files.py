@@ -3,7 +3,9 @@ owner only, in folders only their owner may enter."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
@@ -11,12 +13,13 @@ PRIVATE_FOLDER = 0o700
 
 
 def private_folder(folder: Path, *, tighten: bool = False) -> Path:
-    """``folder`` created for its owner only if it is missing (parents as they come). An existing
+    """``folder`` created for its owner only if it is missing, with any missing parents. An existing
     folder is left as it is, unless ``tighten`` (openlfr's own data folder)."""
     if not folder.exists():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        folder.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
-        folder.chmod(PRIVATE_FOLDER)
+        missing = [folder, *(p for p in folder.parents if not p.exists())]
+        for path in reversed(missing):  # outermost first, each private as it is made
+            path.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
+            path.chmod(PRIVATE_FOLDER)
     elif tighten:
         folder.chmod(PRIVATE_FOLDER)
     return folder
@@ -44,10 +47,17 @@ def write_atomically(path: Path, data: bytes, temporary_suffix: str = ".part") -
         raise
 
 
-def remove_leftovers(folder: Path, temporary_suffix: str = ".part") -> int:
-    """Delete what a crash left half-written in ``folder`` (the old file, if any, is intact)."""
-    count = 0
-    for leftover in folder.glob(f"*{temporary_suffix}"):
-        leftover.unlink(missing_ok=True)
-        count += 1
+def remove_leftovers(
+    folder: Path, temporary_suffix: str = ".part", *, everywhere: bool = False, older_than: float = 0.0
+) -> int:
+    """Delete what a crash left half-written in ``folder`` (the old file, if any, is intact); with
+    ``everywhere``, in its subfolders too. ``older_than`` seconds spares a write still under way
+    in another process."""
+    found = folder.rglob(f"*{temporary_suffix}") if everywhere else folder.glob(f"*{temporary_suffix}")
+    count, now = 0, time.time()
+    for leftover in found:
+        with contextlib.suppress(FileNotFoundError):
+            if now - leftover.stat().st_mtime >= older_than:
+                leftover.unlink()
+                count += 1
     return count
