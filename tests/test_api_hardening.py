@@ -85,6 +85,23 @@ def test_public_csv_cells_never_run_as_formulas(tmp_path, analyzer, clock) -> No
     assert rows[0]["name"].startswith("'=") and rows[0]["purpose"] == "'+1+1"
 
 
+def test_a_carriage_return_in_a_public_field_starts_no_formula(tmp_path, analyzer, clock) -> None:
+    import re
+
+    gov = make_gov(tmp_path, analyzer, clock=clock)
+    name = 'ok\r=HYPERLINK("https://evil.example","click")'
+    deployment_id = draft_deployment(gov, name=name, location_name="High St\r\n+1+1\n-2+3")
+    dep.authorise(gov, deployment_id, OFFICER, "necessary")
+    with TestClient(make_app(gov)) as client:
+        text = client.get("/public/deployments.csv").text
+    cells = [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row]
+    lines = [line for cell in cells for line in re.split(r"\r\n|\r|\n", cell)]
+    assert 'ok\r\'=HYPERLINK("https://evil.example","click")' in cells  # kept whole, made inert
+    assert not [line for line in lines if line.lstrip(" ").startswith(("=", "+", "-", "@"))]
+    records = re.split(r"\r\n|\r|\n", text)  # how a spreadsheet that ends a record at a CR splits
+    assert all(record.startswith(('"', "'")) for record in records if record)
+
+
 def test_another_site_cannot_sign_a_visitor_in(tmp_path, analyzer) -> None:
     gov = make_gov(tmp_path, analyzer, secure_cookies=False)
     form = {"username": "operator", "password": PASSWORD}
@@ -202,6 +219,39 @@ def test_eight_enrolments_of_one_reference_at_once_make_one_subject(
     assert codes == [201] + [409] * 7
     with gov.store.session() as session:
         assert len(session.scalars(select(Subject).where(Subject.reference == "W-1")).all()) == 1
+
+
+def test_a_reference_respelt_is_refused_as_the_same_subject(tmp_path, analyzer, samples) -> None:
+    import unicodedata
+
+    gov = make_gov(tmp_path, analyzer)
+    deployment_id = draft_deployment(gov)
+    photo = samples["yaoming"].read_bytes()
+    form = {"category": "wanted_on_warrant", "reason": "warrant", "image_source": "custody"}
+    variants = [
+        "AB 123",
+        "ab 123",
+        "AB  123 ",
+        "A\u200bB 123",
+        unicodedata.normalize("NFC", "Jos\u00e9 7"),
+        unicodedata.normalize("NFD", "Jos\u00e9 7"),
+        " JOS\u00c9\u00a07",
+    ]
+    with TestClient(make_app(gov)) as client:
+        codes = [
+            client.post(
+                f"/api/deployments/{deployment_id}/subjects",
+                data={**form, "reference": reference},
+                files={"image": ("p.jpg", photo)},
+                headers=bearer(token(gov, "watchlist_manager")),
+            ).status_code
+            for reference in variants
+        ]
+        subjects = client.get(
+            f"/api/deployments/{deployment_id}/subjects", headers=bearer(token(gov, "watchlist_manager"))
+        ).json()
+    assert codes == [201, 409, 409, 409, 201, 409, 409]
+    assert sorted(s["reference"] for s in subjects) == ["AB 123", "Jos\u00e9 7"]
 
 
 def test_sign_ins_sent_all_at_once_get_no_more_password_checks_than_the_lockout_allows(

@@ -94,6 +94,9 @@ def test_watchlist_rules_are_enforced(gov, clock, samples, astronaut, tmp_path: 
     assert any("already matches subject child" in warning for warning in duplicate.warnings)
     with pytest.raises(PolicyViolation, match="already on this watchlist"):
         add(subject("child", mirror))
+    for respelt in ("CHILD", " child\u200b", "chi\u00adld"):  # case, spaces, invisible characters
+        with pytest.raises(PolicyViolation, match="already on this watchlist"):
+            add(subject(respelt, mirror))
     gov.settings.governance.max_watchlist_size = 3
     with pytest.raises(PolicyViolation, match="full"):
         add(subject("one_too_many", mirror))
@@ -244,7 +247,7 @@ def test_audit_log_has_no_biometric_data(gov, samples, analyzer, yaoming) -> Non
     assert all(len(repr(row)) < 2000 for row in rows)
 
 
-HEAD = "0005"  # a reference unique on its watchlist
+HEAD = "0006"  # a reference unique on its watchlist whatever its case, Unicode form or spacing
 
 
 def test_migrations_from_empty_and_from_the_previous_revision(database_url: str, tmp_path: Path) -> None:
@@ -267,21 +270,26 @@ def test_migrations_from_empty_and_from_the_previous_revision(database_url: str,
         )
     store.migrate("0003")
     with store.engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO alerts (id, deployment_id, camera, subject_reference, score, threshold, "
-                "candidates, track_id, supporting_faces, raised_at, latency_ms) VALUES "
-                "('a1', 'd1', 'cam', 'W1', 0.6, 0.45, '[]', 3, 2, '2026-01-01 10:30:00+00', 40.0)"
+        for number, reference in ((1, "W1"), (2, "w1\u200b ")):
+            connection.execute(
+                text(
+                    "INSERT INTO alerts (id, deployment_id, camera, subject_reference, score, threshold, "
+                    f"candidates, track_id, supporting_faces, raised_at, latency_ms) VALUES ('a{number}', "
+                    "'d1', 'cam', :reference, 0.6, 0.45, '[]', 3, 2, '2026-01-01 10:30:00+00', 40.0)"
+                ),
+                {"reference": reference},
             )
-        )
-        for number in (1, 2):  # two of one reference, as concurrent enrolments could once make
+        # two of one reference, as concurrent enrolments could once make, and a respelling of it
+        for number, reference in ((1, "W1"), (2, "W1"), (3, "w1\u200b ")):
             connection.execute(
                 text(
                     "INSERT INTO subjects (id, deployment_id, reference, category, reason, image_source, "
                     "image_outdated, under_18, added_by, added_at, expires_at, quality, template_sealed, "
-                    f"reference_image_sealed) VALUES ('s{number}', 'd1', 'W1', 'c', 'r', 'src', false, "
-                    f"false, 'm', '2026-01-01 09:0{number}:00+00', '2026-01-02 00:00:00+00', 0.9, '', '')"
-                )
+                    f"reference_image_sealed) VALUES ('s{number}', 'd1', :reference, 'c', 'r', 'src', "
+                    f"false, false, 'm', '2026-01-01 09:0{number}:00+00', '2026-01-02 00:00:00+00', 0.9, "
+                    "'', '')"
+                ),
+                {"reference": reference},
             )
     store.migrate()
     assert store.revision() == HEAD
@@ -290,9 +298,11 @@ def test_migrations_from_empty_and_from_the_previous_revision(database_url: str,
         assert old.faces_seen == 42 and old.published is True and old.tracks_seen == 0
         alert = session.get(AlertRecord, "a1")  # an alert from before sightings is its own one sighting
         assert alert.sightings == 1 and alert.last_seen_at is not None
-        assert [s.alert_id for s in session.scalars(select(AlertSighting))] == ["a1"]
+        assert sorted(s.alert_id for s in session.scalars(select(AlertSighting))) == ["a1", "a2"]
         kept = {s.id: s.reference for s in session.scalars(select(Subject))}
-        assert kept == {"s1": "W1", "s2": "W1 (2)"}  # both kept, the later renamed, so one can be unique
+        # all kept, the later renamed, so each can be unique; an alert follows its subject's name
+        assert kept == {"s1": "W1", "s2": "W1 (2)", "s3": "w1 (3)"}
+        assert session.get(AlertRecord, "a2").subject_reference == "w1 (3)"
     store.dispose()
 
 

@@ -16,7 +16,7 @@ from openlfr.api.permissions import ROLES
 from openlfr.api.service import Service
 from openlfr.cli import app
 from openlfr.governance import Governance
-from openlfr.redaction import RedactingFilter, redact_text
+from openlfr.redaction import RedactingFilter, redact_text, redact_url
 from openlfr.settings import get_settings, load_settings
 from openlfr.store import open_store
 from openlfr.store.crypto import new_key
@@ -27,7 +27,8 @@ DB_PASSWORD = "Db-Pa55word-4411"
 HOOK_PASSWORD = "Hook-Pa55word-7702"
 HOOK_TOKEN = "tok_9f8e7d6c5b4a"
 HOOK_SECRET = "whsec-Sign1ng-Secret"
-SECRETS = (DB_PASSWORD, HOOK_PASSWORD, HOOK_TOKEN, HOOK_SECRET)
+HOOK_PATH = "HookPath7702"  # too short to look like a token: the webhook's whole path is hidden
+SECRETS = (DB_PASSWORD, HOOK_PASSWORD, HOOK_TOKEN, HOOK_SECRET, HOOK_PATH)
 
 
 @pytest.fixture
@@ -39,7 +40,9 @@ def secret_settings(postgres, tmp_path):  # type: ignore[no-untyped-def]
         master_key=master,
         store={"url": url},
         api={
-            "webhook_url": f"https://hooks:{HOOK_PASSWORD}@hooks.invalid/in?token={HOOK_TOKEN}&team=7",
+            "webhook_url": (
+                f"https://hooks:{HOOK_PASSWORD}@hooks.invalid/in/{HOOK_PATH}?token={HOOK_TOKEN}&team=7"
+            ),
             "webhook_secret": HOOK_SECRET,
         },
     ), master
@@ -83,3 +86,68 @@ def test_an_error_naming_the_database_shows_no_password(tmp_path, monkeypatch) -
         get_settings.cache_clear()
     assert result.exit_code != 0
     assert DB_PASSWORD not in result.output and DB_PASSWORD not in redact_text(refused)
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "shown"),
+    [
+        ("rtsp://admin:pa/ss#w?rd@10.0.0.5/stream", "pa/ss#w?rd", "rtsp://admin:***@10.0.0.5/stream"),
+        ("rtsp://admin:p@ss@10.0.0.5:554/s", "p@ss", "rtsp://admin:***@10.0.0.5:554/s"),
+        (
+            "postgresql+psycopg://lfr:S3cr?et@db.internal/openlfr",
+            "S3cr?et",
+            "postgresql+psycopg://lfr:***@db.internal/openlfr",
+        ),
+        (
+            "http://cam.local/cgi-bin/CGIStream.cgi?cmd=GetMJStream&usr=admin&PWD=Zq81mm",
+            "Zq81mm",
+            "http://cam.local/cgi-bin/CGIStream.cgi?cmd=GetMJStream&usr=admin&PWD=***",
+        ),
+        (
+            "https://h.example/x?Signature=abc123&sig=s1g&page=2",
+            "abc123",
+            "https://h.example/x?Signature=***&sig=***&page=2",
+        ),
+        (
+            "https://h.example/x?api_key=k3y&access_token=t0k",
+            "t0k",
+            "https://h.example/x?api_key=***&access_token=***",
+        ),
+        (
+            "https://hooks.example/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "XXXXXXXXXXXXXXXXXXXXXXXX",
+            "https://hooks.example/services/T000/B000/***",
+        ),
+        ("https://hooks.example/in/abcd1234efgh5678", "abcd1234efgh5678", "https://hooks.example/in/***"),
+        ("https://hook.example/#access_token=S3cret", "S3cret", "https://hook.example/#***"),
+    ],
+)
+def test_passwords_tokens_and_fragments_in_urls_are_hidden(url: str, secret: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert secret not in redact_text(f"cannot open '{url}': refused") and shown in redact_text(
+        f"at {url} now"
+    )
+
+
+def test_urls_without_secrets_are_shown_as_written() -> None:
+    for url in (
+        "rtsp://host/no-credentials",
+        "rtsp://cam.local:554/Streaming/Channels/101?transport=tcp",
+        "sqlite:////var/lib/openlfr/openlfr_data_2024_archive/openlfr.sqlite",  # a local path: no token
+        "https://example.org/list?email=someone@example.org",  # an '@' in the query is no user part
+    ):
+        assert redact_url(url) == url
+
+
+def test_an_ffmpeg_error_quoting_the_camera_uri_shows_no_password() -> None:
+    import av
+
+    from openlfr.video.sources import _classify, parse_source
+
+    uri = "rtsp://admin:Pa/ss#w?rd'q@10.0.0.5:554/stream"
+    spec = parse_source(uri)
+    invalid = av.error.InvalidDataError(1094995529, "Invalid data found when processing input", uri)
+    other = OSError(f"Server returned 404 Not Found for {uri}")
+    for error in (_classify(spec, invalid), _classify(spec, other)):
+        assert "Pa/ss" not in str(error) and "rd'q" not in str(error)
+        assert "rtsp://admin:***@10.0.0.5:554/stream" in str(error)

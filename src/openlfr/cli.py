@@ -838,7 +838,7 @@ def crossmatch(
             out.print(f"register {name}: rejected {path}: {result.reasons.get(path, 'no face found')}")
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv_module.writer(handle)
+        writer = csv_module.writer(handle, quoting=csv_module.QUOTE_ALL)
         writer.writerow(["rank", "a", "b", "score"])
         for rank, (i, j, score) in enumerate(zip(pairs.a, pairs.b, pairs.scores, strict=True), start=1):
             row = [rank, str(paths["A"][i]), str(paths["B"][j]), f"{score:.4f}"]

@@ -176,7 +176,9 @@ def watchlist_add(
 ) -> None:
     """Add one subject (reference image checked: one face, resolution, quality, duplicates)."""
     from openlfr.governance import watchlists as wl
+    from openlfr.store.models import normal_reference
 
+    reference = normal_reference(reference)
     entry = wl.SubjectEntry(
         reference=reference,
         category=category,

@@ -127,7 +127,7 @@ def search_command(
         out.print(table)
     if output is not None:
         with output.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            writer = csv.writer(handle, quoting=csv.QUOTE_ALL)  # a bare CR stays inside its cell
             writer.writerow(["probe", "seen", "rank", "label", "score", "source"])
             for found, candidates in zip(probes, results, strict=True):
                 for c in candidates:

@@ -10,34 +10,59 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
-SECRET_NAMES = re.compile(r"pass|secret|token|key|sig|auth|credential|session", re.IGNORECASE)
+SECRET_NAMES = re.compile(r"pass|pwd|secret|token|key|sig|auth|credential|session|bearer", re.IGNORECASE)
+# A path segment that looks like a token (a webhook's secret path): long, and either mixing
+# letters and digits or too long to be a word.
+TOKEN_SEGMENT = re.compile(r"[\w-]{24,}|(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[\w-]{16,}", re.ASCII)
+URL_START = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
 
-def redact_url(url: str) -> str:
-    """``url`` with the password of its user part, and the values of query parameters that look
-    secret, replaced by ``***``; anything that is not a URL is returned as it is."""
-    if "://" not in url:
+def redact_url(url: str, whole_path: bool = False) -> str:
+    """``url`` with its password, token-like user name or path segments, the values of query
+    parameters that look secret and its fragment replaced by ``***``, so that it can be shown;
+    ``whole_path`` masks every path segment (a webhook's path is often its credential).
+
+    Split by hand, not by ``urlsplit``: a password may hold ``/ # ? @`` (FFmpeg and SQLAlchemy
+    take such URLs), so the user part ends at the last ``@``. Anything that is not a URL is
+    returned as it is."""
+    match = URL_START.match(url)
+    if not match:
         return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK  # unparseable but URL-like: show nothing rather than a secret
-    netloc = parts.netloc
-    if "@" in netloc:  # user:password@host, or a token alone as the user part
-        user, _, host = netloc.rpartition("@")
-        name, has_password, _ = user.partition(":")
-        looks_secret = SECRET_NAMES.search(name) or len(name) > 24
-        netloc = f"{name}:{MASK}@{host}" if has_password else f"{MASK}@{host}" if looks_secret else netloc
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if SECRET_NAMES.search(k) else v) for k, v in pairs], safe="*")
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url  # nothing secret: as written (urlunsplit would tidy ``sqlite:////path``)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    scheme, rest = match.group(0), url[match.end() :]
+    user, at, after = rest.rpartition("@")
+    if at and not re.search(r"[/?#]", user.partition(":")[0]):  # else an '@' in the path or query
+        rest = after
+    else:
+        user, at = "", ""
+    rest, hash_mark, _ = rest.partition("#")  # a fragment may hold a token: never shown
+    rest, question_mark, query = rest.partition("?")
+    host, slash, path = rest.partition("/")
+    if host:  # a local path (sqlite:////x, file:///x) holds no token
+        parts = path.split("/")
+        path = "/".join(MASK if p and (whole_path or TOKEN_SEGMENT.fullmatch(p)) else p for p in parts)
+    query = re.sub(
+        r"([^&;=]+)=?[^&;]*",
+        lambda pair: f"{pair.group(1)}={MASK}" if SECRET_NAMES.search(pair.group(1)) else pair.group(0),
+        query,
+    )
+    return (
+        f"{scheme}{_user_part(user)}{at}{host}{slash}{path}{question_mark}{query}"
+        f"{hash_mark}{MASK if hash_mark else ''}"
+    )
+
+
+def _user_part(user: str) -> str:
+    """The user part of a URL as it may be shown: the name without the password, or ``***`` for
+    a name that is itself a token."""
+    name, colon, _ = user.partition(":")
+    if colon:
+        return f"{name}:{MASK}"
+    if SECRET_NAMES.search(name) or len(name) > 24 or TOKEN_SEGMENT.fullmatch(name):
+        return MASK
+    return name
 
 
 def redact(value: Any) -> Any:
@@ -47,11 +72,8 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
     if isinstance(value, str):
-        return redact_url(value)
+        return redact_url(value) if URL_START.match(value) else redact_text(value)
     return value
-
-
-URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
 
 def redact_text(text: str) -> str:
@@ -70,13 +92,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+# Where a formula could start: the cell's start, or any line's (a spreadsheet may split a record
+# at a bare CR, or show a quoted line break); ``= + - @``, a tab or a return after any spaces.
+FORMULA_LINE = re.compile(r"(?:^|(?<=[\r\n]))(?= *[=+\-@\t\r])")
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    """A CSV cell a spreadsheet will show as text, never run as a formula: text that starts with
-    ``= + - @``, a tab or a return gets a leading apostrophe (plain numbers are left alone)."""
+    """A CSV cell a spreadsheet will show as text, never run as a formula: each line of the text
+    that starts with ``= + - @``, a tab or a return gets a leading apostrophe (plain numbers are
+    left alone)."""
     if not isinstance(value, str) or PLAIN_NUMBER.fullmatch(value):
         return value
-    return "'" + value if value.lstrip(" ").startswith(FORMULA_START) else value
+    return FORMULA_LINE.sub("'", value)

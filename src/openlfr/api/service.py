@@ -24,7 +24,7 @@ from openlfr.errors import ConfigError
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.governance.retention import purge
-from openlfr.redaction import redact
+from openlfr.redaction import redact, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,11 @@ log = logging.getLogger(__name__)
 def public_settings(gov: Governance) -> dict:
     """The settings in force, secrets masked (what is audited at start and shown to auditors):
     secret fields as ``**********``, and passwords and tokens inside URLs (the store's, the
-    webhook's) as ``***``."""
-    return redact(gov.settings.model_dump(mode="json"))
+    webhook's) as ``***``; the webhook's path too, which is the credential of many receivers."""
+    shown = redact(gov.settings.model_dump(mode="json"))
+    if gov.settings.api.webhook_url:
+        shown["api"]["webhook_url"] = redact_url(gov.settings.api.webhook_url, whole_path=True)
+    return shown
 
 
 class Periodic(Background):

@@ -20,6 +20,7 @@ import httpx
 from openlfr.api.background import Background
 from openlfr.api.feed import head, read_feed
 from openlfr.governance.context import Governance
+from openlfr.redaction import redact_text, redact_url
 from openlfr.store.models import ServiceState
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,9 @@ class WebhookSender(Background):
         try:
             response = client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            # httpx may quote the URL, whose path is often the receiver's credential
+            shown = str(exc).replace(self.url, redact_url(self.url, whole_path=True))
+            self.last_error = f"{type(exc).__name__}: {redact_text(shown)}"
             return False
         if 200 <= response.status_code < 300:
             return True

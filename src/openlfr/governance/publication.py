@@ -89,7 +89,8 @@ def audit_head(gov: Governance) -> str:
 
 def as_csv(entries: list[dict]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=PUBLIC_FIELDS, lineterminator="\n")
+    # every cell quoted: a bare CR in a field would otherwise end the record in a spreadsheet
+    writer = csv.DictWriter(buffer, fieldnames=PUBLIC_FIELDS, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writeheader()
     writer.writerows({key: spreadsheet_safe(value) for key, value in entry.items()} for entry in entries)
     return buffer.getvalue()

@@ -73,7 +73,19 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def alerts_plot_png(report: dict) -> bytes:
-    """Alerts over the deployment's time window, stacked by decision."""
+    """Alerts over the deployment's time window, stacked by decision, as a PNG."""
+    import matplotlib.pyplot as plt
+
+    figure = alerts_figure(report)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def alerts_figure(report: dict):  # type: ignore[no-untyped-def]
+    """The plot as a matplotlib figure (the caller closes it): its title wrapped to the figure's
+    width, so a long deployment name is shown whole, never clipped at the edges."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,16 +118,25 @@ def alerts_plot_png(report: dict) -> bytes:
             label=decision.replace("_", " "),
         )
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
-    axis.set_title(f"Alerts over time: {report['deployment']}", parse_math=False)  # a name may hold "$"
     axis.set_ylabel("alerts")
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M"))
     axis.legend(loc="upper right", fontsize=8)
     figure.autofmt_xdate()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    _wrapped_title(figure, axis, f"Alerts over time: {report['deployment']}")  # lays the figure out
+    return figure
+
+
+def _wrapped_title(figure, axis, title: str) -> None:  # type: ignore[no-untyped-def]
+    """Set ``title`` wrapped at the most characters per line that stay inside the figure, laid
+    out again each time (measured: wide letters and CJK take more room than a count suggests)."""
+    renderer = figure.canvas.get_renderer()
+    for width in range(90, 9, -10):
+        lines = textwrap.wrap(title, width, break_long_words=True)
+        text = axis.set_title("\n".join(lines), parse_math=False)  # a name may hold "$"
+        figure.tight_layout()
+        box = text.get_window_extent(renderer)
+        if box.x0 >= 0 and box.x1 <= figure.bbox.width:
+            return
 
 
 TEMPLATE = """<!doctype html>

@@ -7,6 +7,8 @@ Faces that match no one never reach any table.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from datetime import datetime
 
@@ -22,11 +24,24 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def normal_reference(reference: str) -> str:
+    """A subject's reference as stored: NFKC, invisible format characters (zero-width space…)
+    dropped, spaces trimmed and collapsed, so that what looks the same is the same."""
+    text = "".join(c for c in unicodedata.normalize("NFKC", reference) if unicodedata.category(c) != "Cf")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def reference_key(reference: str) -> str:
+    """What makes a reference unique on its watchlist: its normal form, case folded ("AB 123"
+    and "ab 123" name one person)."""
+    return unicodedata.normalize("NFKC", normal_reference(reference).casefold())
 
 
 class Base(DeclarativeBase):
@@ -78,12 +93,13 @@ class Subject(Base):
 
     __tablename__ = "subjects"
     __table_args__ = (
-        UniqueConstraint("deployment_id", "reference", name="uq_subjects_deployment_reference"),
+        UniqueConstraint("deployment_id", "reference_key", name="uq_subjects_deployment_reference_key"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id"), index=True)
     reference: Mapped[str] = mapped_column(String(200))
+    reference_key: Mapped[str] = mapped_column(Text)  # set with ``reference``; unique per deployment
     category: Mapped[str] = mapped_column(String(60))
     reason: Mapped[str] = mapped_column(Text)
     image_source: Mapped[str] = mapped_column(String(200))
@@ -99,6 +115,14 @@ class Subject(Base):
     reference_image_sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
     deployment: Mapped[Deployment] = relationship(back_populates="subjects")
+
+    @validates("reference")
+    def _normalise(self, _: str, reference: str) -> str:
+        """Every path that enrols (API, CLI, CSV import) stores the normal form and its key, so
+        the database refuses a variant of a reference already on the watchlist."""
+        reference = normal_reference(reference)[:200]
+        self.reference_key = reference_key(reference)
+        return reference
 
 
 class AlertRecord(Base):

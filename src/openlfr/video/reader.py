@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from openlfr.video.frames import FrameSlot
-from openlfr.video.sources import SourceError, SourceSpec, open_frames
+from openlfr.video.sources import SourceError, SourceSpec, open_frames, quoted_error
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,7 @@ class CameraReader:
                         break
                     error = str(exc)
                 except Exception as exc:  # never let one camera's surprise kill the thread silently
-                    error = f"unexpected {type(exc).__name__}: {exc}".replace(
-                        self.spec.uri, self.spec.display_uri
-                    )
+                    error = f"unexpected {type(exc).__name__}: {quoted_error(self.spec, exc)}"
                 if got_frames:
                     delay, failures = self.backoff_initial, 0
                 failures += 1

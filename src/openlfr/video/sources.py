@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
-from openlfr.redaction import redact_url
+from openlfr.redaction import redact_text, redact_url
 from openlfr.video.frames import DevicePixels, Frame
 from openlfr.video.hwdecode import (
     DecodeChoice,
@@ -203,7 +203,7 @@ def _decode_device(spec: SourceSpec) -> DecodeDevice:
     try:
         return resolve_decode_device(spec.decode_device)
     except ProviderUnavailableError as exc:
-        raise SourceError(f"{spec.display_uri}: {exc}", permanent=True) from None
+        raise SourceError(f"{spec.display_uri}: {quoted_error(spec, exc)}", permanent=True) from None
 
 
 def _classify(spec: SourceSpec, exc: Exception, stalled: bool = False) -> SourceError:
@@ -225,14 +225,21 @@ def _classify(spec: SourceSpec, exc: Exception, stalled: bool = False) -> Source
         exc, av.error.InvalidDataError | av.error.DecoderNotFoundError | av.error.PatchWelcomeError
     ):
         return SourceError(
-            f"{name}: not a video, or a codec openlfr cannot decode ({exc})", permanent=not spec.is_live
+            f"{name}: not a video, or a codec openlfr cannot decode ({quoted_error(spec, exc)})",
+            permanent=not spec.is_live,
         )
     if isinstance(exc, av.error.ExitError | TimeoutError):
         return SourceError(f"{name}: timed out (no data for {spec.read_timeout:g} s)", permanent=False)
     if isinstance(exc, ConnectionRefusedError | av.error.ConnectionRefusedError):
         return SourceError(f"{name}: connection refused", permanent=False)
-    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return SourceError(f"{name}: {reason.replace(spec.uri, name)}", permanent=not spec.is_live)
+    reason = getattr(exc, "strerror", None) or quoted_error(spec, exc) or type(exc).__name__
+    return SourceError(f"{name}: {redact_text(reason)}", permanent=not spec.is_live)
+
+
+def quoted_error(spec: SourceSpec, exc: BaseException) -> str:
+    """An error's text as it may be shown: FFmpeg quotes the whole URI, password and all, so the
+    URI is replaced by its redacted form (whatever its password holds), then any other URL."""
+    return redact_text(str(exc).replace(spec.uri, spec.display_uri))
 
 
 class _Pacer:

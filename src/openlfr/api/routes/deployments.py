@@ -18,7 +18,7 @@ from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
 from openlfr.governance.context import aware
 from openlfr.redaction import redact_url
-from openlfr.store.models import Deployment, User
+from openlfr.store.models import Deployment, User, normal_reference
 from openlfr.vision.images import check_image
 
 router = APIRouter(prefix="/api", tags=["deployments"])
@@ -274,7 +274,7 @@ async def enrol_subject(
     except ValueError:
         raise HTTPException(422, "age must be a whole number and image_date an ISO date") from None
     entry = wl.SubjectEntry(
-        reference=fields["reference"][:200],
+        reference=normal_reference(fields["reference"])[:200],  # as stored: respellings refused early
         category=fields["category"][:60],
         reason=fields["reason"][:2000],
         image=data,
