@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import stat
+import time
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,7 @@ from tests.api_support import (
     token,
 )
 from tests.governance_helpers import live_deployment
+from tests.waiting import wait_for
 
 
 @pytest.mark.parametrize(
@@ -150,6 +152,39 @@ def test_data_files_are_the_owners_alone_and_half_written_spool_files_go(tmp_pat
     assert {p.name for p in files} >= {"openlfr.sqlite", "keys.sqlite", "master.key"}
     assert {p.name: oct(mode(p)) for p in files if mode(p) & 0o077} == {}
     gov.store.dispose()
+
+
+def test_folders_made_on_the_way_are_private_and_a_starting_service_clears_old_half_writes(
+    tmp_path, analyzer
+) -> None:
+    import os
+
+    import numpy as np
+
+    from openlfr.search.gallery import GalleryStore
+
+    old_mask = os.umask(0o022)
+    try:
+        gov = make_gov(tmp_path, analyzer)
+        GalleryStore(gov, "custody").write(["a"], ["c"], np.eye(1, 512, dtype=np.float32), "admin", "build")
+        data = gov.settings.data_dir
+        for folder in (data / "galleries", data / "galleries" / "custody"):
+            assert mode(folder) == 0o700, folder
+        stale = [
+            data / "spool" / "ended-deployment" / "1.0-x.alert.part",
+            data / "galleries" / "custody" / "t.part",
+        ]
+        fresh = data / "galleries" / "custody" / "being-written.part"  # another process, mid-write
+        for path in (*stale, fresh):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"half a face template")
+        for path in stale:
+            os.utime(path, (time.time() - 3600, time.time() - 3600))
+        with TestClient(make_app(gov), base_url="https://testserver"):
+            assert wait_for(lambda: not any(p.exists() for p in stale), 5.0)
+        assert fresh.exists()
+    finally:
+        os.umask(old_mask)
 
 
 def test_a_published_head_catches_a_trail_cut_short_or_rewritten(tmp_path, analyzer, clock) -> None:

@@ -25,8 +25,10 @@ from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.governance.retention import purge
 from openlfr.redaction import redact, redact_url
+from openlfr.store.files import remove_leftovers
 
 log = logging.getLogger(__name__)
+LEFTOVER_SECONDS = 60.0  # a .part this old is no write under way: a crash left it
 
 
 def public_settings(gov: Governance) -> dict:
@@ -75,6 +77,10 @@ class Service:
         self.purger = Periodic("purge", gov.settings.governance.purge_interval_minutes * 60, self._purge)
 
     def _purge(self) -> None:
+        data = self.gov.settings.data_dir
+        for folder in (data / "spool", data / "galleries"):  # half-written by a crash: never acknowledged
+            if folder.is_dir():
+                remove_leftovers(folder, everywhere=True, older_than=LEFTOVER_SECONDS)
         report = purge(self.gov)
         if not report.nothing:
             log.info("purge: %s", report)

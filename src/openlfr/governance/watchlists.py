@@ -31,7 +31,7 @@ from openlfr.errors import (
     PolicyViolation,
 )
 from openlfr.governance.context import Governance, aware
-from openlfr.store.models import Deployment, Subject
+from openlfr.store.models import Deployment, Subject, reference_key
 from openlfr.vision.analyzer import Chosen
 from openlfr.vision.images import encode_jpeg
 from openlfr.vision.types import Face
@@ -80,7 +80,9 @@ def _check_rules(gov: Governance, session, deployment: Deployment, entry: Subjec
     if entry.age is not None and entry.age < 18 and not (entry.under_18_justification or "").strip():
         raise PolicyViolation(f"{entry.reference}: a subject under 18 needs a recorded justification")
     duplicate_reference = session.scalar(
-        select(Subject.id).where(Subject.deployment_id == deployment.id, Subject.reference == entry.reference)
+        select(Subject.id).where(
+            Subject.deployment_id == deployment.id, Subject.reference_key == reference_key(entry.reference)
+        )
     )
     if duplicate_reference:
         raise PolicyViolation(f"{entry.reference} is already on this watchlist")
@@ -147,7 +149,9 @@ def find_subject(gov: Governance, deployment_id: str, reference: str) -> str:
     """The id of the subject with this reference on the deployment's watchlist."""
     with gov.store.session() as session:
         subject_id = session.scalar(
-            select(Subject.id).where(Subject.deployment_id == deployment_id, Subject.reference == reference)
+            select(Subject.id).where(
+                Subject.deployment_id == deployment_id, Subject.reference_key == reference_key(reference)
+            )
         )
     if subject_id is None:
         raise NotFoundError(f"{reference} is no longer on the watchlist (purged or removed)")

@@ -41,7 +41,13 @@ class NewDeployment(BaseModel):
 
 
 class Reason(BaseModel):
-    reason: str = Field("", max_length=2000)
+    reason: str = Field(
+        "",
+        max_length=2000,
+        description="Why. A deployment step's reason stays in clear in the audit trail and the "
+        "transparency report: write about the operation, never name a person. A subject's removal "
+        "reason is sealed with the deployment's data.",
+    )
 
 
 class Publication(BaseModel):
