@@ -240,3 +240,31 @@ def test_operator_searches_a_gallery_with_a_still_and_a_recording(
 
     auditor = sign_in(browser, url, "auditor", setup.passwords["auditor"], "/console/alerts")
     assert auditor.locator("nav a[href='/console/search']").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("user", "home"),
+    [
+        ("operator", "/console/alerts"),
+        ("officer", "/console/deployments"),
+        ("manager", "/console/deployments"),
+        ("auditor", "/console/audit"),
+        ("admin", "/console/users"),
+    ],
+)
+def test_each_role_lands_on_its_own_page_and_never_on_json(console, browser, user, home) -> None:
+    _, setup, url = console
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    page.goto(url + "/")
+    assert page.url.endswith("/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", setup.passwords[user])
+    page.click("button[type=submit]")
+    page.wait_for_url(url + home)
+    forbidden = "/console/alerts" if user in ("admin", "manager") else "/console/users"
+    response = page.goto(url + forbidden)
+    assert response is not None and response.status == 403
+    assert page.locator("h1").inner_text() == "Not for your role"
+    assert "application/json" not in response.headers["content-type"]
+    page.click("text=Go to your start page")
+    page.wait_for_url(url + home)

@@ -34,6 +34,7 @@ def create_app(service: Service) -> FastAPI:
     for module in (auth, deployments, alerts, cameras, reports, admin, search, public):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.add_exception_handler(pages.NotForYourRole, pages.not_for_your_role)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=str(CONSOLE / "static")), name="static")
     app.add_middleware(BodyLimit, limit=limit)
     app.add_middleware(SecurityHeaders)

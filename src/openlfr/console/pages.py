@@ -9,7 +9,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openlfr.api import accounts
 from openlfr.api.accounts import Principal
-from openlfr.api.deps import SESSION_COOKIE, gov_of, public, require, service_of, set_session_cookie, sign_in
+from openlfr.api.deps import (
+    SESSION_COOKIE,
+    gov_of,
+    principal_of,
+    public,
+    require,
+    service_of,
+    set_session_cookie,
+    sign_in,
+)
 from openlfr.api.permissions import PERMISSIONS
 from openlfr.api.templating import templates
 from openlfr.governance import alerts as al
@@ -21,13 +30,35 @@ from openlfr.store.models import Deployment
 router = APIRouter(include_in_schema=False)
 
 
+HOMES = {  # where each role's working day starts
+    "operator": "/console/alerts",
+    "authorising_officer": "/console/deployments",
+    "watchlist_manager": "/console/deployments",
+    "auditor": "/console/audit",
+    "admin": "/console/users",
+}
+
+
+def home_of(role: str) -> str:
+    return HOMES.get(role, "/console/deployments")
+
+
 class LoginRequired(HTTPException):
     def __init__(self, path: str) -> None:
         super().__init__(303, "sign in", {"Location": f"/login?next={quote(path)}"})
 
 
+class NotForYourRole(HTTPException):
+    """A signed-in person opened a page their role may not see: a page that says so, never JSON."""
+
+    def __init__(self, principal: Principal, path: str) -> None:
+        super().__init__(403, "not for your role")
+        self.principal, self.path = principal, path
+
+
 def page(permission: str):  # type: ignore[no-untyped-def]
-    """Like ``require``, but an anonymous or expired visitor is sent to the sign-in page."""
+    """Like ``require``, but an anonymous or expired visitor is sent to the sign-in page, and a
+    role that may not see the page gets a page saying so with a link to its own start page."""
     check = require(permission)
 
     def dependency(request: Request) -> Principal:
@@ -36,6 +67,10 @@ def page(permission: str):  # type: ignore[no-untyped-def]
         except HTTPException as exc:
             if exc.status_code == 401:
                 raise LoginRequired(request.url.path) from None
+            if exc.status_code == 403:
+                principal = principal_of(request)
+                if principal is not None:
+                    raise NotForYourRole(principal, request.url.path) from None
             raise
 
     dependency.permission = permission  # type: ignore[attr-defined]
@@ -53,24 +88,26 @@ def render(request: Request, name: str, principal: Principal | None, **context: 
 
 @router.get("/", dependencies=[Depends(public)])
 def home(request: Request) -> RedirectResponse:
-    """Operators land on the alert queue; roles that cannot see alerts on the deployments."""
+    """Each role lands where its day starts (``HOMES``); a visitor on the sign-in page."""
     cookie = request.cookies.get(SESSION_COOKIE)
     principal = accounts.resolve_session(gov_of(request), cookie) if cookie else None
-    if principal is not None and "alerts.read" not in {
-        p for p, r in PERMISSIONS.items() if principal.role in r
-    }:
-        return RedirectResponse("/console/deployments", 303)
-    return RedirectResponse("/console/alerts", 303)
+    return RedirectResponse(home_of(principal.role) if principal else "/login", 303)
+
+
+def not_for_your_role(request: Request, exc: NotForYourRole) -> HTMLResponse:
+    response = render(request, "denied.html", exc.principal, path=exc.path, home=home_of(exc.principal.role))
+    response.status_code = 403
+    return response
 
 
 @router.get("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
-def login_page(request: Request, next: str = "/console/alerts"):  # type: ignore[no-untyped-def]
+def login_page(request: Request, next: str = ""):  # type: ignore[no-untyped-def]
     return render(request, "login.html", None, next=_local(next), error=None)
 
 
 def _local(target: str) -> str:
-    """Only redirect within this site (no open redirect through ?next=)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/console/alerts"
+    """Only redirect within this site (no open redirect through ?next=); "" is the role's home."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else ""
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
@@ -78,10 +115,10 @@ async def login_form(  # type: ignore[no-untyped-def]
     request: Request,
     username: str = Form(max_length=80),
     password: str = Form(max_length=200),
-    next: str = Form("/console/alerts", max_length=500),
+    next: str = Form("", max_length=500),
 ):
     try:
-        _, token, _ = await sign_in(request, username, password)
+        signed = await sign_in(request, username, password)
     except HTTPException as exc:
         error = {
             403: "Sign in from openlfr's own sign-in page.",
@@ -89,7 +126,8 @@ async def login_form(  # type: ignore[no-untyped-def]
             503: "Too many sign-ins at once. Try again in a moment.",
         }.get(exc.status_code, "Wrong username or password.")
         return render(request, "login.html", None, next=_local(next), error=error)
-    response = RedirectResponse(_local(next), 303)
+    principal, token, _ = signed
+    response = RedirectResponse(_local(next) or home_of(principal.role), 303)
     set_session_cookie(response, request, token)
     return response
 
