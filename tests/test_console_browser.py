@@ -82,8 +82,19 @@ def sign_in(browser, url: str, username: str, password: str, path: str = "/conso
     return page
 
 
+def al_decision(gov, alert_id: str) -> str | None:  # type: ignore[no-untyped-def]
+    from openlfr.store.models import AlertRecord
+
+    with gov.store.session() as session:
+        return session.get(AlertRecord, alert_id).decision
+
+
+def no_sideways_scroll(page) -> bool:  # type: ignore[no-untyped-def]
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
 def test_operator_sees_alert_arrive_and_adjudicates_it(console, browser, shots) -> None:
-    _, setup, url = console
+    gov, setup, url = console
     page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
     page.goto(url + "/console/alerts")
     page.screenshot(path=shots / "01-login.png")
@@ -95,10 +106,22 @@ def test_operator_sees_alert_arrive_and_adjudicates_it(console, browser, shots) 
     wait_js(page, "document.getElementById('d-reference').naturalWidth > 0")
     assert page.inner_text("#d-subject") == "yao_ming"
     assert page.inner_text("#d-decision") == "undecided"
+    assert page.inner_text("#d-deployment").startswith("Demo")  # where, and why they are wanted
+    assert page.inner_text("#d-category") and page.inner_text("#d-reason") != "—"
     page.screenshot(path=shots / "02-alerts-operator.png")
+    page.keyboard.press("f")  # a slip: false alert...
+    assert page.is_visible("#pending")
+    page.keyboard.press("Escape")  # ...taken back before it is sent
+    time.sleep(5)
+    assert page.inner_text("#d-decision") == "undecided"
+    alert_id = page.get_attribute("#queue li.selected", "data-id")
+    assert al_decision(gov, alert_id) is None
     page.keyboard.press("c")  # keyboard shortcut: confirmed match
     wait_js(page, "document.getElementById('d-decision').textContent.startsWith('confirmed match')")
     assert page.is_visible("#outcome")
+    assert page.input_value("#outcome-select") == ""  # nothing chosen for the operator
+    page.click("#outcome-save")
+    assert "Choose the outcome" in page.inner_text("#d-error")
     page.select_option("#outcome-select", "words_of_advice")
     page.click("#outcome-save")
     wait_js(page, "document.getElementById('d-outcome').textContent === 'words_of_advice'")
@@ -268,3 +291,24 @@ def test_each_role_lands_on_its_own_page_and_never_on_json(console, browser, use
     assert "application/json" not in response.headers["content-type"]
     page.click("text=Go to your start page")
     page.wait_for_url(url + home)
+
+
+@pytest.mark.parametrize(
+    ("user", "paths"),
+    [
+        ("operator", ["/console/alerts", "/console/live", "/console/deployments", "/console/search"]),
+        ("manager", ["/console/deployments", "/console/reports"]),
+        ("auditor", ["/console/audit", "/console/reports", "/public"]),
+        ("admin", ["/console/users"]),
+    ],
+)
+def test_pages_fit_a_phone(console, browser, shots, user, paths) -> None:
+    _, setup, url = console
+    page = sign_in(browser, url, user, setup.passwords[user], paths[0])
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in paths:
+        page.goto(url + path)
+        page.wait_for_load_state("networkidle")
+        name = f"phone-{user}-{path.strip('/').replace('/', '-')}.png"
+        page.screenshot(path=shots / name, full_page=True)
+        assert no_sideways_scroll(page), f"{path} is wider than a phone"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from openlfr.governance.context import Governance, aware
-from openlfr.store.models import AlertFeedEntry, AlertRecord
+from openlfr.store.models import AlertFeedEntry, AlertRecord, Deployment, Subject
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +29,45 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds") if value else None
 
 
-def alert_summary(row: AlertRecord) -> dict:
-    """What an alert looks like on the wire: metadata only; images have their own audited routes."""
-    return {
+def alert_context(session: Session, rows: Iterable[AlertRecord]) -> dict[str, dict]:
+    """What an operator needs beside each alert, by alert id: the deployment's name and place, and
+    the subject's category, reason and photo date from the watchlist (None once removed)."""
+    rows = list(rows)
+    ids = {row.deployment_id for row in rows}
+    if not ids:
+        return {}
+    places = {
+        d_id: (name, place)
+        for d_id, name, place in session.execute(
+            select(Deployment.id, Deployment.name, Deployment.location_name).where(Deployment.id.in_(ids))
+        )
+    }
+    entries = {
+        (d_id, reference): (category, reason, image_date)
+        for d_id, reference, category, reason, image_date in session.execute(
+            select(
+                Subject.deployment_id, Subject.reference, Subject.category, Subject.reason, Subject.image_date
+            ).where(Subject.deployment_id.in_(ids))
+        )
+    }
+    context = {}
+    for row in rows:
+        name, place = places.get(row.deployment_id, (None, None))
+        category, reason, image_date = entries.get((row.deployment_id, row.subject_reference), (None,) * 3)
+        context[row.id] = {
+            "deployment": name,
+            "location": place,
+            "category": category,
+            "reason": reason,
+            "image_date": _iso(image_date),
+        }
+    return context
+
+
+def alert_summary(row: AlertRecord, about: dict | None = None) -> dict:
+    """What an alert looks like on the wire: metadata only (images have their own audited
+    routes), with what ``alert_context`` found about it."""
+    return (about or {}) | {
         "id": row.id,
         "deployment_id": row.deployment_id,
         "camera": row.camera,
@@ -66,8 +104,14 @@ def read_feed(gov: Governance, after: int, limit: int = 500) -> list[dict]:
             .order_by(AlertFeedEntry.seq)
             .limit(limit)
         ).all()
+        about = alert_context(session, (alert for _, alert in rows))
         return [
-            {"seq": entry.seq, "kind": entry.kind, "at": _iso(entry.at), "alert": alert_summary(alert)}
+            {
+                "seq": entry.seq,
+                "kind": entry.kind,
+                "at": _iso(entry.at),
+                "alert": alert_summary(alert, about.get(alert.id)),
+            }
             for entry, alert in rows
         ]
 

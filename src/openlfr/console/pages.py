@@ -30,6 +30,7 @@ from openlfr.store.models import Deployment
 router = APIRouter(include_in_schema=False)
 
 
+UNDO_SECONDS = 4  # a decision waits this long in the browser before it is sent, so a slip is undone
 HOMES = {  # where each role's working day starts
     "operator": "/console/alerts",
     "authorising_officer": "/console/deployments",
@@ -134,7 +135,9 @@ async def login_form(  # type: ignore[no-untyped-def]
 
 @router.get("/console/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, me: Principal = Depends(page("alerts.read"))):  # type: ignore[no-untyped-def]
-    return render(request, "alerts.html", me, decisions=al.DECISIONS, outcomes=al.OUTCOMES)
+    return render(
+        request, "alerts.html", me, decisions=al.DECISIONS, outcomes=al.OUTCOMES, undo_seconds=UNDO_SECONDS
+    )
 
 
 @router.get("/console/live", response_class=HTMLResponse)

@@ -13,11 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, principal_of, require, same_origin, service_of
-from openlfr.api.feed import alert_summary, head, read_feed
+from openlfr.api.feed import alert_context, alert_summary, head, read_feed
 from openlfr.api.permissions import allowed
 from openlfr.governance import alerts as al
 from openlfr.governance import watchlists as wl
-from openlfr.governance.context import aware
+from openlfr.governance.context import Governance, aware
 from openlfr.store.models import AlertRecord
 from openlfr.vision.images import encode_jpeg
 
@@ -60,14 +60,23 @@ def list_alerts(
     if undecided:
         query = query.where(AlertRecord.decision.is_(None))
     with gov.store.session() as session:
-        return AlertList(head=position, alerts=[alert_summary(a) for a in session.scalars(query)])
+        rows = list(session.scalars(query))
+        about = alert_context(session, rows)
+        return AlertList(head=position, alerts=[alert_summary(a, about.get(a.id)) for a in rows])
 
 
 @router.get("/alerts/{alert_id}")
 def get_alert(alert_id: str, request: Request, _: Principal = Depends(require("alerts.read"))) -> dict:
     gov = gov_of(request)
     with gov.store.session() as session:
-        return alert_summary(gov.get(session, AlertRecord, alert_id))
+        row = gov.get(session, AlertRecord, alert_id)
+        return alert_summary(row, alert_context(session, [row]).get(row.id))
+
+
+def described(gov: Governance, row: AlertRecord) -> dict:
+    """An alert just changed, as the wire shows it (with its deployment and subject)."""
+    with gov.store.session() as session:
+        return alert_summary(row, alert_context(session, [row]).get(row.id))
 
 
 @router.get("/alerts/{alert_id}/sightings")
@@ -115,23 +124,24 @@ def reference_image(
 def decide(
     alert_id: str, body: Decision, request: Request, principal: Principal = Depends(require("alerts.decide"))
 ) -> dict:
-    return alert_summary(al.decide(gov_of(request), alert_id, body.decision, principal.username, body.reason))
+    gov = gov_of(request)
+    return described(gov, al.decide(gov, alert_id, body.decision, principal.username, body.reason))
 
 
 @router.post("/alerts/{alert_id}/outcome")
 def outcome(
     alert_id: str, body: Outcome, request: Request, principal: Principal = Depends(require("alerts.decide"))
 ) -> dict:
-    return alert_summary(
-        al.record_outcome(gov_of(request), alert_id, body.outcome, principal.username, body.reason)
-    )
+    gov = gov_of(request)
+    return described(gov, al.record_outcome(gov, alert_id, body.outcome, principal.username, body.reason))
 
 
 @router.post("/alerts/{alert_id}/retain")
 def retain(
     alert_id: str, body: Retain, request: Request, principal: Principal = Depends(require("alerts.retain"))
 ) -> dict:
-    return alert_summary(al.retain(gov_of(request), alert_id, principal.username, body.reason))
+    gov = gov_of(request)
+    return described(gov, al.retain(gov, alert_id, principal.username, body.reason))
 
 
 async def _still_allowed(websocket: WebSocket) -> bool:

@@ -52,7 +52,7 @@ function alertsPage() {
       const item = el("li", { "data-id": a.id, class: (a.decision ? "decided" : "") + (a.id === selected ? " selected" : "") },
         el("span", { class: "score" }, a.score.toFixed(2)),
         el("strong", {}, a.subject), el("br"),
-        el("span", { class: "muted" }, `${a.camera} · ${new Date(a.raised_at).toLocaleTimeString()}` + (a.sightings > 1 ? ` · seen ${a.sightings}×` : "") + (a.decision ? ` · ${a.decision.replaceAll("_", " ")}` : "")));
+        el("span", { class: "muted" }, `${a.deployment || "?"} · ${a.camera} · ${new Date(a.raised_at).toLocaleTimeString()}` + (a.sightings > 1 ? ` · seen ${a.sightings}×` : "") + (a.decision ? ` · ${a.decision.replaceAll("_", " ")}` : "")));
       item.addEventListener("click", () => select(a.id));
       return item;
     }));
@@ -65,7 +65,13 @@ function alertsPage() {
     document.getElementById("detail").hidden = !a;
     if (!a) return renderQueue();
     document.getElementById("d-subject").textContent = a.subject;
-    document.getElementById("d-meta").textContent = `${a.camera} · ${new Date(a.raised_at).toLocaleString()} · track ${a.track_id}`;
+    document.getElementById("d-meta").textContent = `camera ${a.camera} · ${new Date(a.raised_at).toLocaleString()} · track ${a.track_id}`;
+    document.getElementById("d-deployment").textContent = a.deployment ? `${a.deployment}, ${a.location}` : a.deployment_id;
+    document.getElementById("d-category").textContent = a.category ? a.category.replaceAll("_", " ") : "no longer on the watchlist";
+    document.getElementById("d-reason").textContent = a.reason || "—";
+    document.getElementById("d-image-date").textContent = a.image_date ? new Date(a.image_date).toLocaleDateString() : "not recorded";
+    const changing = document.getElementById("change-reason");
+    if (changing) { changing.hidden = !a.decision; document.getElementById("change-reason-text").value = ""; }
     document.getElementById("d-sightings").textContent = a.sightings > 1
       ? `${a.sightings}: first ${new Date(a.raised_at).toLocaleTimeString()}, last ${new Date(a.last_seen_at).toLocaleTimeString()} (best shown)`
       : "1";
@@ -96,29 +102,91 @@ function alertsPage() {
     if (next) select(next.id);
   }
 
-  async function decide(decision) {
-    if (!selected) return;
+  // A decision waits a few seconds in the browser, so a slip of the finger is undone (Esc);
+  // changing one already made needs a reason, which the server audits with the one it replaces.
+  const panel = document.getElementById("decide");
+  const undoSeconds = panel ? Number(panel.dataset.undo) : 0;
+  let pending = null;
+
+  function cancelPending() {
+    if (!pending) return;
+    clearInterval(pending.timer);
+    pending = null;
+    document.getElementById("pending").hidden = true;
+  }
+
+  function decide(decision) {
+    const a = alerts.get(selected);
+    if (!a || a.decision === decision) return;
+    const reason = a.decision ? document.getElementById("change-reason-text").value.trim() : "";
+    if (a.decision && !reason) {
+      showError("d-error", new Error(`This alert was decided ${a.decision.replaceAll("_", " ")}. Give a reason to change it.`));
+      document.getElementById("change-reason-text").focus();
+      return;
+    }
+    cancelPending();
+    let left = undoSeconds;
+    const label = decision.replaceAll("_", " ");
+    const text = document.getElementById("pending-text");
+    text.textContent = `${label} in ${left} s`;
+    document.getElementById("pending").hidden = false;
+    const id = a.id, wasOpen = !a.decision;
+    pending = { timer: setInterval(() => {
+      left -= 1;
+      if (left > 0) { text.textContent = `${label} in ${left} s`; return; }
+      cancelPending();
+      send(id, decision, reason, wasOpen);
+    }, 1000) };
+  }
+
+  async function send(id, decision, reason, wasOpen) {
     try {
-      const updated = await api("POST", `/api/alerts/${selected}/decision`, { decision, reason: "" });
+      const updated = await api("POST", `/api/alerts/${id}/decision`, { decision, reason });
       alerts.set(updated.id, updated);
-      select(updated.id);
+      const next = wasOpen && decision !== "confirmed_match" && visible().find((x) => !x.decision && x.id !== id);
+      select(next ? next.id : updated.id);  // a confirmed match stays open for its outcome
     } catch (error) { showError("d-error", error); }
   }
+  const undo = document.getElementById("undo");
+  if (undo) undo.addEventListener("click", cancelPending);
 
   document.querySelectorAll("[data-decision]").forEach((b) => b.addEventListener("click", () => decide(b.dataset.decision)));
   const save = document.getElementById("outcome-save");
   if (save) save.addEventListener("click", async () => {
+    const chosen = document.getElementById("outcome-select").value;
+    if (!chosen) { showError("d-error", new Error("Choose the outcome first.")); return; }
     try {
-      const updated = await api("POST", `/api/alerts/${selected}/outcome`, { outcome: document.getElementById("outcome-select").value, reason: "" });
-      alerts.set(updated.id, updated); select(updated.id);
+      const updated = await api("POST", `/api/alerts/${selected}/outcome`, { outcome: chosen, reason: "" });
+      alerts.set(updated.id, updated);
+      const next = visible().find((x) => !x.decision && x.id !== updated.id);
+      select(next ? next.id : updated.id);
     } catch (error) { showError("d-error", error); }
   });
   onlyOpen.addEventListener("change", renderQueue);
+  const sound = document.getElementById("sound");
+  sound.checked = localStorage.getItem("openlfr-sound") !== "off";
+  sound.addEventListener("change", () => localStorage.setItem("openlfr-sound", sound.checked ? "on" : "off"));
+  let audio = null;
+  function arrived(id) {  // a new alert: the queue flashes, and a short tone unless muted
+    document.title = `(new alert) Alerts · openlfr`;
+    setTimeout(() => { document.title = "Alerts · openlfr"; }, 5000);
+    const item = queue.querySelector(`[data-id="${id}"]`);
+    if (item) item.classList.add("arrived");
+    if (!sound.checked) return;
+    try {
+      audio = audio || new AudioContext();
+      const tone = audio.createOscillator(), gain = audio.createGain();
+      tone.frequency.value = 880; gain.gain.value = 0.15;
+      tone.connect(gain).connect(audio.destination);
+      tone.start(); tone.stop(audio.currentTime + 0.25);
+    } catch (error) { /* no audio device: the visual cue stands */ }
+  }
   const keys = { c: "confirmed_match", f: "false_alert", n: "not_engaged", u: "unable_to_locate" };
   document.addEventListener("keydown", (event) => {
     if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key.toLowerCase();
-    if (key === "j") move(1);
+    if (event.key === "Escape") cancelPending();
+    else if (key === "j") move(1);
     else if (key === "k") move(-1);
     else if (keys[key] && document.getElementById("decide")) decide(keys[key]);
   });
@@ -131,8 +199,10 @@ function alertsPage() {
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
       last = event.seq;
+      const isNew = !alerts.has(event.alert.id);
       alerts.set(event.alert.id, event.alert);
       if (!selected && !event.alert.decision) select(event.alert.id); else if (event.alert.id === selected) select(selected); else renderQueue();
+      if (isNew && !event.alert.decision) arrived(event.alert.id);
     };
     socket.onclose = () => {
       state.textContent = "reconnecting…"; state.className = "pill bad";
