@@ -180,8 +180,13 @@ def test_manager_plans_and_enrols_with_feedback_and_officer_authorises(
     console, browser, shots, samples, yaoming
 ) -> None:
     import cv2
+    from sqlalchemy import select
 
-    _, setup, url = console
+    from openlfr.governance import alerts as al
+    from openlfr.store.models import AuditEvent
+    from tests.governance_helpers import fake_alert
+
+    gov, setup, url = console
     page = sign_in(browser, url, "manager", setup.passwords["manager"], "/console/deployments")
     form = page.locator("#create-deployment")
     for name, value in {
@@ -217,10 +222,37 @@ def test_manager_plans_and_enrols_with_feedback_and_officer_authorises(
 
     officer = sign_in(browser, url, "officer", setup.passwords["officer"], deployment_page.replace(url, ""))
     officer.click("[data-action=authorise]")
+    assert "Give the reason" in officer.inner_text("#action-error")  # no step without a reason
+    officer.fill(
+        "#action-reason", "Necessary: the search has run for 48 hours; proportionate: 8 hours, one street"
+    )
+    officer.click("[data-action=authorise]")
+    assert officer.is_visible("#confirm")  # and not without a second, explicit yes
+    officer.click("#confirm-yes")
     officer.wait_for_selector(".pill.state-authorised")
+    deployment_id = deployment_page.rsplit("/", 1)[1]
+    with gov.store.session() as session:
+        authorised = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "deployment.authorise", AuditEvent.object_id == deployment_id
+            )
+        ).one()
+    assert authorised.actor == "officer" and authorised.reason.startswith("Necessary")
+
+    al.record(gov, deployment_id, fake_alert("missing-person-17"))  # an alert nobody has decided
+    officer.fill("#action-reason", "Person found safe")
+    officer.click("[data-action=end]")
+    officer.wait_for_selector("#confirm", state="visible")
+    assert "1 alert(s) of this deployment are still undecided" in officer.inner_text("#confirm-text")
+    officer.click("#confirm-no")
+    assert not officer.is_visible("#confirm") and officer.locator(".pill.state-authorised").count() == 1
+    officer.click("[data-action=end]")
+    officer.wait_for_selector("#confirm", state="visible")
+    officer.click("#confirm-yes")
+    officer.wait_for_selector(".pill.state-ended")
     public = browser.new_page()
     public.goto(url + "/public")
-    assert "Browser-planned deployment" in public.inner_text(".public-planned")
+    assert "Browser-planned deployment" in public.inner_text(".public-past")
     public.screenshot(path=shots / "08-public.png", full_page=True)
 
 

@@ -238,8 +238,36 @@ function deploymentsPage() {
 
 function deploymentPage() {
   const id = document.getElementById("deployment").dataset.deployment;
+  // Steps that change what the law allows need a reason and a second, explicit yes.
+  const needsReason = new Set(["authorise", "approve-watchlist", "start", "end"]);
+  const confirmBox = document.getElementById("confirm");
+  const ask = (text) => new Promise((resolve) => {
+    document.getElementById("confirm-text").textContent = text;
+    confirmBox.hidden = false;
+    const yes = document.getElementById("confirm-yes"), no = document.getElementById("confirm-no");
+    const done = (answer) => { confirmBox.hidden = true; yes.onclick = no.onclick = null; resolve(answer); };
+    yes.onclick = () => done(true); no.onclick = () => done(false);
+    no.focus();
+  });
   document.querySelectorAll("[data-action]").forEach((button) => button.addEventListener("click", async () => {
-    try { await api("POST", `/api/deployments/${id}/${button.dataset.action}`, { reason: "" }); location.reload(); }
+    const action = button.dataset.action;
+    const reasonBox = document.getElementById("action-reason");
+    const reason = reasonBox ? reasonBox.value.trim() : "";
+    showError("action-error", null);
+    if (needsReason.has(action) && !reason) {
+      showError("action-error", new Error(`Give the reason for "${button.textContent.trim()}" first.`));
+      if (reasonBox) reasonBox.focus();
+      return;
+    }
+    let question = `${button.textContent.trim()}: are you sure?`;
+    if (action === "end") {
+      try {
+        const open = await api("GET", `/api/alerts?deployment_id=${id}&undecided=true&limit=1000`);
+        if (open.alerts.length) question = `${open.alerts.length} alert(s) of this deployment are still undecided. End it anyway?`;
+      } catch (error) { /* a role that cannot read alerts still gets the plain question */ }
+    }
+    if (!(await ask(question))) return;
+    try { await api("POST", `/api/deployments/${id}/${action}`, { reason }); location.reload(); }
     catch (error) { showError("action-error", error); }
   }));
   document.querySelectorAll("[data-publish]").forEach((button) => button.addEventListener("click", async () => {
