@@ -463,3 +463,39 @@ def test_an_uploaded_video_over_the_limits_is_refused_before_it_is_decoded(
                 headers=bearer(token(gov, "operator")),
             )
         assert refused.status_code == 413 and why in refused.json()["detail"], refused.text
+
+
+def h264_frames(size: int, count: int) -> bytes:
+    """A raw H.264 stream of ``count`` grey pictures of ``size`` pixels square."""
+    import io
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for _ in range(count):
+            frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), 128, np.uint8), format="bgr24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def test_an_uploaded_video_cannot_read_files_or_grow_its_pictures(tmp_path: Path, monkeypatch) -> None:
+    from openlfr.errors import VideoDecodeError
+    from openlfr.search.probes import VideoLimits, memory_frames
+
+    small = h264_frames(64, 5)
+    (tmp_path / "cctv.h264").write_bytes(small)
+    monkeypatch.chdir(tmp_path)  # a concat list naming a file beside the service
+    with pytest.raises(VideoDecodeError, match="not a video that can be decoded"):
+        list(memory_frames(b"ffconcat version 1.0\nfile cctv.h264\n"))
+    assert len(list(memory_frames(small))) == 5
+    grows = small + h264_frames(256, 1)  # the header says 64×64; a later picture is 256×256
+    limits = VideoLimits(max_pixels=128 * 128)
+    with pytest.raises(VideoDecodeError, match=r"over 16,384 pixels after \d frame"):
+        list(memory_frames(grows, limits=limits))

@@ -68,6 +68,9 @@ class _TrackCollector(CameraEngine):
         super()._forget(track_id)
 
 
+VIDEO_CONTAINERS = {"mov", "mp4", "matroska", "webm", "avi", "mpegts", "flv", "h264", "hevc", "mpeg", "asf"}
+
+
 @dataclass(frozen=True)
 class VideoLimits:
     """What an uploaded video may cost: the size of its pictures, and how many of them."""
@@ -83,15 +86,20 @@ def memory_frames(
     A picture larger than ``limits.max_pixels`` is refused from the stream's header, before any
     decoding, and the video is refused at its first frame past ``limits.max_frames``."""
     limits = limits or VideoLimits()
-    try:
-        container = av.open(io.BytesIO(data), mode="r")
+    try:  # no demuxer may open another file or address (a concat list, an HLS playlist…)
+        container = av.open(io.BytesIO(data), mode="r", options={"protocol_whitelist": "pipe"})
     except Exception as exc:  # PyAV raises FFmpeg's many error types
         raise VideoDecodeError(f"{label}: not a video that can be decoded ({exc})") from None
     index = 0
     with container:
+        if not set(container.format.name.split(",")) & VIDEO_CONTAINERS:
+            raise VideoDecodeError(
+                f"{label}: {container.format.name} is not a video file format openlfr reads"
+            )
         if not container.streams.video:
             raise VideoDecodeError(f"{label}: has no video stream")
         stream = container.streams.video[0]
+        stream.codec_context.options = {"max_pixels": str(limits.max_pixels)}  # checked before each picture
         width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
         if width * height > limits.max_pixels:
             raise ImageTooLargeError(
@@ -109,7 +117,10 @@ def memory_frames(
                 yield Frame(decoded.to_ndarray(format="bgr24"), index, position, time.time())
                 index += 1
         except av.error.FFmpegError as exc:
-            raise VideoDecodeError(f"{label}: corrupt or truncated after {index} frame(s) ({exc})") from None
+            raise VideoDecodeError(
+                f"{label}: corrupt, truncated or with a picture over {limits.max_pixels:,} pixels "
+                f"after {index} frame(s) ({exc})"
+            ) from None
     if index == 0:
         raise VideoDecodeError(f"{label}: no frame could be decoded")
 
