@@ -8,8 +8,9 @@
    reads `GET /api/alerts` ten times a second. Its
    latency is reported beside the same reads with no flood in the same run, with the server's
    memory before and at its peak.
-2. Hostile uploads: small PNGs whose headers claim huge 16-bit pictures, and real photos, sent to
-   `/subjects/check` by 8 clients at once while `/healthz` is read ten times a second.
+2. Hostile uploads: small PNGs whose headers claim huge 16-bit pictures (then 10 MiB JPEGs of
+   nothing but markers, slow to parse), and real photos, sent to `/subjects/check` by 8 clients at
+   once while `/healthz` is read ten times a second.
 """
 
 from __future__ import annotations
@@ -177,6 +178,11 @@ def bomb_png(side: int = 6300) -> bytes:
     return buffer.getvalue()
 
 
+def slow_header_jpeg(megabytes: float = 9.0) -> bytes:
+    """A JPEG of nothing but empty comment markers: costly to parse before any size is known."""
+    return b"\xff\xd8" + b"\xff\xfe\x00\x02" * int(megabytes * 2**20 / 4) + b"\xff\xd9"
+
+
 def _uploads(url: str, secret: str, deployment_id: str, payloads: list[bytes], clients: int, counts) -> None:  # type: ignore[no-untyped-def]
     def client_loop(number: int) -> None:
         with httpx.Client(base_url=url, timeout=120) as client:
@@ -187,7 +193,7 @@ def _uploads(url: str, secret: str, deployment_id: str, payloads: list[bytes], c
                     headers={"Authorization": f"Bearer {secret}"},
                 )
                 with counts.get_lock():
-                    counts[{200: 0, 413: 1, 503: 2}.get(response.status_code, 3)] += 1
+                    counts[{200: 0, 413: 1, 415: 2, 503: 3}.get(response.status_code, 4)] += 1
 
     workers = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
     for worker in workers:
@@ -196,7 +202,11 @@ def _uploads(url: str, secret: str, deployment_id: str, payloads: list[bytes], c
         worker.join()
 
 
-def hostile_uploads(folder: Path, clients: int = 8, uploads: int = 48) -> dict[str, Any]:
+def hostile_uploads(
+    folder: Path, clients: int = 8, uploads: int = 48, hostile: str = "bomb"
+) -> dict[str, Any]:
+    """Every other upload hostile: a ``bomb`` (a small PNG claiming a huge picture) or a
+    ``slow_header`` (10 MiB of JPEG markers), the rest real photos."""
     from openlfr.models import sample_image_paths
 
     gov, _ = _service(folder)
@@ -216,13 +226,13 @@ def hostile_uploads(folder: Path, clients: int = 8, uploads: int = 48) -> dict[s
     )
     deployment_id = dep.create(gov, plan, "benchmark").id
     photo = sample_image_paths()["yaoming"].read_bytes()
-    bomb = bomb_png()
+    bomb = bomb_png() if hostile == "bomb" else slow_header_jpeg()
     payloads = [bomb if i % 2 == 0 else photo for i in range(uploads)]
     with serve_in_thread(create_app(Service(gov, run_engines=False))) as url:
         peak = [_rss_mib()]
         quiet = _sample(url, "/healthz", {}, 3.0, peak)
         before = _rss_mib()
-        counts = multiprocessing.get_context("spawn").Array("i", 4)
+        counts = multiprocessing.get_context("spawn").Array("i", 5)
         senders = multiprocessing.get_context("spawn").Process(
             target=_uploads, args=(url, manager, deployment_id, payloads, clients, counts)
         )
@@ -237,7 +247,14 @@ def hostile_uploads(folder: Path, clients: int = 8, uploads: int = 48) -> dict[s
         "clients": clients,
         "uploads": uploads,
         "bomb_bytes": len(bomb),
-        "answers": {"ok": counts[0], "413": counts[1], "503": counts[2], "other": counts[3]},
+        "hostile": hostile,
+        "answers": {
+            "ok": counts[0],
+            "413": counts[1],
+            "415": counts[2],
+            "503": counts[3],
+            "other": counts[4],
+        },
         "seconds": round(took, 1),
         "healthz_quiet": _percentiles(quiet),
         "healthz_during": _percentiles(busy),
@@ -258,10 +275,11 @@ def run() -> dict[str, Any]:
             console.rule(f"sign-in flood from {'many addresses' if spread else 'one address'}")
             results[label] = login_flood(sub, spread=spread)
             console.print(results[label])
-        sub = Path(folder) / "uploads"
-        sub.mkdir()
-        console.rule("hostile uploads")
-        results["hostile_uploads"] = hostile_uploads(sub)
-        console.print(results["hostile_uploads"])
+        for hostile in ("bomb", "slow_header"):
+            sub = Path(folder) / f"uploads-{hostile}"
+            sub.mkdir()
+            console.rule(f"hostile uploads: {hostile}")
+            results[f"hostile_uploads_{hostile}"] = hostile_uploads(sub, hostile=hostile)
+            console.print(results[f"hostile_uploads_{hostile}"])
     save("hostile", results)
     return results

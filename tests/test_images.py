@@ -136,3 +136,23 @@ def test_icons_are_not_photos_and_are_refused_before_decoding(check: str) -> Non
     icon = encode(Image.new("RGB", (64, 64), "red"), "ICO")
     with pytest.raises(ImageDecodeError, match="not an image openlfr reads"):
         read(icon)
+
+
+def test_a_header_built_to_be_slow_is_refused_and_a_big_real_photo_is_not() -> None:
+    from openlfr.vision.images import HEADER_BYTES, check_image
+
+    markers = b"\xff\xd8" + b"\xff\xfe\x00\x02" * (3 * 2**20 // 4) + b"\xff\xd9"  # 3 MiB of empty comments
+    chunk = struct.pack(">I", 0) + b"aaAa" + struct.pack(">I", zlib.crc32(b"aaAa"))
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0)
+    chunks = (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+    ) + chunk * (3 * 2**20 // len(chunk))
+    for slow in (markers, chunks):
+        with pytest.raises(ImageDecodeError, match="header runs past"):
+            check_image(slow)
+    noise = np.random.default_rng(1).integers(0, 255, (1600, 1600, 3), np.uint8)
+    photo = encode(Image.fromarray(noise), "JPEG", quality=95)
+    assert len(photo) > HEADER_BYTES
+    assert check_image(photo).size == (1600, 1600)
+    tiff = encode(Image.fromarray(noise), "TIFF")  # its directory may follow the pixels
+    assert len(tiff) > HEADER_BYTES and check_image(tiff).size == (1600, 1600)

@@ -26,6 +26,18 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_DECODED_BYTES = 512 * 1024 * 1024
 # Photo formats whose header states the picture's true size. Containers that hold other images
 # (ICO, ICNS, MPO…) are not among them: Pillow decodes the image inside to learn its size.
+HEADER_BYTES = 2**20  # a GIF's screen, palette and extensions before its first picture fit many times over
+MAX_HEADER_SEGMENTS = 1000  # JPEG markers or PNG chunks before the size: photos have a few dozen
+SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    *((f"P{n}".encode(), "PPM") for n in range(1, 7)),
+)
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
 
 
@@ -77,6 +89,58 @@ def decoded_size(mode: str, width: int, height: int) -> int:
     return width * height * max(bands * per_band, 3)
 
 
+def photo_format(data: bytes) -> str | None:
+    """Which of ``PHOTO_FORMATS`` the bytes say they are, from their signature alone."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((kind for magic, kind in SIGNATURES if data.startswith(magic)), None)
+
+
+def _segments_before_pixels(data: bytes, kind: str) -> int:
+    """How many JPEG markers or PNG chunks come before the picture's size (up to one more than
+    ``MAX_HEADER_SEGMENTS``), by jumping from length to length: a file of millions of empty ones
+    is told apart in microseconds, while a photo with megabytes of metadata in a few segments passes."""
+    count, position = 0, 2 if kind == "JPEG" else 8
+    while count <= MAX_HEADER_SEGMENTS and position + 8 <= len(data):
+        if kind == "JPEG":
+            marker = data[position + 1]
+            if (
+                data[position] != 0xFF
+                or marker == 0xDA
+                or (0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC))
+            ):
+                return count  # the frame header (its size) or something for the decoder to judge
+            standalone = marker in (0xFF, 0x01) or 0xD0 <= marker <= 0xD8
+            position += (
+                1
+                if marker == 0xFF
+                else 2
+                if standalone
+                else 2 + int.from_bytes(data[position + 2 : position + 4])
+            )
+        elif kind == "PNG":
+            if data[position + 4 : position + 8] == b"IDAT":
+                return count
+            position += 12 + int.from_bytes(data[position : position + 4])
+        else:
+            return 0
+        count += 1
+    return count
+
+
+def _header_runs_past(data: bytes, kind: str) -> bool:
+    """Whether reading the header of ``data`` needs more than its first ``HEADER_BYTES``: the parser
+    is given only those, and we look at how far it read."""
+    head = io.BytesIO(data[:HEADER_BYTES])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the size is judged later, on the whole file
+            Image.open(head, formats=(kind,)).size  # noqa: B018
+    except Exception:
+        pass
+    return head.tell() >= HEADER_BYTES - 1
+
+
 def check_image(
     data: bytes,
     *,
@@ -85,11 +149,22 @@ def check_image(
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> Image.Image:
     """The picture opened from its header only, refused if it is not one or would be too big
-    decoded; nothing is decoded yet (cheap enough to run anywhere, an event loop included)."""
+    decoded; nothing is decoded yet. The header must lie in the first ``HEADER_BYTES``: a file
+    built to be slow to parse (millions of empty markers before the size) is refused quickly."""
+    kind = photo_format(data)
+    if kind is None:
+        raise ImageDecodeError(f"{label}: not an image openlfr reads ({', '.join(PHOTO_FORMATS)})")
+    if _segments_before_pixels(data, kind) > MAX_HEADER_SEGMENTS or (
+        kind == "GIF" and len(data) > HEADER_BYTES and _header_runs_past(data, kind)
+    ):
+        raise ImageDecodeError(
+            f"{label}: its header runs past {MAX_HEADER_SEGMENTS} segments or {HEADER_BYTES // 2**20} MiB, "
+            "which no photo openlfr reads needs"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
+            image = Image.open(io.BytesIO(data), formats=(kind,))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLargeError(
             f"{label}: image dimensions are too large (decompression bomb guard)"

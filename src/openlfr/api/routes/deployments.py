@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
@@ -204,13 +205,14 @@ async def image_upload(request: Request) -> tuple[dict[str, str], bytes]:
     data = await upload.read()
     await upload.close()
     limits = gov_of(request).settings.api
-    check_image(  # 413/415 from the header alone, before any decoding
-        data,
+    check = partial(
+        check_image,
         label="the uploaded image",
         max_pixels=limits.max_upload_pixels,
         max_decoded_bytes=limits.max_upload_decoded_bytes,
     )
-    return fields, data
+    await image_work(request, check, data)  # 413/415 from the header, in the bounded pool: a header
+    return fields, data  # built to be slow to parse (millions of empty chunks) cannot stall the service
 
 
 @router.post(
