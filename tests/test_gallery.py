@@ -16,6 +16,7 @@ from openlfr.search.gallery import GallerySearcher, GalleryStore, index_settings
 from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex
 from openlfr.settings import SearchSettings, get_settings
 from openlfr.store.models import AuditEvent
+from tests.waiting import wait_for
 
 
 def clustered(rng: np.random.Generator, size: int, dimension: int = 128) -> np.ndarray:
@@ -499,3 +500,48 @@ def test_an_uploaded_video_cannot_read_files_or_grow_its_pictures(tmp_path: Path
     limits = VideoLimits(max_pixels=128 * 128)
     with pytest.raises(VideoDecodeError, match=r"over 16,384 pixels after \d frame"):
         list(memory_frames(grows, limits=limits))
+
+
+def test_a_loaded_searcher_leaves_out_at_once_who_another_process_deleted(gov) -> None:
+    rng = np.random.default_rng(8)
+    templates = rng.normal(size=(30, 64)).astype(np.float32)
+    labels = [f"person-{i}" for i in range(30)]
+    GalleryStore(gov, "custody").write(labels, ["-"] * 30, templates, "admin", "gallery.build")
+    searcher = GallerySearcher(GalleryStore(gov, "custody"))  # as the service holds it
+    assert searcher.search(templates[:1], 3, "officer", "case 2", "probe")[0][0].label == "person-0"
+    GalleryStore(gov, "custody").delete_label("person-0", "admin", "erasure request")  # another process
+    answer = searcher.search(templates[:1], 3, "officer", "case 2", "probe")[0]
+    assert answer and all(c.label != "person-0" for c in answer)
+    assert wait_for(lambda: searcher.generation == 2 and searcher.allowed is None, 10.0)
+    assert all(c.label != "person-0" for c in searcher.search(templates[:1], 5, "officer", "c", "p")[0])
+
+
+def test_a_deletion_cut_short_or_blocked_is_finished_later(gov, tmp_path) -> None:
+    """A crash after the new generation's key was made does not block later deletions; a key whose
+    erasure a reader of the key store blocked is erased by the next purge run."""
+    import sqlite3
+
+    from openlfr.governance.retention import purge
+    from openlfr.search.gallery import key_id
+
+    assert len(key_id("x" * 64, 999_999)) <= 32  # fits the key store's column on PostgreSQL too
+    rng = np.random.default_rng(9)
+    store = GalleryStore(gov, "custody")
+    store.write(["a", "b", "c"], ["-"] * 3, rng.normal(size=(3, 64)).astype(np.float32), "admin", "build")
+    gov.store.create_data_key(key_id("custody", 2))  # what a kill -9 during a rewrite leaves
+    (store.folder / "g2-templates-00007.sealed").write_bytes(b"half of a generation")
+    assert store.delete_label("a", "admin", "erasure request") == 1
+    assert store.entries()[0] == ["b", "c"] and not (store.folder / "g2-templates-00007.sealed").exists()
+
+    old_key = store.key
+    wrapped = wrapped_key(gov, old_key)
+    keystore = Path(gov.store.key_engine.url.database)
+    reader = sqlite3.connect(keystore)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM data_keys").fetchone()  # a backup, say, reading the key store
+    store.delete_label("b", "admin", "erasure request")
+    reader.rollback()
+    reader.close()
+    purge(gov)
+    files = b"".join(p.read_bytes() for p in keystore.parent.glob(keystore.name + "*"))
+    assert wrapped_key(gov, old_key) is None and wrapped not in files

@@ -334,3 +334,38 @@ def test_operators_deciding_one_alert_at_once_cannot_overwrite_each_other(gov, c
         )
         final = state(alert.alert_id)
         assert final.decision == "false_alert" and final.outcome is None
+
+
+def test_the_purge_and_many_retains_at_once_neither_deadlock_nor_lose_evidence(gov, clock, samples) -> None:
+    import threading
+
+    from openlfr.governance.retention import purge
+
+    deployment_id = live_deployment(gov, samples)
+    old = [fake_alert(at=clock.now) for _ in range(30)]
+    for alert in old:
+        al.record(gov, deployment_id, alert)
+    clock.advance(days=gov.settings.governance.alert_retention_days + 1)  # all past retention
+    start, failures = threading.Barrier(len(old) + 1), []
+
+    def run(call) -> None:  # type: ignore[no-untyped-def]
+        start.wait()
+        try:
+            call()
+        except PolicyViolation:
+            pass  # the purge came first: "already purged", a clear refusal
+        except Exception as exc:  # a deadlock or a database error is a failure
+            failures.append(exc)
+
+    calls = [lambda: purge(gov)] + [
+        (lambda a=a: al.retain(gov, a.alert_id, "officer", "evidence in R v X")) for a in old
+    ]
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with gov.store.session() as session:
+        rows = [session.get(AlertRecord, a.alert_id) for a in old]
+    assert all(r.probe_sealed is not None for r in rows if r.retain_reason)  # no evidence purged

@@ -180,7 +180,7 @@ def decide(gov: Governance, alert_id: str, decision: str, actor: str, reason: st
     if decision not in DECISIONS:
         raise PolicyViolation(f"decision must be one of {', '.join(DECISIONS)}")
     with gov.store.session() as session:
-        _one_at_a_time(session, f"alert/{alert_id}")  # two operators at once: the second sees the first
+        lock_chain(session)  # first, as every audited change takes it: one at a time, and no deadlock
         row = gov.get(session, AlertRecord, alert_id)
         previous, withdrawn = row.decision, None
         if previous == decision:
@@ -207,7 +207,7 @@ def record_outcome(gov: Governance, alert_id: str, outcome: str, actor: str, rea
     if outcome not in OUTCOMES:
         raise PolicyViolation(f"outcome must be one of {', '.join(OUTCOMES)}")
     with gov.store.session() as session:
-        _one_at_a_time(session, f"alert/{alert_id}")  # two operators at once: the second sees the first
+        lock_chain(session)  # first, as every audited change takes it: one at a time, and no deadlock
         row = gov.get(session, AlertRecord, alert_id)
         if row.decision != "confirmed_match":
             raise PolicyViolation("an outcome follows an engagement: confirm the match first")
@@ -239,7 +239,7 @@ def retain(gov: Governance, alert_id: str, actor: str, reason: str) -> AlertReco
     if not reason.strip():
         raise PolicyViolation("keeping an alert past its retention period needs a reason")
     with gov.store.session() as session:
-        _one_at_a_time(session, f"alert/{alert_id}")  # two operators at once: the second sees the first
+        lock_chain(session)  # first, as every audited change takes it: one at a time, and no deadlock
         row = gov.get(session, AlertRecord, alert_id)
         if row.probe_sealed is None:
             raise PolicyViolation("this alert's images were already purged")

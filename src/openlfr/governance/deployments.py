@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from openlfr.errors import PolicyViolation
+from openlfr.governance.audit import lock_chain
 from openlfr.governance.context import Governance, aware
 from openlfr.store.models import Deployment, Subject
 
@@ -88,6 +89,7 @@ def _transition(
     gov: Governance, deployment_id: str, actor: str, action: str, reason: str, change
 ) -> Deployment:  # type: ignore[no-untyped-def]
     with gov.store.session() as session:
+        lock_chain(session)  # before the row, as every audited change: no deadlock with the purge
         deployment = gov.get(session, Deployment, deployment_id)
         change(session, deployment)
         gov.audit(session, actor, action, deployment, reason, state=deployment.state)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from openlfr.errors import StoreError
+from openlfr.governance.audit import lock_chain
 from openlfr.governance.context import Governance, aware
 from openlfr.store.models import AlertRecord, Deployment, Subject
 
@@ -50,6 +51,8 @@ def purge(gov: Governance, dry_run: bool = False) -> PurgeReport:
     rules = gov.settings.governance
     shredded: list[str] = []
     with gov.store.session() as session:
+        if not dry_run:
+            lock_chain(session)  # before any row, as every audited change: no deadlock with them
         for deployment in session.scalars(select(Deployment).where(Deployment.state == "live")):
             if aware(deployment.planned_end) < now:
                 report.ended_deployments.append(deployment.id)
@@ -109,6 +112,8 @@ def purge(gov: Governance, dry_run: bool = False) -> PurgeReport:
         if not shred(gov, deployment_id, now):
             report.keys_destroyed.remove(deployment_id)
             report.keys_pending.append(deployment_id)
+    if not shredded and not gov.store.erase_destroyed_keys():  # keys deleted earlier, erasure blocked then
+        log.warning("a reader of the key store still holds old pages; their erasure is retried next run")
     return report
 
 

@@ -45,8 +45,8 @@ class Candidate:
 def key_id(name: str, generation: int = 0) -> str:
     """The key store's name for a gallery generation's key (generation 0: galleries written before
     keys were per generation)."""
-    base = "gallery-" + hashlib.sha256(name.encode()).hexdigest()[:24]
-    return f"{base}-g{generation}" if generation else base
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return f"gallery-{digest[:16]}-g{generation}" if generation else f"gallery-{digest[:24]}"  # ≤ 32
 
 
 class GalleryStore:
@@ -104,8 +104,11 @@ class GalleryStore:
         previous = self.manifest() if self.exists else None
         generation = previous.get("generation", 0) + 1 if previous else 1
         key = key_id(self.name, generation)
-        self.gov.store.create_data_key(key)
         prefix = f"g{generation}-"
+        for orphan in self.folder.glob(f"{prefix}*"):  # a write of this generation cut short by a crash
+            orphan.unlink()
+        self._shred(key)  # …and the key it had made
+        self.gov.store.create_data_key(key)
         blocks = [templates] if isinstance(templates, np.ndarray) else templates
         count, chunks, dimension = 0, 0, 0
         for chunks, block in enumerate(_rechunk(blocks, CHUNK_ROWS), start=1):
@@ -283,12 +286,16 @@ def list_galleries(gov: Governance) -> list[dict]:
 
 
 class GallerySearcher:
-    """A loaded gallery that answers searches; ``rebuild`` swaps in a new index without a pause."""
+    """A loaded gallery that answers searches; ``rebuild`` swaps in a new index without a pause.
+    Each search first looks at the gallery's manifest: once another process (``openlfr gallery
+    delete``) has written a new generation, people no longer in it are left out of every answer at
+    once, and the new index is built in the background."""
 
     def __init__(self, store: GalleryStore, settings: IndexSettings | None = None) -> None:
         self.store = store
         self.settings = settings or index_settings(store.gov.settings.search)
         self._lock = threading.Lock()
+        self.following: int | None = None  # a newer generation being rebuilt for
         self._load()
 
     def _load(self) -> None:
@@ -297,6 +304,20 @@ class GallerySearcher:
         index = self.store.index(self.settings, manifest)
         with self._lock:
             self.labels, self.sources, self.index = labels, sources, index
+            self.generation, self.allowed = manifest.get("generation", 0), None
+
+    def _follow(self) -> None:
+        """Mask who a newer generation no longer holds, and rebuild for it (once)."""
+        manifest = self.store.manifest()
+        generation = manifest.get("generation", 0)
+        with self._lock:
+            if generation in (self.generation, self.following):
+                return
+            self.following = generation
+        kept = set(self.store.entries(manifest)[0])
+        with self._lock:
+            self.allowed = kept
+        self.rebuild()
 
     def rebuild(self) -> threading.Thread:
         """Reload files and index on a thread; searches keep using the old ones until the swap."""
@@ -310,8 +331,9 @@ class GallerySearcher:
         """Ranked candidates per probe template, for a person to review (the search is audited)."""
         if not reason.strip():
             raise PolicyViolation("a retrospective search needs a reason (recorded in the audit trail)")
+        self._follow()
         with self._lock:
-            labels, sources, index = self.labels, self.sources, self.index
+            labels, sources, index, allowed = self.labels, self.sources, self.index, self.allowed
         results = []
         if len(probes):
             scores, rows = index.search(probes, top)
@@ -319,8 +341,14 @@ class GallerySearcher:
                 results.append(
                     [
                         Candidate(rank, labels[row], sources[row], float(score))
-                        for rank, (score, row) in enumerate(zip(score_row, found, strict=True), start=1)
-                        if row >= 0
+                        for rank, (score, row) in enumerate(
+                            (
+                                (s, r)
+                                for s, r in zip(score_row, found, strict=True)
+                                if _kept(r, labels, allowed)
+                            ),
+                            start=1,
+                        )
                     ]
                 )
         with self.store.gov.store.session() as session:
@@ -335,6 +363,10 @@ class GallerySearcher:
                 details={"probe": what, "probes": len(probes), "top": top, "index": index.kind},
             )
         return results
+
+
+def _kept(row: int, labels: list[str], allowed: set[str] | None) -> bool:
+    return row >= 0 and (allowed is None or labels[row] in allowed)
 
 
 def gallery_source(location: Path) -> tuple[list[Path], list[str]]:

@@ -28,6 +28,8 @@ from openlfr.store.models import DataKey, KeyBase
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 KEY_RECHECK_SECONDS = 2.0
+BUSY_TIMEOUT_S = 30  # a write waits this long for another writer
+ERASE_WAIT_MS = 2000  # an erasure waits this long for readers, then leaves the rest to the next purge
 
 
 def make_engine(url: str) -> Engine:
@@ -38,7 +40,7 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":  # the database, and the WAL files SQLite makes like it, owner-only
             private_folder(Path(path).parent)
             private_file(Path(path))
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -63,8 +65,12 @@ def erase_deleted(engine: Engine, rewrite: tuple[str, ...] = ()) -> bool:
     the old ones dropped (VACUUM FULL); its write-ahead log and any WAL archive are the operator's
     to expire (see the README)."""
     with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if engine.dialect.name == "sqlite":  # a reader is waited for briefly; a later run finishes
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {ERASE_WAIT_MS}")
+            try:
+                busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
             return busy == 0
         if engine.dialect.name == "postgresql" and rewrite:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -188,6 +194,11 @@ class Store:
                 f"deployment {deployment_id}: its data key is deleted, but a reader of the key store still "
                 "holds its old page in the write-ahead log; it is erased at the next purge"
             )
+
+    def erase_destroyed_keys(self) -> bool:
+        """Finish erasing data keys already deleted whose erasure a reader of the key store blocked
+        (a gallery's old key, say); False while one still does."""
+        return erase_deleted(self.key_engine, rewrite=("data_keys",))
 
     def erase_deleted(self) -> bool:
         """Purged subjects and anonymised alerts made physically gone from the main database's
