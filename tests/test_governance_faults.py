@@ -369,3 +369,16 @@ def test_the_purge_and_many_retains_at_once_neither_deadlock_nor_lose_evidence(g
     with gov.store.session() as session:
         rows = [session.get(AlertRecord, a.alert_id) for a in old]
     assert all(r.probe_sealed is not None for r in rows if r.retain_reason)  # no evidence purged
+
+
+@pytest.mark.parametrize("invisible", ["", "   ", "\u200b", "\ufeff", "\u2060", "\x00", "\u3164", "\t\n"])
+def test_an_invisible_reason_is_no_reason(gov, clock, samples, invisible) -> None:
+    deployment_id = live_deployment(gov, samples)
+    alert = fake_alert(at=clock.now)
+    al.record(gov, deployment_id, alert)
+    al.decide(gov, alert.alert_id, "confirmed_match", "operator")
+    with pytest.raises(PolicyViolation, match="needs a reason"):
+        al.decide(gov, alert.alert_id, "false_alert", "operator", invisible)
+    with pytest.raises(PolicyViolation, match="needs a reason"):
+        al.retain(gov, alert.alert_id, "officer", invisible)
+    assert al.decide(gov, alert.alert_id, "false_alert", "operator", "不是他").decision == "false_alert"

@@ -20,6 +20,7 @@ from openlfr.governance.audit import lock_chain
 from openlfr.governance.context import Governance, aware
 from openlfr.live.alerts import Alert
 from openlfr.live.sightings import attaches
+from openlfr.reasons import is_given
 from openlfr.store.models import AlertFeedEntry, AlertRecord, AlertSighting, Deployment, Subject
 from openlfr.vision.images import encode_jpeg
 
@@ -185,7 +186,7 @@ def decide(gov: Governance, alert_id: str, decision: str, actor: str, reason: st
         previous, withdrawn = row.decision, None
         if previous == decision:
             return row
-        if previous is not None and not reason.strip():
+        if previous is not None and not is_given(reason):
             raise PolicyViolation(
                 f"this alert was decided {previous.replace('_', ' ')}; changing that needs a reason"
             )
@@ -214,7 +215,7 @@ def record_outcome(gov: Governance, alert_id: str, outcome: str, actor: str, rea
         previous = row.outcome
         if previous == outcome:
             return row
-        if previous is not None and not reason.strip():
+        if previous is not None and not is_given(reason):
             raise PolicyViolation(
                 f"the outcome was {previous.replace('_', ' ')}; changing that needs a reason"
             )
@@ -236,7 +237,7 @@ def record_outcome(gov: Governance, alert_id: str, outcome: str, actor: str, rea
 
 def retain(gov: Governance, alert_id: str, actor: str, reason: str) -> AlertRecord:
     """Keep an alert past its retention period (for example, evidence in a prosecution)."""
-    if not reason.strip():
+    if not is_given(reason):
         raise PolicyViolation("keeping an alert past its retention period needs a reason")
     with gov.store.session() as session:
         lock_chain(session)  # first, as every audited change takes it: one at a time, and no deadlock

@@ -25,6 +25,7 @@ import numpy as np
 from openlfr.errors import NotFoundError, PolicyViolation, StoreError
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
+from openlfr.reasons import is_given
 from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex, chosen_kind
 from openlfr.settings import SearchSettings
 from openlfr.store.files import private_folder, write_atomically
@@ -215,7 +216,7 @@ class GalleryStore:
 
     def delete_label(self, label: str, actor: str, reason: str) -> int:
         """Remove every template of ``label`` for good (files rewritten, index rebuilt); returns how many."""
-        if not reason.strip():
+        if not is_given(reason):
             raise PolicyViolation("deleting from a gallery needs a reason")
         manifest = self.manifest()
         labels, sources = self.entries(manifest)
@@ -329,7 +330,7 @@ class GallerySearcher:
         self, probes: np.ndarray, top: int, actor: str, reason: str, what: str
     ) -> list[list[Candidate]]:
         """Ranked candidates per probe template, for a person to review (the search is audited)."""
-        if not reason.strip():
+        if not is_given(reason):
             raise PolicyViolation("a retrospective search needs a reason (recorded in the audit trail)")
         self._follow()
         with self._lock:

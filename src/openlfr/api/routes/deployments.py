@@ -18,6 +18,7 @@ from openlfr.errors import PolicyViolation
 from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
 from openlfr.governance.context import aware
+from openlfr.reasons import is_given
 from openlfr.redaction import redact_url
 from openlfr.store.models import Deployment, User, normal_reference
 from openlfr.vision.images import check_image
@@ -272,7 +273,7 @@ async def enrol_subject(
     """Enrol one subject from an uploaded photo, under the watchlist rules."""
     fields, data = await image_upload(request)
     missing = [
-        f for f in ("reference", "category", "reason", "image_source") if not fields.get(f, "").strip()
+        f for f in ("reference", "category", "reason", "image_source") if not is_given(fields.get(f, ""))
     ]
     if missing:
         raise HTTPException(422, f"missing form fields: {', '.join(missing)}")
@@ -310,7 +311,7 @@ def remove_subject(
     request: Request,
     principal: Principal = Depends(require("watchlist.remove")),
 ) -> dict:
-    if not body.reason.strip():
+    if not is_given(body.reason):
         raise PolicyViolation("removing a subject needs a reason")
     wl.remove_subject(gov_of(request), subject_id, principal.username, body.reason)
     return {"removed": subject_id}

@@ -12,6 +12,7 @@ from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, image_work, require, service_of
 from openlfr.api.routes.deployments import image_upload
 from openlfr.errors import NoFaceError
+from openlfr.reasons import is_given
 from openlfr.search.gallery import GallerySearcher, GalleryStore, list_galleries
 from openlfr.search.probes import FACE_CHOICES, Probe, VideoLimits, image_probes, video_probes
 
@@ -65,7 +66,7 @@ async def upload_probes(request: Request) -> tuple[list[Probe], str]:
 def search_terms(fields: dict[str, str]) -> tuple[str, int]:
     """The reason and the number of candidates, checked before any face work."""
     reason = fields.get("reason", "").strip()
-    if not reason:
+    if not is_given(reason):
         raise HTTPException(422, "a retrospective search needs a reason (recorded in the audit trail)")
     try:
         top = int(fields.get("top") or 200)
