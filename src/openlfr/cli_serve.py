@@ -84,8 +84,10 @@ def users_add(
 
     from openlfr.api import accounts
 
+    gov = open_governance()
+    accounts.check_new_user(gov, username, role)  # before asking for a password it would throw away
     password = os.environ.get("OPENLFR_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
-    user = accounts.create_user(open_governance(), username, password, role, by, display_name)
+    user = accounts.create_user(gov, username, password, role, by, display_name)
     out.print(f"created {user.username} ({user.role})")
 
 

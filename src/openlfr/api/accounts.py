@@ -59,6 +59,7 @@ def _audit(
     )
 
 
+MAX_PASSWORD_LENGTH = 200  # what the sign-in forms take
 ZXCVBN_MAX_LENGTH = 72  # zxcvbn refuses longer input; the first 72 characters decide
 MIN_GUESSES_LOG10 = 10.0  # 10^10 guesses: centuries offline at argon2id's cost, and never online
 
@@ -69,6 +70,8 @@ def password_problem(password: str, username: str = "") -> str | None:
     l33t spellings, keyboard walks, dates and the user's own name all score far lower)."""
     if len(password) < 10:
         return "at least 10 characters are needed"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"at most {MAX_PASSWORD_LENGTH} characters (sign-in takes no more)"
     estimate = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=[username, "openlfr"])
     if estimate["guesses_log10"] < MIN_GUESSES_LOG10:
         warning = estimate["feedback"].get("warning") or "it would be guessed too soon"
@@ -76,13 +79,21 @@ def password_problem(password: str, username: str = "") -> str | None:
     return None
 
 
-def create_user(
-    gov: Governance, username: str, password: str, role: str, actor: str, display_name: str = ""
-) -> User:
+def check_new_user(gov: Governance, username: str, role: str) -> None:
+    """Refuse a new user's role or name (a clear reason) before any password is asked for."""
     if role not in ROLES:
         raise PolicyViolation(f"role must be one of {', '.join(ROLES)}")
     if not username.strip() or len(username) > 80:
         raise PolicyViolation("a username is 1 to 80 characters")
+    with gov.store.session() as session:
+        if session.scalar(select(User.id).where(User.username == username)):
+            raise PolicyViolation(f"user {username} already exists")
+
+
+def create_user(
+    gov: Governance, username: str, password: str, role: str, actor: str, display_name: str = ""
+) -> User:
+    check_new_user(gov, username, role)
     problem = password_problem(password, username)
     if problem:
         raise PolicyViolation(f"choose another password: {problem}")

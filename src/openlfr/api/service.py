@@ -28,7 +28,6 @@ from openlfr.redaction import redact, redact_url
 from openlfr.store.files import remove_leftovers
 
 log = logging.getLogger(__name__)
-LEFTOVER_SECONDS = 60.0  # a .part this old is no write under way: a crash left it
 
 
 def public_settings(gov: Governance) -> dict:
@@ -80,7 +79,7 @@ class Service:
         data = self.gov.settings.data_dir
         for folder in (data / "spool", data / "galleries"):  # half-written by a crash: never acknowledged
             if folder.is_dir():
-                remove_leftovers(folder, everywhere=True, older_than=LEFTOVER_SECONDS)
+                remove_leftovers(folder, everywhere=True)
         report = purge(self.gov)
         if not report.nothing:
             log.info("purge: %s", report)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
@@ -32,11 +32,13 @@ from openlfr.settings import ApiSettings
 
 
 class FailureWindow:
-    """Failures per key in a sliding window."""
+    """Failures per key in a sliding window, and the checks under way for each key: a check still
+    running counts as a failure until it ends, so checks run at once never exceed the limit."""
 
     def __init__(self, limit: int, window_seconds: float) -> None:
         self.limit, self.window = limit, window_seconds
         self._failures: dict[object, deque[float]] = defaultdict(deque)
+        self._running: Counter[object] = Counter()
         self._lock = threading.Lock()
 
     def _recent(self, key: object, now: float) -> deque[float]:
@@ -53,9 +55,19 @@ class FailureWindow:
         now = time.monotonic()
         with self._lock:
             failures = self._recent(key, now)
-            if len(failures) >= self.limit:
-                return max(1.0, self.window - (now - failures[0]))
+            if len(failures) + self._running[key] >= self.limit:
+                return max(1.0, self.window - (now - failures[0])) if failures else 1.0
         return None
+
+    def start(self, key: object) -> None:
+        with self._lock:
+            self._running[key] += 1
+
+    def end(self, key: object) -> None:
+        with self._lock:
+            self._running[key] -= 1
+            if self._running[key] <= 0:
+                del self._running[key]
 
     def failed(self, key: object) -> None:
         now = time.monotonic()
@@ -102,10 +114,16 @@ class SignInGate:
             ) from None
         try:
             self._refuse_if_locked(pair, address)  # again: attempts that queued together get no check each
-            user = await run_in_threadpool(accounts.authenticate, self.gov, username, password)
-            if user is None:  # recorded before the slot is free, so the next attempt sees it
-                self.pairs.failed(pair)
-                self.addresses.failed(address)
+            self.pairs.start(pair)  # no await since the check: nothing can slip in between
+            self.addresses.start(address)
+            try:
+                user = await run_in_threadpool(accounts.authenticate, self.gov, username, password)
+                if user is None:  # recorded before the slot is free, so the next attempt sees it
+                    self.pairs.failed(pair)
+                    self.addresses.failed(address)
+            finally:
+                self.pairs.end(pair)
+                self.addresses.end(address)
         finally:
             self._slots.release()
         if user is None:

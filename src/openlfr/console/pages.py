@@ -115,7 +115,7 @@ def _local(target: str) -> str:
 async def login_form(  # type: ignore[no-untyped-def]
     request: Request,
     username: str = Form(max_length=80),
-    password: str = Form(max_length=200),
+    password: str = Form(max_length=10 * accounts.MAX_PASSWORD_LENGTH),  # longer: wrong, not a 422
     next: str = Form("", max_length=500),
 ):
     try:

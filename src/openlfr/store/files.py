@@ -3,9 +3,8 @@ owner only, in folders only their owner may enter."""
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import os
-import time
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
@@ -33,10 +32,13 @@ def private_file(path: Path) -> Path:
 
 
 def write_atomically(path: Path, data: bytes, temporary_suffix: str = ".part") -> None:
-    """After a crash or a full disk the old file (or none) is there, never half of the new one."""
+    """After a crash or a full disk the old file (or none) is there, never half of the new one.
+    The temporary file is locked while it is written, so ``remove_leftovers`` can tell it from
+    one a crash left behind."""
     temporary = path.with_name(path.name + temporary_suffix)
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -47,17 +49,23 @@ def write_atomically(path: Path, data: bytes, temporary_suffix: str = ".part") -
         raise
 
 
-def remove_leftovers(
-    folder: Path, temporary_suffix: str = ".part", *, everywhere: bool = False, older_than: float = 0.0
-) -> int:
+def remove_leftovers(folder: Path, temporary_suffix: str = ".part", *, everywhere: bool = False) -> int:
     """Delete what a crash left half-written in ``folder`` (the old file, if any, is intact); with
-    ``everywhere``, in its subfolders too. ``older_than`` seconds spares a write still under way
-    in another process."""
+    ``everywhere``, in its subfolders too. A file some process is still writing holds its lock
+    (``write_atomically``) and is left alone."""
     found = folder.rglob(f"*{temporary_suffix}") if everywhere else folder.glob(f"*{temporary_suffix}")
-    count, now = 0, time.time()
+    count = 0
     for leftover in found:
-        with contextlib.suppress(FileNotFoundError):
-            if now - leftover.stat().st_mtime >= older_than:
-                leftover.unlink()
-                count += 1
+        try:
+            descriptor = os.open(leftover, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            leftover.unlink(missing_ok=True)
+            count += 1
+        except BlockingIOError:
+            pass  # being written now
+        finally:
+            os.close(descriptor)
     return count
