@@ -337,19 +337,14 @@ class GallerySearcher:
             labels, sources, index, allowed = self.labels, self.sources, self.index, self.allowed
         results = []
         if len(probes):
-            scores, rows = index.search(probes, top)
+            hidden = 0 if allowed is None else sum(label not in allowed for label in labels)
+            scores, rows = index.search(probes, top + hidden)  # ``top`` still, once the deleted go
             for score_row, found in zip(scores, rows, strict=True):
+                kept = [(s, r) for s, r in zip(score_row, found, strict=True) if _kept(r, labels, allowed)]
                 results.append(
                     [
                         Candidate(rank, labels[row], sources[row], float(score))
-                        for rank, (score, row) in enumerate(
-                            (
-                                (s, r)
-                                for s, r in zip(score_row, found, strict=True)
-                                if _kept(r, labels, allowed)
-                            ),
-                            start=1,
-                        )
+                        for rank, (score, row) in enumerate(kept[:top], start=1)
                     ]
                 )
         with self.store.gov.store.session() as session:
