@@ -78,9 +78,13 @@ def test_operator_flow_from_plan_to_report(cli, samples, demo_material, tmp_path
     code, stdout, _ = cli("alerts", "list", deployment, "--json")
     alerts = json.loads(stdout)
     assert [a["subject_reference"] for a in alerts] == ["yao_ming"]
-    assert cli("alerts", "decide", alerts[0]["id"], "confirmed_match", "--by", "op")[0] == 0
+    code, stdout, _ = cli("alerts", "list", deployment[:8])  # a start of the id is enough…
+    assert code == 0 and alerts[0]["id"] in stdout  # …and the table shows ids whole, to copy
+    assert cli("alerts", "decide", alerts[0]["id"][:8], "confirmed_match", "--by", "op")[0] == 0
     assert cli("alerts", "outcome", alerts[0]["id"], "arrest", "--by", "pc")[0] == 0
-    code, stdout, _ = cli("report", deployment, "--format", "json")
+    code, _, stderr = cli("alerts", "decide", "0", "false_alert", "--by", "op")
+    assert code != 0 and "no alert" in stderr.lower()
+    code, stdout, _ = cli("report", deployment[:6], "--format", "json")
     report = json.loads(stdout)
     assert (
         report["confirmed_alerts"] == 1 and report["outcomes"] == {"arrest": 1} and report["faces_seen"] > 100

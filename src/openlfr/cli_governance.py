@@ -32,6 +32,19 @@ RELATIVE = re.compile(r"^(now)?\s*([+-]\s*\d+(?:\.\d+)?)\s*([mhd])$|^now$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
+def deployment_of(gov, given: str) -> str:  # type: ignore[no-untyped-def]
+    """A deployment id as typed: whole, or a unique start of one (as lists show them)."""
+    from openlfr.store.models import Deployment
+
+    return gov.full_id(Deployment, given)
+
+
+def alert_of(gov, given: str) -> str:  # type: ignore[no-untyped-def]
+    from openlfr.store.models import AlertRecord
+
+    return gov.full_id(AlertRecord, given)
+
+
 def when(value: str) -> datetime:
     """ISO 8601 date-time (UTC if no zone), ``now``, or a time from now such as ``+6h``, ``now+30m``
     or ``+2d``."""
@@ -104,6 +117,7 @@ def deployment_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
         out.print_json(json.dumps([{"id": d.id, "name": d.name, "state": d.state} for d in rows]))
         return
     table = Table("id", "name", "state", "location", "window")
+    table.columns[0].no_wrap = True  # whole ids, to copy
     for d in rows:
         table.add_row(
             d.id,
@@ -132,7 +146,8 @@ def _transition(action: str):  # type: ignore[no-untyped-def]
         reason: Reason = "",
     ) -> None:
         function = functions[action]
-        args = (open_governance(), deployment_id, by) + ((reason,) if action != "start" else ())
+        gov = open_governance()
+        args = (gov, deployment_of(gov, deployment_id), by) + ((reason,) if action != "start" else ())
         deployment = function(*args)
         out.print(f"{deployment.name}: {deployment.state}")
 
@@ -155,7 +170,8 @@ def deployment_signage(deployment_id: str, by: By) -> None:
     """Confirm signage is in place at the location."""
     from openlfr.governance import deployments as dep
 
-    dep.confirm_signage(open_governance(), deployment_id, by)
+    gov = open_governance()
+    dep.confirm_signage(gov, deployment_of(gov, deployment_id), by)
     out.print("signage confirmed")
 
 
@@ -190,7 +206,8 @@ def watchlist_add(
         under_18_justification=justification,
         expires_at=when(expires) if expires else None,
     )
-    result = wl.add_subject(open_governance(), deployment_id, entry, by)
+    gov = open_governance()
+    result = wl.add_subject(gov, deployment_of(gov, deployment_id), entry, by)
     out.print(f"enrolled {reference} ({result.subject_id})")
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
@@ -202,7 +219,8 @@ def watchlist_import(deployment_id: str, csv_file: Path, by: By) -> None:
     """Enrol every row of a CSV; rejected rows are listed with their reason."""
     from openlfr.governance import watchlists as wl
 
-    enrolled, rejected = wl.import_csv(open_governance(), deployment_id, csv_file, by)
+    gov = open_governance()
+    enrolled, rejected = wl.import_csv(gov, deployment_of(gov, deployment_id), csv_file, by)
     out.print(f"{len(enrolled)} enrolled, {len(rejected)} rejected")
     for line, reason in rejected:
         err.print(f"  line {line}: {reason}", highlight=False)
@@ -222,7 +240,9 @@ def watchlist_list(deployment_id: str) -> None:
     from openlfr.store.models import Subject
 
     gov = open_governance()
+    deployment_id = deployment_of(gov, deployment_id)
     table = Table("id", "reference", "category", "added by", "expires", "flags")
+    table.columns[0].no_wrap = True
     with gov.store.session() as session:
         for s in session.scalars(select(Subject).where(Subject.deployment_id == deployment_id)):
             flags = ", ".join(
@@ -238,12 +258,14 @@ def alerts_list(deployment_id: str, as_json: Annotated[bool, typer.Option("--jso
     """Alerts of a deployment with their decisions."""
     from openlfr.governance import alerts as al
 
-    rows = al.list_alerts(open_governance(), deployment_id)
+    gov = open_governance()
+    rows = al.list_alerts(gov, deployment_of(gov, deployment_id))
     fields = ("id", "camera", "subject_reference", "score", "threshold", "sightings", "decision", "outcome")
     if as_json:
         out.print_json(json.dumps([{f: getattr(a, f) for f in fields} for a in rows]))
         return
     table = Table(*fields)
+    table.columns[0].no_wrap, table.columns[0].min_width = True, 32  # whole ids, to copy
     for a in rows:
         table.add_row(
             *(
@@ -260,7 +282,8 @@ def alerts_decide(alert_id: str, decision: str, by: By, reason: Reason = "") -> 
     """confirmed_match, false_alert, not_engaged or unable_to_locate."""
     from openlfr.governance import alerts as al
 
-    al.decide(open_governance(), alert_id, decision, by, reason)
+    gov = open_governance()
+    al.decide(gov, alert_of(gov, alert_id), decision, by, reason)
     out.print(f"{alert_id}: {decision}")
 
 
@@ -270,7 +293,8 @@ def alerts_outcome(alert_id: str, outcome: str, by: By, reason: Reason = "") -> 
     """arrest, no_further_action, safeguarding, words_of_advice or other."""
     from openlfr.governance import alerts as al
 
-    al.record_outcome(open_governance(), alert_id, outcome, by, reason)
+    gov = open_governance()
+    al.record_outcome(gov, alert_of(gov, alert_id), outcome, by, reason)
     out.print(f"{alert_id}: {outcome}")
 
 
@@ -280,7 +304,8 @@ def alerts_retain(alert_id: str, by: By, reason: Annotated[str, typer.Option()])
     """Keep an alert past its retention period, with a reason."""
     from openlfr.governance import alerts as al
 
-    al.retain(open_governance(), alert_id, by, reason)
+    gov = open_governance()
+    al.retain(gov, alert_of(gov, alert_id), by, reason)
     out.print(f"{alert_id}: retained")
 
 
@@ -368,7 +393,8 @@ def report_command(
 
     if fmt not in ("json", "html", "pdf"):
         raise typer.BadParameter("format must be json, html or pdf")
-    report = reports.build(open_governance(), deployment_id)
+    gov = open_governance()
+    report = reports.build(gov, deployment_of(gov, deployment_id))
     if fmt == "pdf":
         if output is None:
             raise typer.BadParameter("a PDF needs --output FILE")

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openlfr.errors import NotFoundError, OpenLFRError
+from openlfr.errors import NotFoundError, OpenLFRError, PolicyViolation
 from openlfr.governance import audit
 from openlfr.settings import Settings
 from openlfr.store import Store
@@ -92,6 +93,19 @@ class Governance:
             return json.loads(self.store.open(deployment_id, blob, f"audit:{event.action}:{event.object_id}"))
         except OpenLFRError:
             return None
+
+    def full_id(self, model: type, given: str) -> str:
+        """The id that ``given`` is, or starts (at least 4 characters, and only one matching): what a
+        person types at a terminal after reading a list."""
+        with self.store.session() as session:
+            if session.get(model, given) is not None or len(given) < 4:
+                return given
+            found = list(session.scalars(select(model.id).where(model.id.startswith(given)).limit(2)))
+        if len(found) > 1:
+            raise PolicyViolation(
+                f"{given} starts more than one {model.__name__.lower()} id; give more of it"
+            )
+        return found[0] if found else given  # no match: the caller's lookup says "not found"
 
     @staticmethod
     def get(session: Session, model: type, object_id: str):  # type: ignore[no-untyped-def]
