@@ -66,6 +66,9 @@ def serve_command(
         for name, password in setup.passwords.items():
             out.print(f"  {name:9} {password}", highlight=False)
         out.print("sign in as [bold]operator[/] to adjudicate alerts; Ctrl-C stops.")
+        out.print(
+            f"the CLI sees this demo with: export OPENLFR_DATA_DIR={settings.data_dir}", highlight=False
+        )
     uvicorn.run(app, host=bind_host, port=bind_port, **uvicorn_options(app))
 
 
