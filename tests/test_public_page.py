@@ -64,8 +64,8 @@ def test_public_page_shows_results_and_nothing_biometric(tmp_path, analyzer, sam
     assert set(entries) == {"Market Square trial", "Bridge Street"}
     result = entries["Market Square trial"]
     assert result["status"] == "past" and result["location"] == "Market Square"
-    assert (result["faces_seen"], result["alerts"], result["confirmed_alerts"], result["false_alerts"]) == (
-        1234,
+    assert (result["people_seen"], result["alerts"], result["confirmed_alerts"], result["false_alerts"]) == (
+        300,
         2,
         1,
         1,

@@ -29,7 +29,7 @@ PUBLIC_FIELDS = (
     "dpia_reference",
     "signage",
     "watchlist_size",
-    "faces_seen",
+    "people_seen",
     "alerts",
     "confirmed_alerts",
     "false_alerts",
@@ -67,7 +67,7 @@ def public_deployments(gov: Governance) -> list[dict]:
             report = reports.build(gov, d.id)
             entry |= {
                 "watchlist_size": report["watchlist_size"],
-                "faces_seen": report["faces_seen"],
+                "people_seen": report["people_seen"],
                 "alerts": report["alerts"],
                 "confirmed_alerts": report["confirmed_alerts"],
                 "false_alerts": report["false_alerts"],

@@ -51,7 +51,8 @@ def build(gov: Governance, deployment_id: str) -> dict:
         "alert_threshold": d.alert_threshold,
         "watchlist_size": watchlist.get("size", 0),
         "watchlist_by_category": watchlist.get("by_category", {}),
-        "faces_seen": d.faces_seen,
+        "people_seen": d.tracks_seen,  # each person tracked past the camera counts once
+        "faces_seen": d.faces_seen,  # detections, in every frame: not a count of people
         "alerts": len(alerts),
         "confirmed_alerts": decisions.get("confirmed_match", 0),
         "false_alerts": false_alerts,
@@ -60,7 +61,7 @@ def build(gov: Governance, deployment_id: str) -> dict:
         "unable_to_locate": decisions.get("unable_to_locate", 0),
         "engagements": sum(outcomes.values()),
         "outcomes": dict(outcomes),
-        "false_alert_rate": (false_alerts / d.faces_seen) if d.faces_seen else None,
+        "false_alert_rate": (false_alerts / d.tracks_seen) if d.tracks_seen else None,  # per person seen
         "audit_head": f"{audit_seq}:{audit_hash}",  # the audit trail as this report was made (verify --head)
         "alert_times": [_iso(a.raised_at) for a in sorted(alerts, key=lambda a: a.raised_at)],
         "alert_decisions": [a.decision or "undecided" for a in sorted(alerts, key=lambda a: a.raised_at)],
@@ -153,11 +154,11 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f4f
 <tr><th>Signage confirmed</th><td>{{ "yes" if r.signage_confirmed else "no" }}</td></tr>
 <tr><th>Alert threshold</th><td>{{ r.alert_threshold }}</td></tr>
 <tr><th>Watchlist size</th><td>{{ r.watchlist_size }}{% for c, n in r.watchlist_by_category.items() %}; {{ c.replace("_", " ") }}: {{ n }}{% endfor %}</td></tr>
-<tr><th>Faces seen</th><td>{{ r.faces_seen }}</td></tr>
+<tr><th>People seen</th><td>{{ r.people_seen }} (faces detected in all frames: {{ r.faces_seen }})</td></tr>
 <tr><th>Alerts</th><td>{{ r.alerts }}</td></tr>
 <tr><th>Confirmed alerts</th><td>{{ r.confirmed_alerts }}</td></tr>
 <tr><th>False alerts</th><td>{{ r.false_alerts }}</td></tr>
-<tr><th>False alert rate</th><td>{% if r.false_alert_rate is not none %}{{ "%.6f"|format(r.false_alert_rate) }} per face seen{% else %}n/a{% endif %}</td></tr>
+<tr><th>False alert rate</th><td>{% if r.false_alert_rate is not none %}{{ "%.6f"|format(r.false_alert_rate) }} per person seen{% else %}n/a{% endif %}</td></tr>
 <tr><th>Engagements</th><td>{{ r.engagements }}{% for o, n in r.outcomes.items() %}; {{ o.replace("_", " ") }}: {{ n }}{% endfor %}</td></tr>
 <tr><th>Audit trail head</th><td><code>{{ r.audit_head }}</code> (check later with <code>openlfr audit verify --head</code>)</td></tr>
 </table>
