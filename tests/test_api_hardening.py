@@ -322,3 +322,25 @@ def test_a_password_too_long_to_sign_in_with_is_refused_when_it_is_set(tmp_path,
         accounts.create_user(gov, "newuser", "tidy otter under nine bridges " * 9, "operator", "admin")
     with pytest.raises(PolicyViolation, match="role must be one of"):
         accounts.check_new_user(gov, "newuser", "superuser")  # the CLI asks for no password before this
+
+
+def test_the_audit_trail_is_filtered_named_and_exported(tmp_path, analyzer, clock) -> None:
+    from datetime import timedelta
+
+    gov = make_gov(tmp_path, analyzer, clock=clock)
+    early = draft_deployment(gov, name="Early street")
+    clock.advance(hours=2)
+    later = draft_deployment(gov, name="=Later street")
+    with TestClient(make_app(gov), base_url="https://testserver") as client:
+        auditor = bearer(token(gov, "auditor"))
+        since = (clock.now + timedelta(minutes=-1)).isoformat()
+        found = client.get(
+            "/api/audit", params={"action": "deployment.", "since": since}, headers=auditor
+        ).json()
+        assert [(e["object_id"], e["object_name"]) for e in found] == [(later, "=Later street")]
+        everyone = client.get("/api/audit", params={"object_type": "deployment"}, headers=auditor).json()
+        assert {e["object_name"] for e in everyone} == {"Early street", "=Later street"} and early
+        exported = client.get("/api/audit.csv", params={"object_type": "deployment"}, headers=auditor)
+        rows = list(csv.DictReader(io.StringIO(exported.text)))
+        assert {r["object_name"] for r in rows} == {"Early street", "'=Later street"}  # never a formula
+        assert client.get("/api/audit.csv", headers=bearer(token(gov, "operator"))).status_code == 403

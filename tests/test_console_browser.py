@@ -170,6 +170,18 @@ def test_auditor_sees_no_face_images(console, browser, shots) -> None:
     page.wait_for_selector("#chain.ok")
     assert "chain intact" in page.inner_text("#chain")
     page.wait_for_selector("#audit-table tbody tr")
+    page.fill("#audit-filter [name=action]", "deployment.")
+    page.click("#audit-filter button[type=submit]")
+    wait_js(
+        page,
+        "(c => c.length > 0 && c.every(t => t.textContent.startsWith('deployment.')))"
+        "([...document.querySelectorAll('#audit-table tbody tr td:nth-child(4)')])",
+    )
+    assert "Demo: station forecourt" in page.inner_text("#audit-table tbody")  # names, not opaque ids
+    exported = page.evaluate("async () => (await fetch(document.getElementById('audit-export').href)).text()")
+    lines = exported.splitlines()
+    assert lines[0].startswith('"seq","at","actor","action"') and len(lines) > 2
+    assert all('"deployment.' in line for line in lines[1:])
     page.screenshot(path=shots / "07-audit.png")
     page.goto(url + "/console/live")
     assert page.locator(".tile img").count() == 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -16,7 +19,8 @@ from openlfr.api.permissions import ROLES, allowed
 from openlfr.api.service import public_settings
 from openlfr.governance import audit
 from openlfr.governance.retention import purge
-from openlfr.store.models import AuditEvent
+from openlfr.redaction import spreadsheet_safe
+from openlfr.store.models import AlertRecord, AuditEvent, Deployment, User
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
@@ -43,6 +47,9 @@ class AuditOut(BaseModel):
     action: str
     object_type: str
     object_id: str
+    object_name: str | None = Field(
+        None, description="What the object is called (a deployment's or user's name); never who was enrolled."
+    )
     reason: str
     details: dict
 
@@ -91,27 +98,116 @@ def enable_user(
     return _user(accounts.set_active(gov_of(request), user_id, True, principal.username))
 
 
-@router.get("/audit")
-def audit_events(
-    request: Request,
-    limit: int = Query(100, ge=1, le=1000),
-    before: int | None = Query(None, ge=1, le=2**62),
-    principal: Principal = Depends(require("audit.read")),
-) -> list[AuditOut]:
-    """The newest audit events first; page with ``before`` = the smallest seq you hold. Sealed
-    fields (who was enrolled or alerted on, and people's free text about them) are shown only to
-    roles that may read the watchlist and alerts, and only while the deployment's data lives."""
-    query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
-    if before is not None:
-        query = query.where(AuditEvent.seq < before)
+class AuditFilter(BaseModel):
+    """Which events: every condition given must hold."""
+
+    actor: str | None = Field(None, max_length=200)
+    action: str | None = Field(None, max_length=80, description="An action, or the start of one (alert.)")
+    object_type: str | None = Field(None, max_length=40)
+    object_id: str | None = Field(None, max_length=64)
+    since: datetime | None = None
+    until: datetime | None = None
+    before: int | None = Field(None, ge=1, le=2**62, description="Only events numbered below this (paging).")
+
+    def query(self, limit: int):  # type: ignore[no-untyped-def]
+        query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+        if self.actor:
+            query = query.where(AuditEvent.actor == self.actor)
+        if self.action:
+            query = query.where(AuditEvent.action.startswith(self.action, autoescape=True))
+        if self.object_type:
+            query = query.where(AuditEvent.object_type == self.object_type)
+        if self.object_id:
+            query = query.where(AuditEvent.object_id == self.object_id)
+        if self.since:
+            query = query.where(AuditEvent.at >= self.since)
+        if self.until:
+            query = query.where(AuditEvent.at <= self.until)
+        if self.before:
+            query = query.where(AuditEvent.seq < self.before)
+        return query
+
+
+def _events(request: Request, principal: Principal, selection: AuditFilter, limit: int) -> list[AuditOut]:
     gov = gov_of(request)
     may_read = allowed(principal.role, "alerts.read") and allowed(principal.role, "watchlist.read")
     with gov.store.session() as session:
-        events = list(session.scalars(query))
-    return [_audit_out(gov, e, may_read) for e in events]
+        events = list(session.scalars(selection.query(limit)))
+        names = audit_names(session, events)
+    return [_audit_out(gov, e, may_read, names.get((e.object_type, e.object_id))) for e in events]
 
 
-def _audit_out(gov, event: AuditEvent, may_read: bool) -> AuditOut:  # type: ignore[no-untyped-def]
+@router.get("/audit")
+def audit_events(
+    request: Request,
+    selection: AuditFilter = Depends(),
+    limit: int = Query(100, ge=1, le=1000),
+    principal: Principal = Depends(require("audit.read")),
+) -> list[AuditOut]:
+    """The newest audit events first, as ``selection`` picks them; page with ``before`` = the
+    smallest seq you hold. Sealed fields (who was enrolled or alerted on, and people's free text
+    about them) are shown only to roles that may read the watchlist and alerts, and only while the
+    deployment's data lives."""
+    return _events(request, principal, selection, limit)
+
+
+@router.get("/audit.csv", response_class=Response)
+def audit_csv(
+    request: Request,
+    selection: AuditFilter = Depends(),
+    limit: int = Query(10_000, ge=1, le=100_000),
+    principal: Principal = Depends(require("audit.read")),
+) -> Response:
+    """The same events as a spreadsheet (every cell safe from formulas)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
+    writer.writerow(
+        ["seq", "at", "actor", "action", "object_type", "object_id", "object_name", "reason", "details"]
+    )
+    for e in _events(request, principal, selection, limit):
+        row = [
+            e.seq,
+            e.at.isoformat(),
+            e.actor,
+            e.action,
+            e.object_type,
+            e.object_id,
+            e.object_name or "",
+            e.reason,
+        ]
+        writer.writerow([spreadsheet_safe(str(v)) for v in (*row, json.dumps(e.details, sort_keys=True))])
+    headers = {"Content-Disposition": 'attachment; filename="openlfr-audit.csv"'}
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def audit_names(session, events: list[AuditEvent]) -> dict[tuple[str, str], str]:  # type: ignore[no-untyped-def]
+    """Readable names of the events' objects: deployments and users by name, alerts by their
+    deployment and camera. Subjects stay ids: their references are personal and sealed."""
+    ids: dict[str, set[str]] = {}
+    for event in events:
+        ids.setdefault(event.object_type, set()).add(event.object_id)
+    names: dict[tuple[str, str], str] = {}
+    for d_id, name in session.execute(
+        select(Deployment.id, Deployment.name).where(Deployment.id.in_(ids.get("deployment", set())))
+    ):
+        names[("deployment", d_id)] = name
+    for u_id, username in session.execute(
+        select(User.id, User.username).where(User.id.in_(ids.get("user", set())))
+    ):
+        names[("user", u_id)] = username
+    alerts = session.execute(
+        select(AlertRecord.id, AlertRecord.camera, Deployment.name)
+        .join(Deployment, Deployment.id == AlertRecord.deployment_id)
+        .where(AlertRecord.id.in_(ids.get("alertrecord", set())))
+    )
+    for a_id, camera, name in alerts:
+        names[("alertrecord", a_id)] = f"alert on {camera}, {name}"
+    for gallery in ids.get("gallery", set()):
+        names[("gallery", gallery)] = f"gallery {gallery}"
+    return names
+
+
+def _audit_out(gov, event: AuditEvent, may_read: bool, name: str | None = None) -> AuditOut:  # type: ignore[no-untyped-def]
     details = {k: v for k, v in (event.details or {}).items() if k != "sealed"}
     reason = event.reason
     if "sealed" in (event.details or {}):
@@ -128,6 +224,7 @@ def _audit_out(gov, event: AuditEvent, may_read: bool) -> AuditOut:  # type: ign
         action=event.action,
         object_type=event.object_type,
         object_id=event.object_id,
+        object_name=name,
         reason=reason,
         details=details,
     )

@@ -298,16 +298,38 @@ function deploymentPage() {
 // -- audit ----------------------------------------------------------------------------------
 function auditPage() {
   const body = document.querySelector("#audit-table tbody");
+  const form = document.getElementById("audit-filter");
+  const exportLink = document.getElementById("audit-export");
   let oldest = null;
+  function selection() {
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) {
+      if (!value) continue;
+      params.set(key, key === "since" || key === "until" ? value + ":00Z" : value);
+    }
+    return params;
+  }
   async function more() {
-    const events = await api("GET", "/api/audit?limit=100" + (oldest ? `&before=${oldest}` : ""));
+    const params = selection();
+    params.set("limit", "100");
+    if (oldest) params.set("before", oldest);
+    const events = await api("GET", "/api/audit?" + params);
     events.forEach((e) => body.append(el("tr", {}, el("td", {}, String(e.seq)), el("td", {}, e.at.slice(0, 19).replace("T", " ")),
-      el("td", {}, e.actor), el("td", {}, e.action), el("td", {}, `${e.object_type} ${e.object_id.slice(0, 8)}`), el("td", {}, e.reason))));
+      el("td", {}, e.actor), el("td", {}, e.action),
+      el("td", { title: `${e.object_type} ${e.object_id}` }, e.object_name || `${e.object_type} ${e.object_id.slice(0, 8)}`),
+      el("td", {}, e.reason))));
     if (events.length) oldest = events[events.length - 1].seq;
     document.getElementById("older").hidden = events.length < 100;
   }
+  function reset() {
+    oldest = null;
+    body.replaceChildren();
+    exportLink.href = "/api/audit.csv?" + selection();
+    more().catch((error) => body.append(el("tr", {}, el("td", { colspan: "6", class: "error" }, error.message))));
+  }
+  form.addEventListener("submit", (event) => { event.preventDefault(); reset(); });
   document.getElementById("older").addEventListener("click", more);
-  more();
+  reset();
   api("GET", "/api/audit/verify").then((r) => {
     const chain = document.getElementById("chain");
     chain.textContent = r.intact ? `chain intact · ${r.events} events` : `BROKEN at event ${r.broken_at}: ${r.problem}`;
