@@ -344,3 +344,53 @@ def test_the_audit_trail_is_filtered_named_and_exported(tmp_path, analyzer, cloc
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert {r["object_name"] for r in rows} == {"Early street", "'=Later street"}  # never a formula
         assert client.get("/api/audit.csv", headers=bearer(token(gov, "operator"))).status_code == 403
+
+
+def test_a_field_officer_sees_only_confirmed_alerts_of_their_own_deployments(
+    tmp_path, analyzer, samples
+) -> None:
+    from openlfr.governance import alerts as al
+    from tests.governance_helpers import fake_alert
+
+    gov = make_gov(tmp_path, analyzer)
+    accounts.create_user(gov, "pc-jones", PASSWORD, "field_officer", "admin")
+    mine, other = live_deployment(gov, samples), live_deployment(gov, samples)
+    dep.assign_field_officers(gov, mine, ["pc-jones"], "officer", "this operation")
+    with pytest.raises(PolicyViolation, match="not field officers"):
+        dep.assign_field_officers(gov, mine, ["operator"], "officer")
+    alerts = {}
+    for name, deployment_id, decision in (
+        ("confirmed", mine, "confirmed_match"),
+        ("open", mine, None),
+        ("false", mine, "false_alert"),
+        ("elsewhere", other, "confirmed_match"),
+    ):
+        alert = fake_alert()
+        al.record(gov, deployment_id, alert)
+        if decision:
+            al.decide(gov, alert.alert_id, decision, "operator")
+        alerts[name] = alert.alert_id
+    with TestClient(make_app(gov), base_url="https://testserver") as client:
+        field = bearer(token(gov, "pc-jones"))
+        listed = client.get("/api/field/alerts", headers=field).json()
+        assert [a["id"] for a in listed] == [alerts["confirmed"]]
+        for name in ("open", "false", "elsewhere"):
+            for path in ("probe.jpg", "reference.jpg"):
+                assert (
+                    client.get(f"/api/field/alerts/{alerts[name]}/{path}", headers=field).status_code == 404
+                )
+            refused = client.post(
+                f"/api/field/alerts/{alerts[name]}/outcome", json={"outcome": "arrest"}, headers=field
+            )
+            assert refused.status_code == 404
+        assert (
+            client.get(f"/api/field/alerts/{alerts['confirmed']}/probe.jpg", headers=field).status_code == 200
+        )
+        assert client.get("/api/alerts", headers=field).status_code == 403  # not the operator's queue
+        assert (
+            client.post(
+                f"/api/alerts/{alerts['open']}/decision", json={"decision": "false_alert"}, headers=field
+            ).status_code
+            == 403
+        )
+        assert client.get("/api/field/alerts", headers=bearer(token(gov, "operator"))).status_code == 403

@@ -251,6 +251,9 @@ def test_manager_plans_and_enrols_with_feedback_and_officer_authorises(
         ).one()
     assert authorised.actor == "officer" and authorised.reason.startswith("Necessary")
 
+    officer.fill("#assign [name=usernames]", "field")  # who engages on its confirmed alerts
+    officer.click("#assign button[type=submit]")
+    wait_js(officer, "document.getElementById('field-officers').textContent === 'field'")
     al.record(gov, deployment_id, fake_alert("missing-person-17"))  # an alert nobody has decided
     officer.fill("#action-reason", "Person found safe")
     officer.click("[data-action=end]")
@@ -356,3 +359,48 @@ def test_pages_fit_a_phone(console, browser, shots, user, paths) -> None:
         name = f"phone-{user}-{path.strip('/').replace('/', '-')}.png"
         page.screenshot(path=shots / name, full_page=True)
         assert no_sideways_scroll(page), f"{path} is wider than a phone"
+
+
+def test_a_field_officer_engages_from_a_phone(console, browser, shots) -> None:
+    from sqlalchemy import select
+
+    from openlfr.demo.synthetic import ENROLLED_SUBJECT
+    from openlfr.governance import alerts as al
+    from openlfr.store.models import AlertRecord, AuditEvent
+    from tests.governance_helpers import fake_alert
+
+    gov, setup, url = console
+    alert = fake_alert(ENROLLED_SUBJECT, camera="cam-field")
+    al.record(gov, setup.deployment_id, alert)
+    al.decide(gov, alert.alert_id, "confirmed_match", "operator")  # only what an operator confirmed
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    page.goto(url + "/")
+    page.fill("input[name=username]", "field")
+    page.fill("input[name=password]", setup.passwords["field"])
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/console/field")
+    card = page.locator(f".field-alert[data-id='{alert.alert_id}']")
+    card.wait_for(timeout=15_000)
+    wait_js(
+        page,
+        f"[...document.querySelectorAll(\"[data-id='{alert.alert_id}'] img\")]"
+        ".every(i => i.naturalWidth > 0)",
+    )
+    assert "Demo: station forecourt" in card.inner_text() and no_sideways_scroll(page)
+    card.locator("button.primary").click()
+    assert "Choose the outcome" in card.inner_text()
+    card.locator("select").select_option("arrest")
+    card.locator("button.primary").click()
+    card.locator("text=Recorded: arrest").wait_for()
+    page.screenshot(path=shots / "09-field-phone.png", full_page=True)
+    with gov.store.session() as session:
+        row = session.get(AlertRecord, alert.alert_id)
+        views = session.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.actor == "field", AuditEvent.object_id == alert.alert_id
+            )
+        ).all()
+    assert (row.outcome, row.outcome_by) == ("arrest", "field")
+    assert "alert.view_probe" in views and "alert.outcome" in views
+    response = page.goto(url + "/console/alerts")  # the queue is not for this role
+    assert response is not None and response.status == 403

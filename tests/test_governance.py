@@ -247,7 +247,7 @@ def test_audit_log_has_no_biometric_data(gov, samples, analyzer, yaoming) -> Non
     assert all(len(repr(row)) < 2000 for row in rows)
 
 
-HEAD = "0006"  # a reference unique on its watchlist whatever its case, Unicode form or spacing
+HEAD = "0007"  # field officers assigned to a deployment
 
 
 def test_migrations_from_empty_and_from_the_previous_revision(database_url: str, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from starlette.formparsers import MultiPartParser
 from openlfr import __version__
 from openlfr.api import errors
 from openlfr.api.middleware import BodyLimit, SecurityHeaders
-from openlfr.api.routes import admin, alerts, auth, cameras, deployments, public, reports, search
+from openlfr.api.routes import admin, alerts, auth, cameras, deployments, field, public, reports, search
 from openlfr.api.service import Service
 from openlfr.api.templating import CONSOLE
 from openlfr.console import pages
@@ -31,7 +31,7 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     errors.install(app)
-    for module in (auth, deployments, alerts, cameras, reports, admin, search, public):
+    for module in (auth, deployments, alerts, field, cameras, reports, admin, search, public):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.add_exception_handler(pages.NotForYourRole, pages.not_for_your_role)  # type: ignore[arg-type]

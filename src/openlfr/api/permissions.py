@@ -1,12 +1,13 @@
 """Who may do what: the one explicit table every route is checked against.
 
 Least privilege: administrators run accounts and publication but see no faces; only
-operators look at alert images; auditors read everything except images and change nothing.
+operators look at alert images; field officers see only the alerts an operator confirmed on the
+deployments they are assigned to; auditors read everything except images and change nothing.
 """
 
 from __future__ import annotations
 
-ROLES = ("admin", "authorising_officer", "watchlist_manager", "operator", "auditor")
+ROLES = ("admin", "authorising_officer", "watchlist_manager", "operator", "field_officer", "auditor")
 
 EVERYONE = frozenset(ROLES)
 
@@ -19,6 +20,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "deployments.start": frozenset({"admin", "operator"}),
     "deployments.end": frozenset({"admin", "operator", "authorising_officer"}),
     "deployments.publish": frozenset({"admin"}),
+    "deployments.assign": frozenset({"admin", "authorising_officer"}),
     "watchlist.read": frozenset({"admin", "authorising_officer", "watchlist_manager", "operator", "auditor"}),
     "watchlist.enrol": frozenset({"watchlist_manager"}),
     "watchlist.remove": frozenset({"watchlist_manager", "authorising_officer"}),
@@ -26,6 +28,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alerts.read": frozenset({"authorising_officer", "operator", "auditor"}),
     "alerts.images": frozenset({"operator"}),
     "alerts.decide": frozenset({"operator"}),
+    "alerts.field": frozenset({"field_officer"}),
     "alerts.retain": frozenset({"authorising_officer"}),
     "cameras.status": frozenset({"admin", "operator", "authorising_officer"}),
     "cameras.preview": frozenset({"operator"}),

@@ -33,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 UNDO_SECONDS = 4  # a decision waits this long in the browser before it is sent, so a slip is undone
 HOMES = {  # where each role's working day starts
     "operator": "/console/alerts",
+    "field_officer": "/console/field",
     "authorising_officer": "/console/deployments",
     "watchlist_manager": "/console/deployments",
     "auditor": "/console/audit",
@@ -138,6 +139,11 @@ def alerts_page(request: Request, me: Principal = Depends(page("alerts.read"))):
     return render(
         request, "alerts.html", me, decisions=al.DECISIONS, outcomes=al.OUTCOMES, undo_seconds=UNDO_SECONDS
     )
+
+
+@router.get("/console/field", response_class=HTMLResponse)
+def field_page(request: Request, me: Principal = Depends(page("alerts.field"))):  # type: ignore[no-untyped-def]
+    return render(request, "field.html", me, outcomes=al.OUTCOMES)
 
 
 @router.get("/console/live", response_class=HTMLResponse)

@@ -25,6 +25,7 @@ DEMO_USERS = {
     "officer": "authorising_officer",
     "manager": "watchlist_manager",
     "operator": "operator",
+    "field": "field_officer",
     "auditor": "auditor",
 }
 
@@ -78,6 +79,7 @@ def prepare_demo(gov: Governance, folder: Path, hours: float = 8.0, cameras: int
             setup.enrolled.append(subject_folder.name)
         except OpenLFRError as exc:
             setup.rejected.append(f"{subject_folder.name}: {exc}")
+    dep.assign_field_officers(gov, deployment.id, ["field"], "officer", "demonstration")
     dep.authorise(gov, deployment.id, "officer", "demonstration")
     dep.approve_watchlist(gov, deployment.id, "officer", "demonstration")
     dep.start(gov, deployment.id, "operator")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from openlfr.errors import PolicyViolation
 from openlfr.governance.audit import lock_chain
 from openlfr.governance.context import Governance, aware
-from openlfr.store.models import Deployment, Subject
+from openlfr.store.models import Deployment, Subject, User
 
 STATES = ("draft", "authorised", "live", "ended", "purged")
 
@@ -187,6 +187,33 @@ def assert_can_match(gov: Governance, deployment: Deployment) -> None:
     if deployment.authorised_at is None or deployment.watchlist_approved_at is None:
         raise PolicyViolation(f"deployment {deployment.name} lacks authorisation or an approved watchlist")
     check_window(gov, deployment)
+
+
+def assign_field_officers(
+    gov: Governance, deployment_id: str, usernames: list[str], actor: str, reason: str = ""
+) -> Deployment:
+    """Who engages on the deployment's confirmed alerts in the field: field officers only, none
+    until someone assigns them (audited, with their names)."""
+    names = sorted({name.strip() for name in usernames if name.strip()})
+    with gov.store.session() as session:
+        lock_chain(session)
+        deployment = gov.get(session, Deployment, deployment_id)
+        if deployment.state not in ("draft", "authorised", "live"):
+            raise PolicyViolation(f"deployment is {deployment.state}; its officers can no longer change")
+        roles = dict(session.execute(select(User.username, User.role).where(User.username.in_(names))).all())
+        wrong = [name for name in names if roles.get(name) != "field_officer"]
+        if wrong:
+            raise PolicyViolation(f"not field officers: {', '.join(wrong)}")
+        deployment.field_officers = names
+        gov.audit(session, actor, "deployment.assign", deployment, reason, field_officers=names)
+        return deployment
+
+
+def assigned_to(gov: Governance, username: str) -> list[str]:
+    """The deployments (ids) a field officer is assigned to."""
+    with gov.store.session() as session:
+        rows = session.execute(select(Deployment.id, Deployment.field_officers)).all()
+    return [d_id for d_id, officers in rows if username in (officers or [])]
 
 
 def record_counts(gov: Governance, deployment_id: str, faces: int, tracks: int) -> None:

@@ -61,6 +61,7 @@ class Deployment(Base):
     planned_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     planned_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cameras: Mapped[list] = mapped_column(JSON, default=list)
+    field_officers: Mapped[list] = mapped_column(JSON, default=list)  # usernames who engage on its alerts
     authorising_officer: Mapped[str] = mapped_column(String(200))
     legal_basis: Mapped[str] = mapped_column(Text)
     dpia_reference: Mapped[str] = mapped_column(String(200))

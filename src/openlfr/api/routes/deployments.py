@@ -77,6 +77,7 @@ class DeploymentOut(BaseModel):
     ended_at: datetime | None
     published: bool
     faces_seen: int
+    field_officers: list[str]
 
 
 class SubjectOut(BaseModel):
@@ -178,6 +179,25 @@ def set_publication(
         deployment.published = body.published
         gov.audit(session, principal.username, "deployment.publication", deployment, published=body.published)
         return deployment_out(deployment)
+
+
+class FieldOfficers(BaseModel):
+    usernames: list[str] = Field(max_length=200, description="Field officers' usernames; [] assigns none.")
+    reason: str = Field("", max_length=2000)
+
+
+@router.put("/deployments/{deployment_id}/field-officers")
+def set_field_officers(
+    deployment_id: str,
+    body: FieldOfficers,
+    request: Request,
+    principal: Principal = Depends(require("deployments.assign")),
+) -> DeploymentOut:
+    """Who sees the deployment's confirmed alerts in the field (field officers only)."""
+    gov = gov_of(request)
+    return deployment_out(
+        dep.assign_field_officers(gov, deployment_id, body.usernames, principal.username, body.reason)
+    )
 
 
 # -- watchlist --------------------------------------------------------------------------------

@@ -270,6 +270,14 @@ function deploymentPage() {
     try { await api("POST", `/api/deployments/${id}/${action}`, { reason }); location.reload(); }
     catch (error) { showError("action-error", error); }
   }));
+  const assign = document.getElementById("assign");
+  if (assign) assign.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const usernames = assign.usernames.value.split(",").map((s) => s.trim()).filter(Boolean);
+    const reason = (document.getElementById("action-reason") || { value: "" }).value.trim();
+    try { await api("PUT", `/api/deployments/${id}/field-officers`, { usernames, reason }); location.reload(); }
+    catch (error) { showError("action-error", error); }
+  });
   document.querySelectorAll("[data-publish]").forEach((button) => button.addEventListener("click", async () => {
     try { await api("PUT", `/api/deployments/${id}/publication`, { published: button.dataset.publish === "true" }); location.reload(); }
     catch (error) { showError("action-error", error); }
@@ -365,5 +373,50 @@ function searchPage() {
   });
 }
 
-const pages = { alerts: alertsPage, deployments: deploymentsPage, deployment: deploymentPage, audit: auditPage, search: searchPage };
+// -- field view: confirmed alerts for the officers who engage -----------------------------------
+function fieldPage() {
+  const list = document.getElementById("field-list");
+  const outcomes = list.dataset.outcomes.split(",");
+  const shown = new Map();  // alert id → its card, kept while the officer works on it
+
+  function card(a) {
+    const select = el("select", { "aria-label": "outcome" }, el("option", { value: "" }, "choose…"),
+      ...outcomes.map((o) => el("option", { value: o }, o.replaceAll("_", " "))));
+    const save = el("button", { class: "primary" }, "Record outcome");
+    const state = el("p", { class: "muted" });
+    const node = el("section", { class: "card field-alert", "data-id": a.id },
+      el("h2", {}, a.subject),
+      el("p", {}, `${a.deployment || ""}, ${a.location || ""} · camera ${a.camera} · ${new Date(a.last_seen_at).toLocaleTimeString()}`),
+      el("p", { class: "muted" }, `${(a.category || "").replaceAll("_", " ")} · ${a.reason || ""}`),
+      el("div", { class: "pair" },
+        el("figure", {}, el("figcaption", {}, "Camera"), el("img", { alt: "camera face", src: `/api/field/alerts/${a.id}/probe.jpg` })),
+        el("figure", {}, el("figcaption", {}, "Watchlist"), el("img", { alt: "watchlist photo", src: `/api/field/alerts/${a.id}/reference.jpg` }))),
+      el("div", { class: "actions" }, el("label", {}, "Outcome ", select), save), state);
+    save.addEventListener("click", async () => {
+      if (!select.value) { state.textContent = "Choose the outcome first."; return; }
+      try {
+        const updated = await api("POST", `/api/field/alerts/${a.id}/outcome`, { outcome: select.value, reason: "" });
+        state.textContent = `Recorded: ${updated.outcome.replaceAll("_", " ")}`;
+        node.classList.add("done");
+      } catch (error) { state.textContent = error.message; }
+    });
+    if (a.outcome) { state.textContent = `Recorded: ${a.outcome.replaceAll("_", " ")}`; node.classList.add("done"); }
+    return node;
+  }
+
+  async function refresh() {
+    const state = document.getElementById("field-state");
+    try {
+      const alerts = await api("GET", "/api/field/alerts");
+      alerts.slice().reverse().forEach((a) => { if (!shown.has(a.id)) { const node = card(a); shown.set(a.id, node); list.prepend(node); } });
+      document.getElementById("field-empty").hidden = shown.size > 0;
+      state.textContent = "up to date"; state.className = "pill ok";
+      showError("field-error", null);
+    } catch (error) { state.textContent = "offline"; state.className = "pill bad"; showError("field-error", error); }
+  }
+  refresh();
+  setInterval(refresh, 5000);
+}
+
+const pages = { field: fieldPage, alerts: alertsPage, deployments: deploymentsPage, deployment: deploymentPage, audit: auditPage, search: searchPage };
 document.addEventListener("DOMContentLoaded", () => (pages[document.body.dataset.page] || (() => {}))());
