@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -226,10 +227,31 @@ def test_manager_plans_and_enrols_with_feedback_and_officer_authorises(
     assert "Usable" in page.inner_text("#enrol-feedback")
     page.fill("#enrol [name=reference]", "missing-person-17")
     page.fill("#enrol [name=reason]", "High-risk missing person report 17")
+    taken = (gov.now() - timedelta(days=30)).strftime("%Y-%m-%d")
+    page.fill("#enrol [name=image_date]", taken)
     page.screenshot(path=shots / "04-deployment-enrol.png", full_page=True)
     page.click("#enrol button[type=submit]")
     page.wait_for_selector("#enrol-feedback .good >> text=Enrolled")
     page.wait_for_selector("text=missing-person-17")
+    row = page.locator("tr", has_text="missing-person-17")
+    assert taken in row.inner_text()
+    wait_js(
+        page, "[...document.querySelectorAll('img.thumb')].every(i => i.naturalWidth > 0)"
+    )  # audited views
+
+    page.fill("#enrol [name=reference]", "entered-by-mistake")  # a second entry, then taken off again
+    page.fill("#enrol [name=reason]", "Entered in error")
+    page.set_input_files("#enrol [name=image]", str(samples["yaoming"]))
+    page.click("#enrol button[type=submit]")
+    page.wait_for_selector("text=entered-by-mistake")
+    page.click("[data-reference='entered-by-mistake']")
+    assert "Give the reason" in page.inner_text("#action-error")
+    page.fill("#action-reason", "Entered in error: duplicate of report 17")
+    page.click("[data-reference='entered-by-mistake']")
+    page.wait_for_selector("#confirm", state="visible")
+    page.click("#confirm-yes")
+    page.wait_for_load_state("load")
+    wait_js(page, "!document.body.textContent.includes('entered-by-mistake')")
     small.unlink()
 
     officer = sign_in(browser, url, "officer", setup.passwords["officer"], deployment_page.replace(url, ""))

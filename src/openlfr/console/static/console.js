@@ -270,6 +270,13 @@ function deploymentPage() {
     try { await api("POST", `/api/deployments/${id}/${action}`, { reason }); location.reload(); }
     catch (error) { showError("action-error", error); }
   }));
+  document.querySelectorAll("[data-remove]").forEach((button) => button.addEventListener("click", async () => {
+    const reason = (document.getElementById("action-reason") || { value: "" }).value.trim();
+    if (!reason) { showError("action-error", new Error("Give the reason for the removal first (the reason box above).")); return; }
+    if (!(await ask(`Remove ${button.dataset.reference} from the watchlist? The running cameras stop matching them at once.`))) return;
+    try { await api("DELETE", `/api/subjects/${button.dataset.remove}`, { reason }); location.reload(); }
+    catch (error) { showError("action-error", error); }
+  }));
   const assign = document.getElementById("assign");
   if (assign) assign.addEventListener("submit", async (event) => {
     event.preventDefault();
