@@ -366,7 +366,7 @@ def test_each_role_lands_on_its_own_page_and_never_on_json(console, browser, use
     ("user", "paths"),
     [
         ("operator", ["/console/alerts", "/console/live", "/console/deployments", "/console/search"]),
-        ("manager", ["/console/deployments", "/console/reports"]),
+        ("manager", ["/console/deployments", "/console/reports", "/console/deployments/{demo}"]),
         ("auditor", ["/console/audit", "/console/reports", "/public"]),
         ("admin", ["/console/users"]),
     ],
@@ -375,7 +375,7 @@ def test_pages_fit_a_phone(console, browser, shots, user, paths) -> None:
     _, setup, url = console
     page = sign_in(browser, url, user, setup.passwords[user], paths[0])
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in paths:
+    for path in (p.format(demo=setup.deployment_id) for p in paths):
         page.goto(url + path)
         page.wait_for_load_state("networkidle")
         name = f"phone-{user}-{path.strip('/').replace('/', '-')}.png"
