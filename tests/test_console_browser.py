@@ -426,3 +426,15 @@ def test_a_field_officer_engages_from_a_phone(console, browser, shots) -> None:
     assert "alert.view_probe" in views and "alert.outcome" in views
     response = page.goto(url + "/console/alerts")  # the queue is not for this role
     assert response is not None and response.status == 403
+
+
+def test_the_full_report_is_styled_and_leads_back(console, browser, shots) -> None:
+    _, setup, url = console
+    page = sign_in(browser, url, "auditor", setup.passwords["auditor"], "/console/reports")
+    page.click(f".report[data-deployment='{setup.deployment_id}'] >> text=Full report")
+    page.wait_for_selector("h1")
+    border = page.evaluate("() => getComputedStyle(document.querySelector('td')).borderTopStyle")
+    assert border == "solid"  # the stylesheet applied (an inline style would be refused by the CSP)
+    page.screenshot(path=shots / "10-report.png", full_page=True)
+    page.click("text=← All reports")
+    page.wait_for_url(url + "/console/reports")

@@ -142,8 +142,11 @@ def _wrapped_title(figure, axis, title: str) -> None:  # type: ignore[no-untyped
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Transparency report: {{ r.deployment }}</title>
-<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;color:#222}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f4f4f4}</style></head><body>
+{% if stylesheet %}<link rel="stylesheet" href="{{ stylesheet }}">{% else %}<style>body{font-family:sans-serif;
+max-width:52em;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;
+text-align:left}th{background:#f4f4f4}img{max-width:100%}</style>{% endif %}
+</head><body>
+{% if back %}<p><a href="{{ back }}">← All reports</a></p>{% endif %}
 <h1>Live facial recognition deployment: {{ r.deployment }}</h1>
 <table>
 <tr><th>Location</th><td>{{ r.location }}{% if r.area %} ({{ r.area }}){% endif %}</td></tr>
@@ -167,10 +170,12 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f4f
 </body></html>"""
 
 
-def render_html(report: dict) -> str:
+def render_html(report: dict, stylesheet: str | None = None, back: str | None = None) -> str:
+    """The report as one HTML page, styled inline as a file of its own; a site whose content policy
+    forbids inline style gives its ``stylesheet`` address instead, and where ``back`` leads."""
     environment = Environment(autoescape=select_autoescape(default=True))
     plot = base64.b64encode(alerts_plot_png(report)).decode()
-    return environment.from_string(TEMPLATE).render(r=report, plot=plot)
+    return environment.from_string(TEMPLATE).render(r=report, plot=plot, stylesheet=stylesheet, back=back)
 
 
 PDF_WRAP = 62  # characters per line of a field's value on an A4 page

@@ -21,7 +21,8 @@ def report_json(
 
 @router.get("/deployments/{deployment_id}/report.html", response_class=HTMLResponse)
 def report_html(deployment_id: str, request: Request, _: Principal = Depends(require("reports.read"))):  # type: ignore[no-untyped-def]
-    return HTMLResponse(reports.render_html(reports.build(gov_of(request), deployment_id)))
+    report = reports.build(gov_of(request), deployment_id)
+    return HTMLResponse(reports.render_html(report, stylesheet="/static/report.css", back="/console/reports"))
 
 
 @router.get("/deployments/{deployment_id}/report.png", response_class=Response)
