@@ -438,3 +438,31 @@ def test_the_full_report_is_styled_and_leads_back(console, browser, shots) -> No
     page.screenshot(path=shots / "10-report.png", full_page=True)
     page.click("text=← All reports")
     page.wait_for_url(url + "/console/reports")
+
+
+@pytest.mark.parametrize(
+    ("user", "paths"),
+    [
+        ("operator", ["/console/alerts", "/console/live", "/console/search", "/console/deployments/{demo}"]),
+        ("field", ["/console/field"]),
+        ("manager", ["/console/deployments", "/console/deployments/{demo}"]),
+        ("auditor", ["/console/audit", "/console/reports"]),
+        ("admin", ["/console/users"]),
+    ],
+)
+def test_pages_pass_axe_core(console, browser, user, paths) -> None:
+    """axe-core (vendored by axe-playwright-python, no network) finds no serious or critical problem."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    _, setup, url = console
+    page = sign_in(browser, url, user, setup.passwords[user], paths[0])
+    for path in (p.format(demo=setup.deployment_id) for p in [*paths, "/login", "/public"]):
+        page.goto(url + path)
+        page.wait_for_load_state("networkidle")
+        results = Axe().run(page)
+        serious = [
+            (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], f"{path}: {serious}"
