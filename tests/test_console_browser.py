@@ -254,6 +254,22 @@ def test_manager_plans_and_enrols_with_feedback_and_officer_authorises(
     wait_js(page, "!document.body.textContent.includes('entered-by-mistake')")
     small.unlink()
 
+    table = shots.parent / "watchlist.csv"  # a bulk import: one good row, two the rules refuse
+    table.write_text(
+        "reference,category,reason,image,image_source\n"
+        f"imported-1,missing_person,Report 21,{samples['yaoming'].name},custody\n"
+        "imported-2,missing_person,Report 22,not-sent.jpg,custody\n"
+        f"imported-3,missing_person,Report 23,{samples['players'].name},press\n"
+    )
+    page.set_input_files("#import [name=csv]", str(table))
+    page.set_input_files("#import [name=images]", [str(samples["yaoming"]), str(samples["players"])])
+    page.click("#import button[type=submit]")
+    page.wait_for_selector("#import-results tbody tr")
+    results = page.locator("#import-results tbody tr").all_inner_texts()
+    assert len(results) == 3 and "enrolled" in results[0] and "not enrolled" not in results[0]
+    assert "no uploaded photo named 'not-sent.jpg'" in results[1] and "not enrolled" in results[2]
+    table.unlink()
+
     officer = sign_in(browser, url, "officer", setup.passwords["officer"], deployment_page.replace(url, ""))
     officer.click("[data-action=authorise]")
     assert "Give the reason" in officer.inner_text("#action-error")  # no step without a reason

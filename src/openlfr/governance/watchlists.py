@@ -11,7 +11,9 @@ enrolled with a duplicate warning. Templates and reference crops are sealed at r
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from openlfr.errors import (
     PolicyViolation,
 )
 from openlfr.governance.context import Governance, aware
-from openlfr.store.models import Deployment, Subject, reference_key
+from openlfr.store.models import Deployment, Subject, normal_reference, reference_key
 from openlfr.vision.analyzer import Chosen
 from openlfr.vision.images import encode_jpeg
 from openlfr.vision.types import Face
@@ -59,6 +61,8 @@ class Enrolment:
     warnings: list[str] = field(default_factory=list)
     quality: float | None = None
     inter_eye_px: float | None = None
+    reference: str = ""
+    line: int | None = None  # of an imported CSV
 
 
 def _check_rules(gov: Governance, session, deployment: Deployment, entry: SubjectEntry) -> list[str]:  # type: ignore[no-untyped-def]
@@ -314,29 +318,47 @@ def import_csv(
 ) -> tuple[list[Enrolment], list[tuple[int, str]]]:
     """Enrol every row of a CSV (reference, category, reason, image, image_source[, image_date, age,
     justification, expires_at]); image paths are relative to the CSV. Bad rows are reported, not fatal."""
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{csv_path}: cannot read it as CSV ({exc})") from None
+    return import_rows(gov, deployment_id, text, lambda name: csv_path.parent / name, actor, str(csv_path))
+
+
+def import_rows(
+    gov: Governance,
+    deployment_id: str,
+    text: str,
+    image_of: Callable[[str], Path | bytes],
+    actor: str,
+    label: str = "the CSV",
+) -> tuple[list[Enrolment], list[tuple[int, str]]]:
+    """Enrol every row of CSV ``text``, each photo found by ``image_of`` from the row's ``image``
+    (a file beside the CSV, or an upload held in memory). Bad rows are reported, not fatal."""
     required = {"reference", "category", "reason", "image", "image_source"}
     try:
-        with csv_path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"{csv_path}: cannot read it as CSV ({exc})") from None
+        rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    except csv.Error as exc:
+        raise DatasetError(f"{label}: cannot read it as CSV ({exc})") from None
     if not rows or not required <= set(rows[0]):
-        raise DatasetError(f"{csv_path}: needs the columns {', '.join(sorted(required))}")
+        raise DatasetError(f"{label}: needs the columns {', '.join(sorted(required))}")
     enrolled, rejected = [], []
     for line, row in enumerate(rows, start=2):
         try:
             entry = SubjectEntry(
-                reference=row["reference"].strip(),
-                category=row["category"].strip(),
-                reason=row["reason"].strip(),
-                image=(csv_path.parent / row["image"].strip()),
+                reference=normal_reference(row["reference"] or ""),
+                category=(row["category"] or "").strip(),
+                reason=(row["reason"] or "").strip(),
+                image=image_of((row["image"] or "").strip()),
                 image_source=row["image_source"].strip(),
                 image_date=_date(row.get("image_date")),
                 age=int(row["age"]) if (row.get("age") or "").strip() else None,
                 under_18_justification=(row.get("justification") or "").strip() or None,
                 expires_at=_date(row.get("expires_at")),
             )
-            enrolled.append(add_subject(gov, deployment_id, entry, actor))
+            enrolled.append(
+                replace(add_subject(gov, deployment_id, entry, actor), reference=entry.reference, line=line)
+            )
         except (
             PolicyViolation,
             ImageError,

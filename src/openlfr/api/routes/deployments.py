@@ -25,6 +25,7 @@ from openlfr.vision.images import check_image
 
 router = APIRouter(prefix="/api", tags=["deployments"])
 SAFE_NAME = re.compile(r"^[\w .()-]{1,200}$")
+MAX_IMPORT_FILES = 500  # photos in one import (the whole body stays within api.max_upload_bytes)
 
 
 class NewDeployment(BaseModel):
@@ -322,6 +323,45 @@ async def enrol_subject(
         "problem": None,
     }
     return EnrolmentOut(subject_id=result.subject_id, warnings=result.warnings, assessment=assessment)
+
+
+class ImportRow(BaseModel):
+    line: int
+    reference: str | None = None
+    subject_id: str | None = None
+    warnings: list[str] = []
+    problem: str | None = None
+
+
+@router.post("/deployments/{deployment_id}/subjects/import")
+async def import_subjects(
+    deployment_id: str, request: Request, principal: Principal = Depends(require("watchlist.enrol"))
+) -> list[ImportRow]:
+    """Enrol many at once: the multipart field ``csv`` (the columns of ``openlfr watchlist import``)
+    and the photos it names as ``images`` files, all held in memory, within the upload limit.
+    One result per row, enrolled or with the reason it was not."""
+    form = await request.form(max_files=MAX_IMPORT_FILES + 1, max_fields=10)
+    table = form.get("csv")
+    if not isinstance(table, UploadFile):
+        raise HTTPException(422, "send the CSV as the multipart file field 'csv'")
+    text = (await table.read()).decode("utf-8", errors="replace")
+    photos = {f.filename or "": await f.read() for f in form.getlist("images") if isinstance(f, UploadFile)}
+
+    def photo(name: str) -> bytes:
+        if name not in photos:
+            raise ValueError(f"no uploaded photo named {name!r}")
+        return photos[name]
+
+    gov = gov_of(request)
+    enrolled, rejected = await image_work(
+        request, wl.import_rows, gov, deployment_id, text, photo, principal.username, "the uploaded CSV"
+    )
+    rows = [ImportRow(line=line, problem=problem) for line, problem in rejected]
+    rows += [
+        ImportRow(line=e.line, reference=e.reference, subject_id=e.subject_id, warnings=e.warnings)
+        for e in enrolled
+    ]
+    return sorted(rows, key=lambda row: row.line)
 
 
 @router.delete("/subjects/{subject_id}")

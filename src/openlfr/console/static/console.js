@@ -289,6 +289,19 @@ function deploymentPage() {
     try { await api("PUT", `/api/deployments/${id}/publication`, { published: button.dataset.publish === "true" }); location.reload(); }
     catch (error) { showError("action-error", error); }
   }));
+  const importing = document.getElementById("import");
+  if (importing) importing.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("import-error", null);
+    try {
+      const rows = await api("POST", `/api/deployments/${id}/subjects/import`, new FormData(importing), true);
+      const table = document.getElementById("import-results");
+      table.querySelector("tbody").replaceChildren(...rows.map((r) => el("tr", { class: r.problem ? "bad" : "good" },
+        el("td", {}, String(r.line)), el("td", {}, r.reference || "—"),
+        el("td", {}, r.problem ? `not enrolled: ${r.problem}` : "enrolled" + (r.warnings.length ? ` (${r.warnings.join("; ")})` : "")))));
+      table.hidden = false;
+    } catch (error) { showError("import-error", error); }
+  });
   const form = document.getElementById("enrol");
   if (!form) return;
   const feedback = document.getElementById("enrol-feedback");
