@@ -394,3 +394,22 @@ def test_a_field_officer_sees_only_confirmed_alerts_of_their_own_deployments(
             == 403
         )
         assert client.get("/api/field/alerts", headers=bearer(token(gov, "operator"))).status_code == 403
+
+
+def test_a_field_officer_loses_sight_of_a_deployment_once_it_ends(tmp_path, analyzer, samples) -> None:
+    from openlfr.governance import alerts as al
+    from tests.governance_helpers import fake_alert
+
+    gov = make_gov(tmp_path, analyzer)
+    accounts.create_user(gov, "pc-jones", PASSWORD, "field_officer", "admin")
+    deployment_id = live_deployment(gov, samples)
+    dep.assign_field_officers(gov, deployment_id, ["pc-jones"], "officer", "this operation")
+    alert = fake_alert()
+    al.record(gov, deployment_id, alert)
+    al.decide(gov, alert.alert_id, "confirmed_match", "operator")
+    with TestClient(make_app(gov), base_url="https://testserver") as client:
+        field = bearer(token(gov, "pc-jones"))
+        assert [a["id"] for a in client.get("/api/field/alerts", headers=field).json()] == [alert.alert_id]
+        dep.end(gov, deployment_id, "operator", "operation over")
+        assert client.get("/api/field/alerts", headers=field).json() == []
+        assert client.get(f"/api/field/alerts/{alert.alert_id}/probe.jpg", headers=field).status_code == 404

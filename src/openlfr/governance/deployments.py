@@ -210,9 +210,12 @@ def assign_field_officers(
 
 
 def assigned_to(gov: Governance, username: str) -> list[str]:
-    """The deployments (ids) a field officer is assigned to."""
+    """The live deployments (ids) a field officer is assigned to: once one ends, its alerts are no
+    longer theirs to see."""
     with gov.store.session() as session:
-        rows = session.execute(select(Deployment.id, Deployment.field_officers)).all()
+        rows = session.execute(
+            select(Deployment.id, Deployment.field_officers).where(Deployment.state == "live")
+        ).all()
     return [d_id for d_id, officers in rows if username in (officers or [])]
 
 
