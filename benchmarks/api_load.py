@@ -15,7 +15,6 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,12 @@ import numpy as np
 from rich.console import Console
 from websockets.asyncio.client import connect
 
-from benchmarks.common import hardware, save
+from benchmarks.common import benchmark_deployment, hardware, save
 from openlfr.api import accounts, create_app
 from openlfr.api.server import serve_in_thread
 from openlfr.api.service import Service
 from openlfr.governance import Governance
 from openlfr.governance import alerts as al
-from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
 from openlfr.live.alerts import Alert
 from openlfr.models import sample_image_paths
@@ -51,18 +49,7 @@ def _service(folder: Path) -> tuple[Governance, str, str]:
     user = accounts.create_user(gov, "operator", "load-test-password", "operator", "benchmark")
     principal = accounts.Principal(user.id, user.username, user.role, "token")
     secret = accounts.create_token(gov, principal, "load test")[1]
-    now = gov.now()
-    plan = dep.DeploymentPlan(
-        name="Load test",
-        purpose="benchmark",
-        location_name="nowhere",
-        planned_start=now,
-        planned_end=now + timedelta(hours=1),
-        authorising_officer="nobody",
-        legal_basis="benchmark",
-        dpia_reference="none",
-    )
-    deployment_id = dep.create(gov, plan, "benchmark").id
+    deployment_id = benchmark_deployment(gov, "Load test")
     photo = sample_image_paths()["yaoming"].read_bytes()
     for number in range(SUBJECTS):  # sightings of anyone else would not be stored
         entry = wl.SubjectEntry(f"subject-{number}", "wanted_on_warrant", "load test", photo, "benchmark")

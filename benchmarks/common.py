@@ -70,3 +70,23 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+def benchmark_deployment(gov, name: str) -> str:  # type: ignore[no-untyped-def]
+    """A draft deployment open for the next hour, for a benchmark to enrol into and alert on."""
+    from datetime import timedelta
+
+    from openlfr.governance import deployments as dep
+
+    now = gov.now()
+    plan = dep.DeploymentPlan(
+        name=name,
+        purpose="benchmark",
+        location_name="nowhere",
+        planned_start=now,
+        planned_end=now + timedelta(hours=1),
+        authorising_officer="nobody",
+        legal_basis="benchmark",
+        dpia_reference="none",
+    )
+    return dep.create(gov, plan, "benchmark").id

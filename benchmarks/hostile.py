@@ -32,12 +32,11 @@ import numpy as np
 from PIL import Image
 from rich.console import Console
 
-from benchmarks.common import hardware, save
+from benchmarks.common import benchmark_deployment, hardware, save
 from openlfr.api import accounts, create_app
 from openlfr.api.server import serve_in_thread
 from openlfr.api.service import Service
 from openlfr.governance import Governance
-from openlfr.governance import deployments as dep
 from openlfr.settings import load_settings
 from openlfr.store import Store
 from openlfr.store.crypto import new_key
@@ -211,20 +210,7 @@ def hostile_uploads(
 
     gov, _ = _service(folder)
     manager = _token(gov, "manager")
-    now = gov.now()
-    from datetime import timedelta
-
-    plan = dep.DeploymentPlan(
-        name="Uploads",
-        purpose="benchmark",
-        location_name="nowhere",
-        planned_start=now,
-        planned_end=now + timedelta(hours=1),
-        authorising_officer="nobody",
-        legal_basis="benchmark",
-        dpia_reference="none",
-    )
-    deployment_id = dep.create(gov, plan, "benchmark").id
+    deployment_id = benchmark_deployment(gov, "Uploads")
     photo = sample_image_paths()["yaoming"].read_bytes()
     bomb = bomb_png() if hostile == "bomb" else slow_header_jpeg()
     payloads = [bomb if i % 2 == 0 else photo for i in range(uploads)]
