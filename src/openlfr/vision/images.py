@@ -149,8 +149,9 @@ def check_image(
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> Image.Image:
     """The picture opened from its header only, refused if it is not one or would be too big
-    decoded; nothing is decoded yet. The header must lie in the first ``HEADER_BYTES``: a file
-    built to be slow to parse (millions of empty markers before the size) is refused quickly."""
+    decoded; nothing is decoded yet. A file built to be slow to parse is refused quickly: more
+    than ``MAX_HEADER_SEGMENTS`` JPEG markers or PNG chunks before the size, or a GIF header past
+    ``HEADER_BYTES``."""
     kind = photo_format(data)
     if kind is None:
         raise ImageDecodeError(f"{label}: not an image openlfr reads ({', '.join(PHOTO_FORMATS)})")
