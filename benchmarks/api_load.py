@@ -23,10 +23,10 @@ from rich.console import Console
 from websockets.asyncio.client import connect
 
 from benchmarks.common import benchmark_deployment, hardware, save
-from openlfr.api import accounts, create_app
+from openlfr.api import create_app
 from openlfr.api.server import serve_in_thread
 from openlfr.api.service import Service
-from openlfr.governance import Governance
+from openlfr.governance import Governance, accounts
 from openlfr.governance import alerts as al
 from openlfr.governance import watchlists as wl
 from openlfr.live.alerts import Alert

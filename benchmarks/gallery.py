@@ -33,11 +33,11 @@ def lfw_templates() -> tuple[np.ndarray, list[str]] | None:
     labels = DATA / "lfw" / "labels.csv"
     if not labels.is_file():
         return None
-    from openlfr.cli import study_embedder
+    from openlfr.evaluation.datasets import Embedder
     from openlfr.settings import get_settings
 
     rows = list(csv.DictReader(labels.open()))
-    embedded = study_embedder(get_settings(), "buffalo_s").embed(
+    embedded = Embedder.for_pack(get_settings(), "buffalo_s").embed(
         "lfw", [labels.parent / r["path"] for r in rows]
     )
     templates = embedded.templates(False)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from openlfr.api import accounts, create_app
-from openlfr.api.permissions import ROLES
+from openlfr.api import create_app
 from openlfr.api.server import serve_in_thread
 from openlfr.api.service import Service
-from openlfr.governance import Governance
+from openlfr.governance import Governance, accounts, system_clock
 from openlfr.governance import deployments as dep
+from openlfr.governance.permissions import ROLES
 from openlfr.settings import load_settings
 from openlfr.store import Store
 from openlfr.store.crypto import new_key
@@ -24,8 +24,7 @@ def make_gov(tmp_path: Path, analyzer, clock=None, users: bool = True, **api: ob
     settings = load_settings(data_dir=tmp_path / "data", api=api)
     store = Store(f"sqlite:///{tmp_path / 'main.sqlite'}", f"sqlite:///{tmp_path / 'keys.sqlite'}", new_key())
     store.migrate()
-    gov = Governance(store, settings, clock) if clock else Governance(store, settings)
-    gov.__dict__["analyzer"] = analyzer
+    gov = Governance(store, settings, clock or system_clock, analyzer)
     for role in ROLES if users else ():
         accounts.create_user(gov, role, PASSWORD, role, "test-setup")
     return gov

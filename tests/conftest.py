@@ -30,6 +30,14 @@ def shared_data() -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def own_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is its own terminal: its CLI sign-in is kept in its own folder, and no API token
+    from the environment signs it in."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "terminal-state"))
+    monkeypatch.delenv("OPENLFR_TOKEN", raising=False)
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings()
@@ -130,7 +138,6 @@ def gov(database_url: str, tmp_path: Path, clock: MutableClock, analyzer: FaceAn
     settings = load_settings(data_dir=tmp_path / "data")
     store = Store(database_url, f"sqlite:///{tmp_path / 'keys.sqlite'}", new_key())
     store.migrate()
-    governance = Governance(store, settings, clock)
-    governance.__dict__["analyzer"] = analyzer  # share the session's models
+    governance = Governance(store, settings, clock, analyzer)  # share the session's models
     yield governance
     store.dispose()

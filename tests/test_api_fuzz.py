@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from openlfr.api.permissions import PERMISSIONS, ROLES
+from openlfr.governance.permissions import PERMISSIONS, ROLES
 from tests.api_support import bearer, draft_deployment, make_app, make_gov, token
 from tests.test_api_matrix import all_routes, permission_of
 

@@ -13,9 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
-from openlfr.api import accounts
 from openlfr.errors import PolicyViolation
-from openlfr.governance import audit
+from openlfr.governance import accounts, audit
 from openlfr.governance import deployments as dep
 from openlfr.governance.alert_sink import StoreAlertSink
 from openlfr.store.models import AuditEvent
@@ -137,8 +136,7 @@ def test_data_files_are_the_owners_alone_and_half_written_spool_files_go(tmp_pat
     settings = load_settings(data_dir=tmp_path / "data")
     from openlfr.governance import Governance
 
-    gov = Governance(open_store(settings), settings)
-    gov.__dict__["analyzer"] = analyzer
+    gov = Governance(open_store(settings), settings, analyzer=analyzer)
     deployment_id = live_deployment(gov, samples)
     spool = settings.data_dir / "spool" / deployment_id
     spool.mkdir(parents=True)

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from openlfr.api import accounts
+from openlfr.governance import accounts
 from tests.api_support import PASSWORD, live_server, make_app, make_gov
 
 pytestmark = pytest.mark.slow

@@ -384,7 +384,8 @@ def test_each_role_lands_on_its_own_page_and_never_on_json(console, browser, use
         ("operator", ["/console/alerts", "/console/live", "/console/deployments", "/console/search"]),
         ("manager", ["/console/deployments", "/console/reports", "/console/deployments/{demo}"]),
         ("auditor", ["/console/audit", "/console/reports", "/public"]),
-        ("admin", ["/console/users"]),
+        ("admin", ["/console/users", "/console/account"]),
+        ("field", ["/console/field", "/console/account"]),
     ],
 )
 def test_pages_fit_a_phone(console, browser, shots, user, paths) -> None:
@@ -444,6 +445,74 @@ def test_a_field_officer_engages_from_a_phone(console, browser, shots) -> None:
     assert response is not None and response.status == 403
 
 
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_administrators_day(console, browser, shots, width) -> None:
+    """Health first, then accounts: a user added (a guessable password refused with the reason),
+    disabled with a second yes, the purge previewed, and an API token made, used and revoked."""
+    import httpx
+    from sqlalchemy import select
+
+    from openlfr.store.models import AuditEvent, User
+
+    gov, setup, url = console
+    page = browser.new_context(viewport={"width": width, "height": 844}).new_page()
+    page.goto(url + "/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", setup.passwords["admin"])
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/console/users")
+    assert page.inner_text("#health-database") == "answering"
+    assert "Demo: station forecourt" in page.inner_text("#health-cameras")  # the demo's camera runs
+    newcomer = f"pc_{width}"
+    form = page.locator("#new-user")
+    form.locator("[name=username]").fill(newcomer)
+    form.locator("[name=display_name]").fill("PC Newcomer")
+    form.locator("[name=role]").select_option("field_officer")
+    form.locator("[name=password]").fill("password123")
+    form.locator("button[type=submit]").click()
+    wait_js(page, "!document.getElementById('users-error').hidden")
+    assert "password" in page.inner_text("#users-error")
+    form.locator("[name=password]").fill("tidal orchid lantern 58 gravel")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(f"#users tr[data-username='{newcomer}']")
+    page.screenshot(path=shots / f"11-admin-{width}.png", full_page=True)
+    assert no_sideways_scroll(page)
+    page.click(f"#users tr[data-username='{newcomer}'] button")
+    page.wait_for_selector("#confirm", state="visible")
+    page.keyboard.press("Escape")  # a second thought: nothing happens
+    assert not page.is_visible("#confirm")
+    page.click(f"#users tr[data-username='{newcomer}'] button")
+    page.click("#confirm-yes")
+    wait_js(
+        page,
+        f"document.querySelector(\"#users tr[data-username='{newcomer}']\").textContent.includes('Enable')",
+    )
+    with gov.store.session() as session:
+        user = session.scalar(select(User).where(User.username == newcomer))
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.actor == "admin", AuditEvent.object_id == user.id)
+        ).all()
+    assert (user.role, user.active) == ("field_officer", False)
+    assert actions == ["user.create", "user.disable"]
+    page.click("#purge-preview")
+    wait_js(page, "document.getElementById('purge-result').textContent.startsWith('Purge would')")
+
+    page.goto(url + "/console/account")
+    page.fill("#new-token [name=name]", f"nightly check {width}")
+    page.click("#new-token button[type=submit]")
+    page.wait_for_selector("#token-secret", state="visible")
+    secret = page.inner_text("#token-value")
+    me = httpx.get(url + "/api/auth/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 200 and me.json()["username"] == "admin"
+    page.click(f"#tokens tr[data-name='nightly check {width}'] button")
+    page.click("#confirm-yes")
+    row = f"document.querySelector(\"#tokens tr[data-name='nightly check {width}']\")"
+    wait_js(page, f"{row}.textContent.includes('revoked')")
+    assert httpx.get(url + "/api/auth/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    assert no_sideways_scroll(page)
+    page.screenshot(path=shots / f"12-account-{width}.png", full_page=True)
+
+
 def test_the_full_report_is_styled_and_leads_back(console, browser, shots) -> None:
     _, setup, url = console
     page = sign_in(browser, url, "auditor", setup.passwords["auditor"], "/console/reports")
@@ -463,7 +532,7 @@ def test_the_full_report_is_styled_and_leads_back(console, browser, shots) -> No
         ("field", ["/console/field"]),
         ("manager", ["/console/deployments", "/console/deployments/{demo}"]),
         ("auditor", ["/console/audit", "/console/reports"]),
-        ("admin", ["/console/users"]),
+        ("admin", ["/console/users", "/console/account"]),
     ],
 )
 def test_pages_pass_axe_core(console, browser, user, paths) -> None:

@@ -11,11 +11,18 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from openlfr.cli import app
-from openlfr.errors import EncryptionKeyError, NotFoundError, PolicyViolation, ProviderUnavailableError
+from openlfr.errors import (
+    EncryptionKeyError,
+    NotAllowedError,
+    NotFoundError,
+    PolicyViolation,
+    ProviderUnavailableError,
+)
 from openlfr.search.gallery import GallerySearcher, GalleryStore, index_settings
 from openlfr.search.index import IndexSettings, TemplateBlocks, TemplateIndex
 from openlfr.settings import SearchSettings, get_settings
 from openlfr.store.models import AuditEvent
+from tests.cli_support import sign_in
 from tests.waiting import wait_for
 
 
@@ -317,11 +324,13 @@ def test_gallery_and_search_commands(tmp_path: Path, monkeypatch, samples, demo_
         (people / name / source.name).write_bytes(source.read_bytes())
     (people / "player_9" / "broken.jpg").write_bytes(b"not an image")
     try:
-        built = runner.invoke(app, ["gallery", "build", "custody", str(people), "--by", "admin"])
+        sign_in("custodian", "watchlist_manager")
+        built = runner.invoke(app, ["gallery", "build", "custody", str(people)])
         assert built.exit_code == 0, built.output
         errors = " ".join(built.stderr.split())
         assert "2 templates of 2 people" in built.stdout and "broken.jpg" in errors.replace(" ", "")
         assert "not an image" in errors  # the reason, not just the name
+        sign_in("det", "operator")
         still = runner.invoke(
             app,
             [
@@ -329,8 +338,6 @@ def test_gallery_and_search_commands(tmp_path: Path, monkeypatch, samples, demo_
                 str(samples["players"]),
                 "--gallery",
                 "custody",
-                "--by",
-                "det",
                 "--reason",
                 "op X",
                 "--top",
@@ -352,8 +359,6 @@ def test_gallery_and_search_commands(tmp_path: Path, monkeypatch, samples, demo_
                 str(demo_material["video"]),
                 "--gallery",
                 "custody",
-                "--by",
-                "det",
                 "--reason",
                 "op X",
                 "--output",
@@ -366,17 +371,19 @@ def test_gallery_and_search_commands(tmp_path: Path, monkeypatch, samples, demo_
         assert 5 <= len(probes) < 200  # per track, far fewer than faces × frames
         best = max(tracks, key=lambda r: float(r["score"]))
         assert best["label"] == "yao_ming" and best["rank"] == "1" and float(best["score"]) > 0.45
-        deleted = runner.invoke(
-            app, ["gallery", "delete", "custody", "yao_ming", "--by", "admin", "--reason", "r"]
-        )
+        refused = runner.invoke(app, ["gallery", "delete", "custody", "yao_ming", "--reason", "r"])
+        assert refused.exit_code == NotAllowedError.exit_code  # searching is not managing
+        sign_in("custodian", "watchlist_manager")
+        deleted = runner.invoke(app, ["gallery", "delete", "custody", "yao_ming", "--reason", "r"])
         assert deleted.exit_code == 0, deleted.output
+        sign_in("det", "operator")
         again = runner.invoke(
             app,
-            ["search", str(samples["yaoming"]), "--gallery", "custody", "--by", "det", "--reason", "op X"],
+            ["search", str(samples["yaoming"]), "--gallery", "custody", "--reason", "op X"],
         )
         assert again.exit_code == 0 and "yao_ming" not in again.stdout and "player_9" in again.stdout
         missing = runner.invoke(
-            app, ["search", str(samples["yaoming"]), "--gallery", "nope", "--by", "d", "--reason", "r"]
+            app, ["search", str(samples["yaoming"]), "--gallery", "nope", "--reason", "r"]
         )
         assert missing.exit_code != 0 and "no gallery named nope" in missing.output
     finally:

@@ -129,8 +129,7 @@ def test_master_key_rotation(gov, samples) -> None:
     old_key, new_key = gov.store.master_key, crypto.new_key()
     assert gov.store.rotate_master_key(new_key) == 1
     fresh = type(gov.store)(gov.store.url, str(gov.store.key_engine.url), new_key)
-    fresh_gov = type(gov)(fresh, gov.settings, gov.clock)
-    fresh_gov.__dict__["analyzer"] = gov.analyzer
+    fresh_gov = type(gov)(fresh, gov.settings, gov.clock, gov.analyzer)
     assert len(wl.load_gallery(fresh_gov, deployment_id, "operator", "after rotation")) == 1
     stale = type(gov.store)(gov.store.url, str(gov.store.key_engine.url), old_key)
     with pytest.raises(EncryptionKeyError):

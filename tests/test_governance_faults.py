@@ -40,8 +40,7 @@ def test_alerts_survive_a_database_restart(postgres, tmp_path: Path, analyzer, s
     url = postgres.create_database("restart")
     store = Store(url, f"sqlite:///{tmp_path / 'keys.sqlite'}", crypto.new_key())
     store.migrate()
-    gov = Governance(store, analyzer.settings, clock)
-    gov.__dict__["analyzer"] = analyzer
+    gov = Governance(store, analyzer.settings, clock, analyzer)
     deployment_id = live_deployment(gov, samples)
     sink = StoreAlertSink(gov, deployment_id, tmp_path / "spool", retry_interval=0.2)
     try:

@@ -39,8 +39,7 @@ def service_gov(folder: Path, analyzer) -> Governance:  # type: ignore[no-untype
     key = crypto.write_key_file(folder / "master.key", crypto.new_key())
     store = Store(f"sqlite:///{folder / 'openlfr.sqlite'}", f"sqlite:///{folder / 'keys.sqlite'}", key)
     store.migrate()
-    gov = Governance(store, settings)
-    gov.__dict__["analyzer"] = analyzer
+    gov = Governance(store, settings, analyzer=analyzer)
     return gov
 
 
@@ -118,8 +117,7 @@ def test_the_audit_trail_names_no_one_in_clear_and_no_one_after_the_purge(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from openlfr.api import accounts
-    from openlfr.governance import audit
+    from openlfr.governance import accounts, audit
     from openlfr.store.models import AuditEvent
     from tests.api_support import PASSWORD, bearer, token
 

@@ -118,9 +118,35 @@ def workplace(tmp_path: Path, samples, demo_material, analyzer) -> tuple[Path, d
     }
 
 
+# The people the README signs in as, and their roles (made in the store before the commands run;
+# each types their password at `openlfr login`, here given on standard input).
+PEOPLE = {
+    "records": "watchlist_manager",
+    "dc_smith": "operator",
+    "planner": "watchlist_manager",
+    "supt_b": "authorising_officer",
+    "operator": "operator",
+    "admin": "admin",
+    "auditor": "auditor",
+}
+
+
 def test_every_readme_command_runs_as_written(workplace: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    from openlfr.governance import Governance, accounts
+    from openlfr.settings import load_settings
+    from openlfr.store import open_store
+    from tests.cli_support import PASSWORD
+
     project, placeholders = workplace
-    environment = os.environ | {"OPENLFR_DATA_DIR": str(tmp_path / "state"), "COLUMNS": "200"}
+    environment = os.environ | {
+        "OPENLFR_DATA_DIR": str(tmp_path / "state"),
+        "XDG_STATE_HOME": str(tmp_path / "terminal"),
+        "COLUMNS": "200",
+    }
+    state = load_settings(data_dir=tmp_path / "state")
+    gov = Governance(open_store(state), state)
+    for name, role in PEOPLE.items():
+        accounts.create_user(gov, name, PASSWORD, role, "test-setup")
     values: dict[str, str] = {}
     ran = []
 
@@ -129,7 +155,7 @@ def test_every_readme_command_runs_as_written(workplace: tuple[Path, dict[str, s
             command = command.replace(placeholder, value)
         for placeholder, value in values.items():
             command = re.sub(rf"\b{placeholder}\b", value, command)
-        assert not re.search(r"\bID\b|\bALERT\b", command), f"no value yet for a placeholder in {command}"
+        assert not re.search(r"\bID\b|\bALERT\b|\bSUBJECT\b", command), f"no value yet in {command}"
         words = shlex.split(command)
         settings = {}
         while "=" in words[0] and not words[0].startswith("-"):
@@ -138,8 +164,18 @@ def test_every_readme_command_runs_as_written(workplace: tuple[Path, dict[str, s
         words[0] = str(OPENLFR)
         if "/dev/video0" in words:  # a live command: it runs until Ctrl-C, as the README says
             return interrupted_when(words, environment, project, lambda: (project / "alerts.jsonl").exists())
+        typed = None
+        if words[1] == "login":
+            words.append("--password-stdin")
+            typed = PASSWORD + "\n"
         done = subprocess.run(
-            words, cwd=project, env=environment | settings, capture_output=True, text=True, timeout=300
+            words,
+            cwd=project,
+            env=environment | settings,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            input=typed,
         )
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         return done
@@ -157,6 +193,9 @@ def test_every_readme_command_runs_as_written(workplace: tuple[Path, dict[str, s
         done = run(command)
         if command.startswith("openlfr deployment create"):
             values["ID"] = done.stdout.strip().splitlines()[-1]
+        if command.startswith("openlfr watchlist import"):
+            listed = run(f"openlfr watchlist list {values['ID']} --json")
+            values["SUBJECT"] = next(s["id"] for s in json.loads(listed.stdout) if s["reference"] == "W200")
         if command.startswith("openlfr alerts list"):
             listed = run(f"openlfr alerts list {values['ID']} --json")
             values["ALERT"] = json.loads(listed.stdout)[0]["id"]
@@ -205,5 +244,11 @@ def check(command: str, done: subprocess.CompletedProcess[str], project: Path) -
         assert "ALERT cam1" in done.stdout and "W123" in done.stdout  # w123.jpg is his photo
     elif command.startswith("openlfr audit verify"):
         assert "intact" in done.stdout
+    elif command.startswith("openlfr audit log"):
+        assert "Market day" in done.stdout and "supt_b" in done.stdout  # names, not ids
+    elif command.startswith("openlfr login"):
+        assert "signed in as" in done.stdout
+    elif command.startswith("openlfr watchlist remove"):
+        assert "removed" in done.stdout
     elif command.startswith("OPENLFR_DETECTOR__SCORE_THRESHOLD"):
         assert "1 face(s)" in done.stdout

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from openlfr.api import accounts, create_app
-from openlfr.api.permissions import ROLES
+from openlfr.api import create_app
 from openlfr.api.service import Service
 from openlfr.cli import app
-from openlfr.governance import Governance
+from openlfr.governance import Governance, accounts
+from openlfr.governance.permissions import ROLES
 from openlfr.redaction import RedactingFilter, redact_text, redact_url
 from openlfr.settings import get_settings, load_settings
 from openlfr.store import open_store
@@ -56,8 +56,7 @@ def test_no_secret_in_the_settings_view_the_audit_trail_or_the_logs(
     secret_settings, analyzer, caplog
 ) -> None:
     settings, master = secret_settings
-    gov = Governance(open_store(settings), settings)
-    gov.__dict__["analyzer"] = analyzer
+    gov = Governance(open_store(settings), settings, analyzer=analyzer)
     for role in ROLES:
         accounts.create_user(gov, role, PASSWORD, role, "test-setup")
     caplog.handler.addFilter(RedactingFilter())

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from openlfr.cli import app
 from openlfr.errors import LowQualityFaceError, MultipleFacesError, NoFaceError
 from openlfr.evaluation.perturb import tight
+from tests.cli_support import sign_in
 
 runner = CliRunner()
 
@@ -135,6 +136,7 @@ def test_gallery_built_from_a_csv_is_searched(
 
     get_settings.cache_clear()
     try:
+        sign_in("custodian", "watchlist_manager")
         folder = tmp_path / "photos"
         folder.mkdir()
         box = analyzer.subject_face(yaoming).face.box
@@ -146,13 +148,13 @@ def test_gallery_built_from_a_csv_is_searched(
             writer.writerow(["path", "label"])
             writer.writerow(["photos/yao.png", "PNC-1"])
             writer.writerow(["photos/wall.jpg", ""])  # no label, and no face
-        built = runner.invoke(app, ["gallery", "build", "custody", str(register), "--by", "admin"])
+        built = runner.invoke(app, ["gallery", "build", "custody", str(register)])
         assert built.exit_code == 0, built.output
         assert "1 templates of 1 people" in built.stdout
         assert "wall.jpg" in built.stderr.replace("\n", "")
+        sign_in("det", "operator")
         found = runner.invoke(
-            app,
-            ["search", str(samples["yaoming"]), "--gallery", "custody", "--by", "det", "--reason", "case 9"],
+            app, ["search", str(samples["yaoming"]), "--gallery", "custody", "--reason", "case 9"]
         )
         assert found.exit_code == 0, found.output
         assert "PNC-1" in found.stdout
@@ -223,6 +225,7 @@ def test_odd_register_csvs_get_clear_errors(analyzer, yaoming, tmp_path: Path, m
 
     get_settings.cache_clear()
     try:
+        sign_in("custodian", "watchlist_manager")
         cv2.imwrite(str(tmp_path / "yao.png"), yaoming)
         cases = {
             "short.csv": (b"label,path\njolie\n", "line 2: no path"),
@@ -230,14 +233,14 @@ def test_odd_register_csvs_get_clear_errors(analyzer, yaoming, tmp_path: Path, m
         }
         for name, (content, expected) in cases.items():
             (tmp_path / name).write_bytes(content)
-            result = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / name), "--by", "t"])
+            result = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / name)])
             assert result.exit_code != 0 and expected in " ".join(result.stderr.split()), result.output
             assert "Traceback" not in result.output
         (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfpath,label\nyao.png,W1\n")  # a spreadsheet's CSV
-        built = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / "bom.csv"), "--by", "t"])
+        built = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / "bom.csv")])
         assert built.exit_code == 0 and "1 templates of 1 people" in built.stdout, built.output
         (tmp_path / "none.csv").write_bytes(b"path,label\nmissing.png,W2\n")
-        failed = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / "none.csv"), "--by", "t"])
+        failed = runner.invoke(app, ["gallery", "build", "g", str(tmp_path / "none.csv")])
         assert failed.exit_code != 0 and "left as it was" in " ".join(failed.stderr.split())
         listed = runner.invoke(app, ["gallery", "list"])
         assert "│ g " in listed.stdout and " 1 " in listed.stdout  # the earlier gallery is kept

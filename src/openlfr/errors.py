@@ -130,6 +130,24 @@ class NotFoundError(OpenLFRError):
     exit_code = 53
 
 
+class NotSignedInError(OpenLFRError):
+    """Nobody is signed in at this terminal, or the sign-in has ended."""
+
+    exit_code = 54
+
+
+class NotAllowedError(OpenLFRError):
+    """The signed-in user's role may not do this."""
+
+    exit_code = 55
+
+
+class AuditChainBroken(OpenLFRError):
+    """The audit trail's hash chain does not verify: a record was altered, removed or reordered."""
+
+    exit_code = 60
+
+
 class DatasetError(OpenLFRError):
     """An evaluation dataset or protocol file is missing or malformed."""
 

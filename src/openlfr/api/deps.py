@@ -16,11 +16,11 @@ from typing import TypeVar
 from fastapi import HTTPException, Request, Response, WebSocket
 from starlette.concurrency import run_in_threadpool
 
-from openlfr.api import accounts
-from openlfr.api.accounts import Principal
-from openlfr.api.permissions import PERMISSIONS, allowed
 from openlfr.api.service import Service
+from openlfr.governance import accounts
+from openlfr.governance.accounts import Principal
 from openlfr.governance.context import Governance
+from openlfr.governance.permissions import PERMISSIONS, allowed
 
 T = TypeVar("T")
 SESSION_COOKIE = "openlfr_session"

@@ -12,8 +12,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from openlfr.api.background import Background
 from openlfr.api.feed import AlertHub
@@ -24,7 +27,8 @@ from openlfr.errors import ConfigError
 from openlfr.governance import audit
 from openlfr.governance.context import Governance
 from openlfr.governance.retention import purge
-from openlfr.redaction import redact, redact_url
+from openlfr.live.runner import CameraStatus
+from openlfr.redaction import redact, redact_text, redact_url
 from openlfr.store.files import remove_leftovers
 
 log = logging.getLogger(__name__)
@@ -46,14 +50,37 @@ class Periodic(Background):
     def __init__(self, name: str, interval: float, function) -> None:  # type: ignore[no-untyped-def]
         super().__init__(name)
         self.interval, self.function = interval, function
+        self.last_run: datetime | None = None
+        self.last_error: str | None = None
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.function()
-            except Exception:
+                self.last_error = None
+            except Exception as exc:
                 log.exception("%s failed; will try again", self.name)
+                self.last_error = redact_text(f"{type(exc).__name__}: {exc}")
+            self.last_run = datetime.now(UTC)
             self._stop.wait(self.interval)
+
+
+@dataclass(frozen=True)
+class Health:
+    """What an administrator checks first: is the database answering, are the engines and the
+    purge running, and which deployments are not running, with the reason (no personal data)."""
+
+    database: str | None  # None when it answers, else the error
+    engines: bool
+    cameras: dict[str, list[CameraStatus]]
+    refused: dict[str, str]
+    last_purge: datetime | None
+    purge_error: str | None
+
+    @property
+    def ok(self) -> bool:
+        failed = any(c.state == "failed" for statuses in self.cameras.values() for c in statuses)
+        return self.database is None and self.purge_error is None and not failed
 
 
 class Service:
@@ -83,6 +110,22 @@ class Service:
         report = purge(self.gov)
         if not report.nothing:
             log.info("purge: %s", report)
+
+    def health(self) -> Health:
+        try:
+            with self.gov.store.session() as session:
+                session.execute(text("SELECT 1"))
+            database = None
+        except Exception as exc:  # whatever the driver raises, the page shows it rather than failing
+            database = redact_text(f"{type(exc).__name__}: {exc}")
+        return Health(
+            database=database,
+            engines=self.run_engines,
+            cameras=self.supervisor.status(),
+            refused=dict(self.supervisor.refusals),
+            last_purge=self.purger.last_run,
+            purge_error=self.purger.last_error,
+        )
 
     def _audit_start(self) -> None:
         with self.gov.store.session() as session:

@@ -25,8 +25,8 @@ from collections import Counter, defaultdict, deque
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from openlfr.api import accounts
-from openlfr.api.accounts import Principal
+from openlfr.governance import accounts
+from openlfr.governance.accounts import Principal
 from openlfr.governance.context import Governance
 from openlfr.settings import ApiSettings
 

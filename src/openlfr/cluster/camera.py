@@ -111,8 +111,7 @@ class CameraActor:
 
         sessions = node_sessions(require_ray(), self.node_id, settings.cluster.call_timeout)
         if sessions:
-            analyzer.__dict__["detector"] = analyzer.detector_on(sessions["detector"], batch_wait=0.0)
-            analyzer.__dict__["embedder"] = analyzer.embedder_on(sessions["recognizer"])
+            analyzer.use_sessions(sessions["detector"], sessions["recognizer"])
 
     def set_watchlist(self, gallery: Gallery, version: str) -> str:
         """Match against ``gallery`` from the next frame on; returns the version now in use."""

@@ -7,8 +7,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from openlfr.api import accounts
-from openlfr.api.accounts import Principal
 from openlfr.api.deps import (
     SESSION_COOKIE,
     gov_of,
@@ -19,12 +17,13 @@ from openlfr.api.deps import (
     set_session_cookie,
     sign_in,
 )
-from openlfr.api.permissions import PERMISSIONS
 from openlfr.api.templating import templates
+from openlfr.governance import accounts, reports
 from openlfr.governance import alerts as al
 from openlfr.governance import deployments as dep
-from openlfr.governance import reports
 from openlfr.governance import watchlists as wl
+from openlfr.governance.accounts import Principal
+from openlfr.governance.permissions import PERMISSIONS, ROLES
 from openlfr.store.models import Deployment
 
 router = APIRouter(include_in_schema=False)
@@ -205,7 +204,24 @@ def audit_page(request: Request, me: Principal = Depends(page("audit.read"))):  
 
 @router.get("/console/users", response_class=HTMLResponse)
 def users_page(request: Request, me: Principal = Depends(page("users.manage"))):  # type: ignore[no-untyped-def]
-    return render(request, "users.html", me, users=accounts.list_users(gov_of(request)))
+    """The administrator's desk: the service's health first, then the accounts."""
+    gov = gov_of(request)
+    names = {d.id: d.name for d in dep.list_all(gov)}
+    return render(
+        request,
+        "users.html",
+        me,
+        users=accounts.list_users(gov),
+        health=service_of(request).health(),
+        names=names,
+        roles=ROLES,
+    )
+
+
+@router.get("/console/account", response_class=HTMLResponse)
+def account_page(request: Request, me: Principal = Depends(page("tokens.own"))):  # type: ignore[no-untyped-def]
+    """Your own API tokens, for scripts and the `openlfr` command (``OPENLFR_TOKEN``)."""
+    return render(request, "account.html", me)
 
 
 @router.post("/logout", dependencies=[Depends(public)])

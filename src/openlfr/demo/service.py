@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from openlfr.api import accounts
 from openlfr.errors import OpenLFRError
+from openlfr.governance import accounts
 from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
 from openlfr.governance.context import Governance

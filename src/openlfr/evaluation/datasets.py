@@ -12,6 +12,7 @@ import numpy as np
 from openlfr.errors import DatasetError
 from openlfr.evaluation.cache import EmbeddingCache, cache_key
 from openlfr.evaluation.embeddings import EmbeddedSet, FaceModel, OnnxFaceModel, embed_images
+from openlfr.settings import Settings
 from openlfr.vision import FaceAnalyzer
 
 
@@ -58,6 +59,20 @@ class Embedder:
         self.cache_dir = cache_dir
         self.key = cache_key(master_key) if master_key else None
         self.last_cache: EmbeddingCache | None = None
+
+    @classmethod
+    def for_pack(cls, settings: Settings, pack: str) -> Embedder:
+        """The embedder of a pack name or folder ('dlib' too), caching under the data folder's key."""
+        from openlfr.store.crypto import load_master_key
+
+        secret = settings.master_key.get_secret_value() if settings.master_key else None
+        key = load_master_key(secret, settings.master_key_path())
+        if pack == "dlib":
+            from openlfr.vision.dlib_pack import DlibFaceModel
+
+            return cls(DlibFaceModel(), settings.data_dir / "eval-cache", key)
+        analyzer = FaceAnalyzer(settings.model_copy(update={"model_pack": pack}))
+        return cls(analyzer, settings.data_dir / "eval-cache", key)
 
     @property
     def pack(self) -> str:

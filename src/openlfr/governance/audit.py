@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from openlfr.store.models import AuditEvent
+from openlfr.store.models import AlertRecord, AuditEvent, Deployment, User
 
 GENESIS = "0" * 64
 
@@ -155,3 +155,30 @@ def _walk(session: Session) -> ChainReport:
             )
         previous, expected_seq, count = event.hash, expected_seq + 1, count + 1
     return ChainReport(True, count, previous)
+
+
+def object_names(session: Session, events: list[AuditEvent]) -> dict[tuple[str, str], str]:
+    """Readable names of the events' objects: deployments and users by name, alerts by their
+    deployment and camera. Subjects stay ids: their references are personal and sealed."""
+    ids: dict[str, set[str]] = {}
+    for event in events:
+        ids.setdefault(event.object_type, set()).add(event.object_id)
+    names: dict[tuple[str, str], str] = {}
+    for d_id, name in session.execute(
+        select(Deployment.id, Deployment.name).where(Deployment.id.in_(ids.get("deployment", set())))
+    ):
+        names[("deployment", d_id)] = name
+    for u_id, username in session.execute(
+        select(User.id, User.username).where(User.id.in_(ids.get("user", set())))
+    ):
+        names[("user", u_id)] = username
+    alerts = session.execute(
+        select(AlertRecord.id, AlertRecord.camera, Deployment.name)
+        .join(Deployment, Deployment.id == AlertRecord.deployment_id)
+        .where(AlertRecord.id.in_(ids.get("alertrecord", set())))
+    )
+    for a_id, camera, name in alerts:
+        names[("alertrecord", a_id)] = f"alert on {camera}, {name}"
+    for gallery in ids.get("gallery", set()):
+        names[("gallery", gallery)] = f"gallery {gallery}"
+    return names

@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +16,9 @@ from openlfr.governance import audit
 from openlfr.settings import Settings
 from openlfr.store import Store
 from openlfr.store.models import AuditEvent, Base
+
+if TYPE_CHECKING:
+    from openlfr.vision import FaceAnalyzer
 
 SEALED = "[sealed]"  # an audit event's reason when it is sealed with the deployment's data
 
@@ -32,19 +34,28 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-@dataclass
 class Governance:
-    """Holds the store, settings and clock; tests swap the clock to move through time."""
+    """Holds the store, settings, clock and face analyzer; tests swap the clock to move through time.
+    The analyzer (its models take seconds to load) is made from the settings on first use unless one
+    is given to share."""
 
-    store: Store
-    settings: Settings
-    clock: Callable[[], datetime] = field(default=system_clock)
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Callable[[], datetime] = system_clock,
+        analyzer: FaceAnalyzer | None = None,
+    ) -> None:
+        self.store, self.settings, self.clock = store, settings, clock
+        self._analyzer = analyzer
 
-    @cached_property
-    def analyzer(self):  # type: ignore[no-untyped-def]
-        from openlfr.vision import FaceAnalyzer
+    @property
+    def analyzer(self) -> FaceAnalyzer:
+        if self._analyzer is None:
+            from openlfr.vision import FaceAnalyzer
 
-        return FaceAnalyzer(self.settings)
+            self._analyzer = FaceAnalyzer(self.settings)
+        return self._analyzer
 
     def now(self) -> datetime:
         return self.clock()

@@ -33,6 +33,7 @@ from openlfr.errors import (
     PolicyViolation,
 )
 from openlfr.governance.context import Governance, aware
+from openlfr.reasons import is_given
 from openlfr.store.models import Deployment, Subject, normal_reference, reference_key
 from openlfr.vision.analyzer import Chosen
 from openlfr.vision.images import encode_jpeg
@@ -251,6 +252,9 @@ def _store_subject(
 
 
 def remove_subject(gov: Governance, subject_id: str, actor: str, reason: str) -> None:
+    """Withdraw a subject for a stated reason: the row, its sealed image and template go at once."""
+    if not is_given(reason):
+        raise PolicyViolation("removing a subject needs a reason")
     with gov.store.session() as session:
         subject = gov.get(session, Subject, subject_id)
         gov.audit(session, actor, "subject.remove", subject, reason, sealed_for=subject.deployment_id)

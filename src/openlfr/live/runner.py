@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from openlfr.live.alerts import AlertSink
 from openlfr.live.engine import CameraEngine
@@ -19,6 +22,14 @@ from openlfr.vision import FaceAnalyzer
 from openlfr.watchlist import Gallery
 
 log = logging.getLogger(__name__)
+
+
+class GalleryFeed(Protocol):
+    """Keeps a running gallery current (a deployment's watchlist): ``check()`` says it changed."""
+
+    gallery: Gallery
+
+    def check(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -179,6 +190,40 @@ class LiveRunner:
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+    def run_until_done(
+        self,
+        duration: float | None = None,
+        feed: GalleryFeed | None = None,
+        guard: Callable[[], str | None] | None = None,
+        on_tick: Callable[[list[CameraStatus]], None] | None = None,
+        tick: float = 0.5,
+        guard_every: float = 2.0,
+    ) -> str | None:
+        """Run the cameras until the files end, ``duration`` seconds pass or ``guard`` gives a reason
+        to stop matching (returned); ``feed`` keeps the gallery current meanwhile. The cameras are
+        stopped whatever ends the run, an interrupt included."""
+        started = checked = time.monotonic()
+        self.start()
+        try:
+            while not self.finished:
+                if duration is not None and time.monotonic() - started > duration:
+                    return None
+                if feed is not None and feed.check():
+                    self.set_watchlist(feed.gallery)
+                if guard is not None and time.monotonic() - checked > guard_every:
+                    checked = time.monotonic()
+                    refusal = guard()
+                    if refusal:
+                        return refusal
+                time.sleep(tick)
+                if on_tick is not None:
+                    on_tick(self.status())
+            return None
+        finally:
+            self.stop()
+            if on_tick is not None:
+                on_tick(self.status())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every camera has finished (files end; live cameras only on stop). True if all did."""

@@ -108,6 +108,11 @@ class FaceAnalyzer:
             batch_wait=batch_wait,
         )
 
+    def use_sessions(self, detector, recognizer) -> None:  # type: ignore[no-untyped-def]
+        """Run on sessions made elsewhere (a node's shared models) instead of loading the pack's own."""
+        self.detector = self.detector_on(detector, batch_wait=0.0)
+        self.embedder = self.embedder_on(recognizer)
+
     @cached_property
     def frames_device(self):  # type: ignore[no-untyped-def]
         """The PyTorch device frames are taken to (``live.frames_on_device``), or None where they

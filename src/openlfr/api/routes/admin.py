@@ -12,15 +12,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from openlfr.api import accounts
-from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, require
-from openlfr.api.permissions import ROLES, allowed
 from openlfr.api.service import public_settings
-from openlfr.governance import audit
+from openlfr.governance import accounts, audit
+from openlfr.governance.accounts import Principal
+from openlfr.governance.permissions import ROLES, allowed
 from openlfr.governance.retention import purge
 from openlfr.redaction import spreadsheet_safe
-from openlfr.store.models import AlertRecord, AuditEvent, Deployment, User
+from openlfr.store.models import AuditEvent
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
@@ -133,7 +132,7 @@ def _events(request: Request, principal: Principal, selection: AuditFilter, limi
     may_read = allowed(principal.role, "alerts.read") and allowed(principal.role, "watchlist.read")
     with gov.store.session() as session:
         events = list(session.scalars(selection.query(limit)))
-        names = audit_names(session, events)
+        names = audit.object_names(session, events)
     return [_audit_out(gov, e, may_read, names.get((e.object_type, e.object_id))) for e in events]
 
 
@@ -178,33 +177,6 @@ def audit_csv(
         writer.writerow([spreadsheet_safe(str(v)) for v in (*row, json.dumps(e.details, sort_keys=True))])
     headers = {"Content-Disposition": 'attachment; filename="openlfr-audit.csv"'}
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
-
-
-def audit_names(session, events: list[AuditEvent]) -> dict[tuple[str, str], str]:  # type: ignore[no-untyped-def]
-    """Readable names of the events' objects: deployments and users by name, alerts by their
-    deployment and camera. Subjects stay ids: their references are personal and sealed."""
-    ids: dict[str, set[str]] = {}
-    for event in events:
-        ids.setdefault(event.object_type, set()).add(event.object_id)
-    names: dict[tuple[str, str], str] = {}
-    for d_id, name in session.execute(
-        select(Deployment.id, Deployment.name).where(Deployment.id.in_(ids.get("deployment", set())))
-    ):
-        names[("deployment", d_id)] = name
-    for u_id, username in session.execute(
-        select(User.id, User.username).where(User.id.in_(ids.get("user", set())))
-    ):
-        names[("user", u_id)] = username
-    alerts = session.execute(
-        select(AlertRecord.id, AlertRecord.camera, Deployment.name)
-        .join(Deployment, Deployment.id == AlertRecord.deployment_id)
-        .where(AlertRecord.id.in_(ids.get("alertrecord", set())))
-    )
-    for a_id, camera, name in alerts:
-        names[("alertrecord", a_id)] = f"alert on {camera}, {name}"
-    for gallery in ids.get("gallery", set()):
-        names[("gallery", gallery)] = f"gallery {gallery}"
-    return names
 
 
 def _audit_out(gov, event: AuditEvent, may_read: bool, name: str | None = None) -> AuditOut:  # type: ignore[no-untyped-def]

@@ -11,13 +11,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, principal_of, require, same_origin, service_of
 from openlfr.api.feed import alert_context, alert_summary, head, read_feed
-from openlfr.api.permissions import allowed
 from openlfr.governance import alerts as al
 from openlfr.governance import watchlists as wl
+from openlfr.governance.accounts import Principal
 from openlfr.governance.context import Governance, aware
+from openlfr.governance.permissions import allowed
 from openlfr.store.models import AlertRecord
 from openlfr.vision.images import encode_jpeg
 

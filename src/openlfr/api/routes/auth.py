@@ -7,10 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from openlfr.api import accounts
-from openlfr.api.accounts import Principal
 from openlfr.api.deps import SESSION_COOKIE, gov_of, public, require, set_session_cookie, sign_in
-from openlfr.api.permissions import PERMISSIONS
+from openlfr.governance import accounts
+from openlfr.governance.accounts import Principal
+from openlfr.governance.permissions import PERMISSIONS
 
 router = APIRouter(prefix="/api", tags=["auth"])
 

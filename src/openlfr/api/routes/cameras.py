@@ -9,8 +9,8 @@ from dataclasses import asdict
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
-from openlfr.api.accounts import Principal
 from openlfr.api.deps import require, service_of
+from openlfr.governance.accounts import Principal
 
 router = APIRouter(prefix="/api", tags=["cameras"])
 BOUNDARY = "openlfrframe"

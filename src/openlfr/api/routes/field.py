@@ -10,7 +10,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
-from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, require
 from openlfr.api.feed import alert_context, alert_summary
 from openlfr.api.routes.alerts import Outcome, described
@@ -18,6 +17,7 @@ from openlfr.errors import NotFoundError
 from openlfr.governance import alerts as al
 from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
+from openlfr.governance.accounts import Principal
 from openlfr.governance.context import Governance
 from openlfr.store.models import AlertRecord
 from openlfr.vision.images import encode_jpeg

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, require
 from openlfr.governance import reports
+from openlfr.governance.accounts import Principal
 
 router = APIRouter(prefix="/api", tags=["reports"])
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from openlfr.api.accounts import Principal
 from openlfr.api.deps import gov_of, image_work, require, service_of
 from openlfr.api.routes.deployments import image_upload
 from openlfr.errors import NoFaceError
+from openlfr.governance.accounts import Principal
 from openlfr.reasons import is_given
 from openlfr.search.gallery import GallerySearcher, GalleryStore, list_galleries
 from openlfr.search.probes import FACE_CHOICES, Probe, VideoLimits, image_probes, video_probes

@@ -33,6 +33,24 @@ function showError(id, error) {
   node.hidden = !error;
 }
 
+// A second, explicit yes (the dialog is in every page; "Cancel" has the focus, Esc cancels).
+function ask(text) {
+  const box = document.getElementById("confirm");
+  return new Promise((resolve) => {
+    document.getElementById("confirm-text").textContent = text;
+    box.hidden = false;
+    const yes = document.getElementById("confirm-yes"), no = document.getElementById("confirm-no");
+    const escape = (event) => { if (event.key === "Escape") done(false); };
+    const done = (answer) => {
+      box.hidden = true; yes.onclick = no.onclick = null;
+      document.removeEventListener("keydown", escape); resolve(answer);
+    };
+    yes.onclick = () => done(true); no.onclick = () => done(false);
+    document.addEventListener("keydown", escape);
+    no.focus();
+  });
+}
+
 // -- alerts queue ---------------------------------------------------------------------------
 function alertsPage() {
   const alerts = new Map();
@@ -240,15 +258,6 @@ function deploymentPage() {
   const id = document.getElementById("deployment").dataset.deployment;
   // Steps that change what the law allows need a reason and a second, explicit yes.
   const needsReason = new Set(["authorise", "approve-watchlist", "start", "end"]);
-  const confirmBox = document.getElementById("confirm");
-  const ask = (text) => new Promise((resolve) => {
-    document.getElementById("confirm-text").textContent = text;
-    confirmBox.hidden = false;
-    const yes = document.getElementById("confirm-yes"), no = document.getElementById("confirm-no");
-    const done = (answer) => { confirmBox.hidden = true; yes.onclick = no.onclick = null; resolve(answer); };
-    yes.onclick = () => done(true); no.onclick = () => done(false);
-    no.focus();
-  });
   document.querySelectorAll("[data-action]").forEach((button) => button.addEventListener("click", async () => {
     const action = button.dataset.action;
     const reasonBox = document.getElementById("action-reason");
@@ -438,5 +447,72 @@ function fieldPage() {
   setInterval(refresh, 5000);
 }
 
-const pages = { field: fieldPage, alerts: alertsPage, deployments: deploymentsPage, deployment: deploymentPage, audit: auditPage, search: searchPage };
+// -- administration: the service's health, the purge, the users ----------------------------
+function usersPage() {
+  const describe = (r) => `${r.dry_run ? "would" : "did"}: end ${r.ended_deployments.length} deployment(s), delete ${r.subjects_deleted} subject(s), purge ${r.alerts_anonymised} alert(s), destroy ${r.keys_destroyed.length} data key(s)`;
+  const purge = async (dryRun) => {
+    showError("purge-error", null);
+    try { document.getElementById("purge-result").textContent = "Purge " + describe(await api("POST", `/api/purge?dry_run=${dryRun}`)); }
+    catch (error) { showError("purge-error", error); }
+  };
+  document.getElementById("purge-preview").addEventListener("click", () => purge(true));
+  document.getElementById("purge-run").addEventListener("click", async () => {
+    if (await ask("Apply the retention rules now? What is past its retention period is destroyed for good.")) purge(false);
+  });
+  document.querySelectorAll("[data-user]").forEach((button) => button.addEventListener("click", async () => {
+    const enable = button.dataset.active === "true", name = button.dataset.name;
+    const question = enable ? `Let ${name} sign in again?` : `Disable ${name}? Their sessions end and their API tokens are revoked at once.`;
+    if (!(await ask(question))) return;
+    try { await api("POST", `/api/users/${button.dataset.user}/${enable ? "enable" : "disable"}`); location.reload(); }
+    catch (error) { showError("users-error", error); }
+  }));
+  const form = document.getElementById("new-user");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("users-error", null);
+    const body = { username: form.username.value.trim(), display_name: form.display_name.value.trim(), role: form.role.value, password: form.password.value };
+    try {
+      const user = await api("POST", "/api/users", body);
+      form.reset();
+      document.getElementById("new-user-result").textContent = `Added ${user.username} (${user.role.replace(/_/g, " ")}).`;
+      setTimeout(() => location.reload(), 1200);
+    } catch (error) { showError("users-error", error); }
+  });
+}
+
+// -- account: your own API tokens ------------------------------------------------------------
+function accountPage() {
+  const body = document.querySelector("#tokens tbody");
+  const day = (iso) => (iso ? iso.slice(0, 10) : "never");
+  const load = async () => {
+    try {
+      const tokens = await api("GET", "/api/tokens");
+      body.replaceChildren(...tokens.map((t) => {
+        const revoke = t.revoked ? "" : el("button", { class: "danger", "data-token": t.id }, "Revoke");
+        if (revoke) revoke.addEventListener("click", async () => {
+          if (!(await ask(`Revoke "${t.name}"? Whatever uses it stops working at once.`))) return;
+          try { await api("DELETE", `/api/tokens/${t.id}`); load(); } catch (error) { showError("tokens-error", error); }
+        });
+        return el("tr", { "data-name": t.name }, el("td", {}, t.name), el("td", {}, day(t.created_at)), el("td", {}, day(t.expires_at)),
+          el("td", {}, t.revoked ? "revoked" : "active"), el("td", {}, revoke));
+      }));
+    } catch (error) { showError("tokens-error", error); }
+  };
+  const form = document.getElementById("new-token");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("tokens-error", null);
+    const days = form.days.value ? Number(form.days.value) : null;
+    try {
+      const made = await api("POST", "/api/tokens", { name: form.name.value.trim(), days });
+      document.getElementById("token-value").textContent = made.token;
+      document.getElementById("token-secret").hidden = false;
+      form.reset();
+      load();
+    } catch (error) { showError("tokens-error", error); }
+  });
+  load();
+}
+
+const pages = { field: fieldPage, alerts: alertsPage, deployments: deploymentsPage, deployment: deploymentPage, audit: auditPage, search: searchPage, users: usersPage, account: accountPage };
 document.addEventListener("DOMContentLoaded", () => (pages[document.body.dataset.page] || (() => {}))());

@@ -10,7 +10,8 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from openlfr.cli import cli_errors, err, open_governance, out
+from openlfr.cli.common import cli_errors, err, open_governance, out
+from openlfr.cli.identity import acting
 
 cluster_app = typer.Typer(help="Run a deployment's cameras across the machines of a Ray cluster.")
 
@@ -58,11 +59,13 @@ def cluster_run(
 ) -> None:
     """Run a live deployment's cameras as Ray actors until its window closes or Ctrl-C."""
     from openlfr.cluster.run import ClusterRun
+    from openlfr.store.models import Deployment
 
     gov = open_governance()
+    acting(gov, "deployments.start")
     if address:
         gov.settings.cluster.address = address
-    run = ClusterRun(gov, deployment_id)
+    run = ClusterRun(gov, gov.full_id(Deployment, deployment_id))
     status: dict[str, Any] = {}
     try:
         with Live(console=out, refresh_per_second=2, transient=True) as live:

@@ -18,10 +18,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from zxcvbn import zxcvbn
 
-from openlfr.api.permissions import ROLES
 from openlfr.errors import NotFoundError, PolicyViolation
 from openlfr.governance import audit
 from openlfr.governance.context import Governance, aware
+from openlfr.governance.permissions import ROLES
 from openlfr.store.models import ApiToken, User, WebSession
 
 TOKEN_PREFIX = "olfr_"
@@ -149,8 +149,8 @@ def authenticate(gov: Governance, username: str, password: str) -> User | None:
         return user
 
 
-def open_session(gov: Governance, user: User) -> tuple[str, str]:
-    """A new console session: returns (cookie token, CSRF token)."""
+def open_session(gov: Governance, user: User, via: str = "console") -> tuple[str, str]:
+    """A new session, of the console or of a terminal (``via``): returns (secret, CSRF token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = gov.now()
     with gov.store.session() as session:
@@ -164,7 +164,7 @@ def open_session(gov: Governance, user: User) -> tuple[str, str]:
                 expires_at=now + timedelta(hours=gov.settings.api.session_hours),
             )
         )
-        _audit(gov, session, user.username, "session.login", "user", user.id)
+        _audit(gov, session, user.username, "session.login", "user", user.id, via=via)
     return token, csrf
 
 

@@ -1,17 +1,14 @@
-"""`openlfr serve` and `openlfr users`: the service, and the accounts that sign in to it."""
+"""`openlfr serve`: the API, the console, the live engines and the periodic purge in one process."""
 
 from __future__ import annotations
 
-import getpass
 import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from openlfr.cli import cli_errors, err, open_governance, out
-
-users_app = typer.Typer(help="Console and API users.", no_args_is_help=True)
+from openlfr.cli.common import cli_errors, err, out
 
 
 @cli_errors
@@ -72,28 +69,5 @@ def serve_command(
     uvicorn.run(app, host=bind_host, port=bind_port, **uvicorn_options(app))
 
 
-@users_app.command("add")
-@cli_errors
-def users_add(
-    username: str,
-    role: Annotated[
-        str, typer.Option(help="admin, authorising_officer, watchlist_manager, operator, auditor")
-    ],
-    by: Annotated[str, typer.Option("--by", help="Who is acting (audit trail).")],
-    display_name: Annotated[str, typer.Option()] = "",
-) -> None:
-    """Create a user; the password is read from the terminal (or OPENLFR_NEW_PASSWORD)."""
-    import os
-
-    from openlfr.api import accounts
-
-    gov = open_governance()
-    accounts.check_new_user(gov, username, role)  # before asking for a password it would throw away
-    password = os.environ.get("OPENLFR_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
-    user = accounts.create_user(gov, username, password, role, by, display_name)
-    out.print(f"created {user.username} ({user.role})")
-
-
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_command)
-    app.add_typer(users_app, name="users")

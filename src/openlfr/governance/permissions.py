@@ -1,6 +1,7 @@
 """Who may do what: the one explicit table every route is checked against.
 
-Least privilege: administrators run accounts and publication but see no faces; only
+The console, the API and the ``openlfr`` command all check this table. Least privilege:
+administrators run accounts and publication but see no faces; only
 operators look at alert images; field officers see only the alerts an operator confirmed on the
 deployments they are assigned to; auditors read everything except images and change nothing.
 """
@@ -39,7 +40,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "purge.run": frozenset({"admin"}),
     "settings.read": frozenset({"admin", "auditor"}),
     "search.run": frozenset({"operator", "authorising_officer"}),
+    "galleries.manage": frozenset({"watchlist_manager"}),
+    "keys.rotate": frozenset({"admin"}),
 }
+
+TERMINAL_ONLY = frozenset({"galleries.manage", "keys.rotate"})  # done only with the `openlfr` command
 
 
 def allowed(role: str, permission: str) -> bool:

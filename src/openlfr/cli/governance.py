@@ -1,7 +1,7 @@
 """Governance commands: deployments, watchlists, alerts, purge, audit, reports and keys.
 
-Each is a thin wrapper over ``openlfr.governance``; ``--by`` names the person acting, for the
-audit trail (the API's logins replace it there).
+Each is a thin wrapper over ``openlfr.governance``, done as the user signed in at this terminal
+(``openlfr login``) and refused where that user's role may not do it, as in the console.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from openlfr.cli import cli_errors, err, open_governance, out
-from openlfr.errors import PolicyViolation
+from openlfr.cli.common import cli_errors, err, open_governance, out
+from openlfr.cli.identity import acting
+from openlfr.errors import AuditChainBroken, PolicyViolation
 
-By = Annotated[str, typer.Option("--by", help="Who is acting (recorded in the audit trail).")]
 Reason = Annotated[str, typer.Option(help="Why (recorded in the audit trail).")]
 
 deployment_app = typer.Typer(help="Create, authorise, start and end deployments.", no_args_is_help=True)
@@ -78,7 +78,6 @@ def deployment_create(
     officer: Annotated[str, typer.Option(help="The authorising officer.")],
     legal_basis: Annotated[str, typer.Option()],
     dpia: Annotated[str, typer.Option(help="Reference of the data protection impact assessment.")],
-    by: By,
     area: Annotated[str, typer.Option(help="Description of the area covered.")] = "",
     camera: Annotated[list[str] | None, typer.Option(help="Camera URI (repeatable).")] = None,
     signage: Annotated[bool, typer.Option(help="Signage is in place.")] = False,
@@ -103,7 +102,8 @@ def deployment_create(
         signage_confirmed=signage,
         alert_threshold=threshold,
     )
-    out.print(dep.create(open_governance(), plan, by).id)
+    gov = open_governance()
+    out.print(dep.create(gov, plan, acting(gov, "deployments.create").username).id)
 
 
 @deployment_app.command("list")
@@ -112,7 +112,9 @@ def deployment_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
     """Every deployment with its state and window."""
     from openlfr.governance import deployments as dep
 
-    rows = dep.list_all(open_governance())
+    gov = open_governance()
+    acting(gov, "deployments.read")
+    rows = dep.list_all(gov)
     if as_json:
         out.print_json(json.dumps([{"id": d.id, "name": d.name, "state": d.state} for d in rows]))
         return
@@ -133,20 +135,20 @@ def _transition(action: str):  # type: ignore[no-untyped-def]
     from openlfr.governance import deployments as dep
 
     functions = {
-        "authorise": dep.authorise,
-        "approve-watchlist": dep.approve_watchlist,
-        "start": dep.start,
-        "end": dep.end,
+        "authorise": (dep.authorise, "deployments.authorise"),
+        "approve-watchlist": (dep.approve_watchlist, "deployments.approve_watchlist"),
+        "start": (dep.start, "deployments.start"),
+        "end": (dep.end, "deployments.end"),
     }
 
     @cli_errors
     def command(
         deployment_id: Annotated[str, typer.Argument()],
-        by: By,
         reason: Reason = "",
     ) -> None:
-        function = functions[action]
+        function, permission = functions[action]
         gov = open_governance()
+        by = acting(gov, permission).username
         args = (gov, deployment_of(gov, deployment_id), by) + ((reason,) if action != "start" else ())
         deployment = function(*args)
         out.print(f"{deployment.name}: {deployment.state}")
@@ -166,11 +168,12 @@ for _action in ("authorise", "approve-watchlist", "start", "end"):
 
 @deployment_app.command("signage")
 @cli_errors
-def deployment_signage(deployment_id: str, by: By) -> None:
+def deployment_signage(deployment_id: str) -> None:
     """Confirm signage is in place at the location."""
     from openlfr.governance import deployments as dep
 
     gov = open_governance()
+    by = acting(gov, "deployments.signage").username
     dep.confirm_signage(gov, deployment_of(gov, deployment_id), by)
     out.print("signage confirmed")
 
@@ -184,7 +187,6 @@ def watchlist_add(
     reason: Annotated[str, typer.Option()],
     image: Annotated[Path, typer.Option()],
     image_source: Annotated[str, typer.Option()],
-    by: By,
     image_date: Annotated[str | None, typer.Option()] = None,
     age: Annotated[int | None, typer.Option()] = None,
     justification: Annotated[str | None, typer.Option(help="Required for subjects under 18.")] = None,
@@ -207,6 +209,7 @@ def watchlist_add(
         expires_at=when(expires) if expires else None,
     )
     gov = open_governance()
+    by = acting(gov, "watchlist.enrol").username
     result = wl.add_subject(gov, deployment_of(gov, deployment_id), entry, by)
     out.print(f"enrolled {reference} ({result.subject_id})")
     for warning in result.warnings:
@@ -215,11 +218,12 @@ def watchlist_add(
 
 @watchlist_app.command("import")
 @cli_errors
-def watchlist_import(deployment_id: str, csv_file: Path, by: By) -> None:
+def watchlist_import(deployment_id: str, csv_file: Path) -> None:
     """Enrol every row of a CSV; rejected rows are listed with their reason."""
     from openlfr.governance import watchlists as wl
 
     gov = open_governance()
+    by = acting(gov, "watchlist.enrol").username
     enrolled, rejected = wl.import_csv(gov, deployment_of(gov, deployment_id), csv_file, by)
     out.print(f"{len(enrolled)} enrolled, {len(rejected)} rejected")
     for line, reason in rejected:
@@ -231,20 +235,42 @@ def watchlist_import(deployment_id: str, csv_file: Path, by: By) -> None:
         raise typer.Exit(PolicyViolation.exit_code)
 
 
+@watchlist_app.command("remove")
+@cli_errors
+def watchlist_remove(
+    subject_id: str, reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")]
+) -> None:
+    """Withdraw a subject: never matched again, reference image and templates destroyed."""
+    from openlfr.governance import watchlists as wl
+    from openlfr.store.models import Subject
+
+    gov = open_governance()
+    by = acting(gov, "watchlist.remove").username
+    subject_id = gov.full_id(Subject, subject_id)
+    wl.remove_subject(gov, subject_id, by, reason)
+    out.print(f"removed {subject_id}")
+
+
 @watchlist_app.command("list")
 @cli_errors
-def watchlist_list(deployment_id: str) -> None:
+def watchlist_list(deployment_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Subjects on a watchlist (no images)."""
     from sqlalchemy import select
 
     from openlfr.store.models import Subject
 
     gov = open_governance()
+    acting(gov, "watchlist.read")
     deployment_id = deployment_of(gov, deployment_id)
     table = Table("id", "reference", "category", "added by", "expires", "flags")
     table.columns[0].no_wrap = True
     with gov.store.session() as session:
-        for s in session.scalars(select(Subject).where(Subject.deployment_id == deployment_id)):
+        subjects = list(session.scalars(select(Subject).where(Subject.deployment_id == deployment_id)))
+        if as_json:
+            rows = [{"id": s.id, "reference": s.reference, "category": s.category} for s in subjects]
+            out.print_json(json.dumps(rows))
+            return
+        for s in subjects:
             flags = ", ".join(
                 f for f, on in (("under 18", s.under_18), ("old image", s.image_outdated)) if on
             )
@@ -259,6 +285,7 @@ def alerts_list(deployment_id: str, as_json: Annotated[bool, typer.Option("--jso
     from openlfr.governance import alerts as al
 
     gov = open_governance()
+    acting(gov, "alerts.read")
     rows = al.list_alerts(gov, deployment_of(gov, deployment_id))
     fields = ("id", "camera", "subject_reference", "score", "threshold", "sightings", "decision", "outcome")
     if as_json:
@@ -278,33 +305,36 @@ def alerts_list(deployment_id: str, as_json: Annotated[bool, typer.Option("--jso
 
 @alerts_app.command("decide")
 @cli_errors
-def alerts_decide(alert_id: str, decision: str, by: By, reason: Reason = "") -> None:
+def alerts_decide(alert_id: str, decision: str, reason: Reason = "") -> None:
     """confirmed_match, false_alert, not_engaged or unable_to_locate."""
     from openlfr.governance import alerts as al
 
     gov = open_governance()
+    by = acting(gov, "alerts.decide").username
     al.decide(gov, alert_of(gov, alert_id), decision, by, reason)
     out.print(f"{alert_id}: {decision}")
 
 
 @alerts_app.command("outcome")
 @cli_errors
-def alerts_outcome(alert_id: str, outcome: str, by: By, reason: Reason = "") -> None:
+def alerts_outcome(alert_id: str, outcome: str, reason: Reason = "") -> None:
     """arrest, no_further_action, safeguarding, words_of_advice or other."""
     from openlfr.governance import alerts as al
 
     gov = open_governance()
+    by = acting(gov, "alerts.decide").username
     al.record_outcome(gov, alert_of(gov, alert_id), outcome, by, reason)
     out.print(f"{alert_id}: {outcome}")
 
 
 @alerts_app.command("retain")
 @cli_errors
-def alerts_retain(alert_id: str, by: By, reason: Annotated[str, typer.Option()]) -> None:
+def alerts_retain(alert_id: str, reason: Annotated[str, typer.Option()]) -> None:
     """Keep an alert past its retention period, with a reason."""
     from openlfr.governance import alerts as al
 
     gov = open_governance()
+    by = acting(gov, "alerts.retain").username
     al.retain(gov, alert_of(gov, alert_id), by, reason)
     out.print(f"{alert_id}: retained")
 
@@ -316,7 +346,9 @@ def purge_command(
     """Apply the retention rules now (the service also runs this periodically)."""
     from openlfr.governance.retention import purge
 
-    report = purge(open_governance(), dry_run=dry_run)
+    gov = open_governance()
+    acting(gov, "purge.run")
+    report = purge(gov, dry_run=dry_run)
     verb = "would" if dry_run else "did"
     out.print(
         f"purge {verb}: end {len(report.ended_deployments)} deployment(s), delete {report.subjects_deleted} "
@@ -342,7 +374,9 @@ def audit_verify(
         published = audit.parse_head(head) if head else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--head") from None
-    with open_governance().store.session() as session:
+    gov = open_governance()
+    acting(gov, "audit.read")
+    with gov.store.session() as session:
         report = audit.verify(session, published)
         newest = audit.head(session)
     if report.intact:
@@ -350,8 +384,7 @@ def audit_verify(
         if published:
             out.print(f"it still holds the published head {published[0]}:{published[1]}")
         return
-    err.print(f"[bold red]audit chain BROKEN at event {report.broken_at}:[/] {report.problem}")
-    raise typer.Exit(60)
+    raise AuditChainBroken(f"audit chain BROKEN at event {report.broken_at}: {report.problem}")
 
 
 @audit_app.command("log")
@@ -360,12 +393,15 @@ def audit_log(limit: Annotated[int, typer.Option()] = 50) -> None:
     """The latest audit events."""
     from sqlalchemy import select
 
+    from openlfr.governance import audit
     from openlfr.store.models import AuditEvent
 
     table = Table("seq", "at", "actor", "action", "object", "reason")
     gov = open_governance()
+    acting(gov, "audit.read")
     with gov.store.session() as session:
         events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)))
+        names = audit.object_names(session, events)
     for e in events:
         opened = gov.unseal(e)  # sealed fields while the deployment's data lives; [sealed] after its purge
         reason = str(opened.get("reason", "")) if opened is not None else e.reason
@@ -374,7 +410,7 @@ def audit_log(limit: Annotated[int, typer.Option()] = 50) -> None:
             f"{e.at:%Y-%m-%d %H:%M:%S}",
             e.actor,
             e.action,
-            f"{e.object_type} {e.object_id[:8]}",
+            names.get((e.object_type, e.object_id), f"{e.object_type} {e.object_id}"),
             reason,
         )
     out.print(table)
@@ -394,6 +430,7 @@ def report_command(
     if fmt not in ("json", "html", "pdf"):
         raise typer.BadParameter("format must be json, html or pdf")
     gov = open_governance()
+    acting(gov, "reports.read")
     report = reports.build(gov, deployment_of(gov, deployment_id))
     if fmt == "pdf":
         if output is None:
@@ -418,6 +455,7 @@ def keys_rotate(
     from openlfr.store import crypto
 
     gov = open_governance()
+    acting(gov, "keys.rotate")
     new_key = crypto.write_key_file(new_key_file, crypto.new_key())
     count = gov.store.rotate_master_key(new_key)
     out.print(
