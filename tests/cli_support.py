@@ -20,7 +20,7 @@ Invoke = Callable[..., tuple[int, str, str]]
 
 
 def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), input=input)
+    result = runner.invoke(app, list(args), input=input, env={"COLUMNS": "250"})  # tables unwrapped
     return result.exit_code, result.stdout, result.stderr
 
 

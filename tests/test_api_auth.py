@@ -91,7 +91,13 @@ def test_tokens_revoked_expired_and_disabled_users(setup) -> None:
     gov, client, clock = setup
     secret = token(gov, "operator")
     assert client.get("/api/auth/me", headers=bearer(secret)).json()["role"] == "operator"
-    created = client.post("/api/tokens", json={"name": "cad", "days": 1}, headers=bearer(secret)).json()
+    refused = client.post("/api/tokens", json={"name": "forever"}, headers=bearer(secret))
+    assert refused.status_code == 409 and "cannot make tokens" in refused.json()["detail"]
+    csrf = login(client, "operator").json()["csrf_token"]  # a person signed in makes tokens
+    created = client.post(
+        "/api/tokens", json={"name": "cad", "days": 1}, headers={"X-CSRF-Token": csrf}
+    ).json()
+    client.cookies.clear()
     assert created["token"].startswith("olfr_")
     short = created["token"]
     assert client.get("/api/alerts", headers=bearer(short)).status_code == 200
@@ -138,3 +144,21 @@ def test_console_pages_send_visitors_to_sign_in(setup) -> None:
     assert page.status_code == 200 and 'name="csrf-token"' in page.text
     bad = client.post("/login", data=form | {"password": "wrong password"})
     assert "Wrong username or password" in bad.text
+
+
+def test_a_password_is_changed_within_the_sign_in_limits(setup) -> None:
+    gov, client, _ = setup
+    csrf = login(client, "watchlist_manager").json()["csrf_token"]
+    headers = {"X-CSRF-Token": csrf}
+    script = token(gov, "watchlist_manager")
+    new = "tidal orchid lantern 58 gravel"
+    weak = client.post(
+        "/api/auth/password", json={"current": PASSWORD, "new": "password123"}, headers=headers
+    )
+    assert weak.status_code == 409 and "choose another password" in weak.json()["detail"]
+    for _ in range(gov.settings.api.login_attempts):
+        wrong = client.post("/api/auth/password", json={"current": "guess " * 3, "new": new}, headers=headers)
+        assert wrong.status_code == 401
+    locked = client.post("/api/auth/password", json={"current": PASSWORD, "new": new}, headers=headers)
+    assert locked.status_code == 429  # guessing the current password is a sign-in like any other
+    assert client.get("/api/auth/me", headers=bearer(script)).status_code == 200

@@ -299,8 +299,12 @@ class ApiSettings(BaseModel):
     port: int = Field(8600, ge=1, le=65535)
     public_url: str | None = Field(None, description="Origin browsers use (for WebSocket origin checks).")
     secure_cookies: bool = Field(True, description="Send the session cookie over HTTPS (and localhost) only.")
-    session_hours: float = Field(12.0, gt=0.0, description="A sign-in ends this long after it began.")
-    session_idle_minutes: float = Field(30.0, gt=0.0, description="…or after this long without a request.")
+    session_hours: float = Field(
+        12.0, gt=0.0, le=24.0, description="A sign-in ends this long after it began (a day at most)."
+    )
+    session_idle_minutes: float = Field(
+        30.0, gt=0.0, le=480.0, description="…or after this long without a request (8 hours at most)."
+    )
     login_attempts: int = Field(5, ge=1, description="Failed sign-ins allowed per user and address…")
     login_window_minutes: float = Field(15.0, gt=0.0, description="…within this many minutes.")
     login_attempts_per_address: int = Field(

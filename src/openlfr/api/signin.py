@@ -29,6 +29,7 @@ from openlfr.governance import accounts
 from openlfr.governance.accounts import Principal
 from openlfr.governance.context import Governance
 from openlfr.settings import ApiSettings
+from openlfr.store.models import User
 
 
 class FailureWindow:
@@ -103,6 +104,12 @@ class SignInGate:
 
     async def sign_in(self, username: str, password: str, address: str) -> tuple[Principal, str, str]:
         """(who, session token, CSRF token), or 401, 429 or 503 as ``HTTPException``."""
+        user = await self.check(username, password, address)
+        token, csrf = await run_in_threadpool(accounts.open_session, self.gov, user)
+        return Principal(user.id, user.username, user.role, "session", csrf), token, csrf
+
+    async def check(self, username: str, password: str, address: str) -> User:
+        """The user whose password this is, within the limits; 401, 429 or 503 otherwise."""
         pair = (username.lower(), address)
         self._refuse_if_locked(pair, address)
         try:
@@ -129,5 +136,4 @@ class SignInGate:
         if user is None:
             raise HTTPException(401, "wrong username or password")
         self.pairs.forget(pair)
-        token, csrf = await run_in_threadpool(accounts.open_session, self.gov, user)
-        return Principal(user.id, user.username, user.role, "session", csrf), token, csrf
+        return user

@@ -62,10 +62,10 @@ def cluster_run(
     from openlfr.store.models import Deployment
 
     gov = open_governance()
-    acting(gov, "deployments.start")
+    actor = acting(gov, "deployments.start")
     if address:
         gov.settings.cluster.address = address
-    run = ClusterRun(gov, gov.full_id(Deployment, deployment_id))
+    run = ClusterRun(gov, gov.full_id(Deployment, deployment_id), actor.username)
     status: dict[str, Any] = {}
     try:
         with Live(console=out, refresh_per_second=2, transient=True) as live:

@@ -64,3 +64,8 @@ def open_governance(analyzer: FaceAnalyzer | None = None) -> Governance:
 
     settings = get_settings()
     return Governance(open_store(settings), settings, analyzer=analyzer)
+
+
+def plain(*cells: object) -> list[Text]:
+    """Table cells shown exactly as stored: a name holding ``[red]`` or ``[/]`` is text, not markup."""
+    return [Text(str(cell)) for cell in cells]

@@ -15,9 +15,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from openlfr.cli.common import cli_errors, err, open_governance, out
+from openlfr.cli.common import cli_errors, err, open_governance, out, plain
 from openlfr.cli.identity import acting
 from openlfr.errors import AuditChainBroken, PolicyViolation
+from openlfr.governance.permissions import reads_sealed
 
 Reason = Annotated[str, typer.Option(help="Why (recorded in the audit trail).")]
 
@@ -122,11 +123,13 @@ def deployment_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
     table.columns[0].no_wrap = True  # whole ids, to copy
     for d in rows:
         table.add_row(
-            d.id,
-            d.name,
-            d.state,
-            d.location_name,
-            f"{d.planned_start:%Y-%m-%d %H:%M} → {d.planned_end:%H:%M}",
+            *plain(
+                d.id,
+                d.name,
+                d.state,
+                d.location_name,
+                f"{d.planned_start:%Y-%m-%d %H:%M} → {d.planned_end:%H:%M}",
+            )
         )
     out.print(table)
 
@@ -151,7 +154,7 @@ def _transition(action: str):  # type: ignore[no-untyped-def]
         by = acting(gov, permission).username
         args = (gov, deployment_of(gov, deployment_id), by) + ((reason,) if action != "start" else ())
         deployment = function(*args)
-        out.print(f"{deployment.name}: {deployment.state}")
+        out.print(f"{deployment.name}: {deployment.state}", markup=False, highlight=False)
 
     command.__doc__ = {
         "authorise": "Authorise a draft (only the named authorising officer).",
@@ -274,7 +277,9 @@ def watchlist_list(deployment_id: str, as_json: Annotated[bool, typer.Option("--
             flags = ", ".join(
                 f for f, on in (("under 18", s.under_18), ("old image", s.image_outdated)) if on
             )
-            table.add_row(s.id, s.reference, s.category, s.added_by, f"{s.expires_at:%Y-%m-%d}", flags)
+            table.add_row(
+                *plain(s.id, s.reference, s.category, s.added_by, f"{s.expires_at:%Y-%m-%d}", flags)
+            )
     out.print(table)
 
 
@@ -295,9 +300,11 @@ def alerts_list(deployment_id: str, as_json: Annotated[bool, typer.Option("--jso
     table.columns[0].no_wrap, table.columns[0].min_width = True, 32  # whole ids, to copy
     for a in rows:
         table.add_row(
-            *(
-                f"{getattr(a, f):.3f}" if isinstance(getattr(a, f), float) else str(getattr(a, f))
-                for f in fields
+            *plain(
+                *(
+                    f"{getattr(a, f):.3f}" if isinstance(getattr(a, f), float) else getattr(a, f)
+                    for f in fields
+                )
             )
         )
     out.print(table)
@@ -398,20 +405,23 @@ def audit_log(limit: Annotated[int, typer.Option()] = 50) -> None:
 
     table = Table("seq", "at", "actor", "action", "object", "reason")
     gov = open_governance()
-    acting(gov, "audit.read")
+    reader = acting(gov, "audit.read")
     with gov.store.session() as session:
         events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)))
         names = audit.object_names(session, events)
     for e in events:
-        opened = gov.unseal(e)  # sealed fields while the deployment's data lives; [sealed] after its purge
+        # sealed fields: to roles that read them, while the deployment's data lives
+        opened = gov.unseal(e) if reads_sealed(reader.role) else None
         reason = str(opened.get("reason", "")) if opened is not None else e.reason
         table.add_row(
-            str(e.seq),
-            f"{e.at:%Y-%m-%d %H:%M:%S}",
-            e.actor,
-            e.action,
-            names.get((e.object_type, e.object_id), f"{e.object_type} {e.object_id}"),
-            reason,
+            *plain(
+                e.seq,
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                e.actor,
+                e.action,
+                names.get((e.object_type, e.object_id), f"{e.object_type} {e.object_id}"),
+                reason,
+            )
         )
     out.print(table)
 

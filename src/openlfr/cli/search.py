@@ -11,7 +11,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from openlfr.cli.common import cli_errors, err, open_governance, out, progress_bar
+from openlfr.cli.common import cli_errors, err, open_governance, out, plain, progress_bar
 from openlfr.cli.identity import acting
 from openlfr.errors import DatasetError
 from openlfr.redaction import spreadsheet_safe
@@ -68,7 +68,12 @@ def gallery_list() -> None:
     table = Table("name", "templates", "people", "model pack")
     for manifest in list_galleries(gov):
         table.add_row(
-            manifest["name"], f"{manifest['count']:,}", f"{manifest['subjects']:,}", manifest["model_pack"]
+            *plain(
+                manifest["name"],
+                f"{manifest['count']:,}",
+                f"{manifest['subjects']:,}",
+                manifest["model_pack"],
+            )
         )
     out.print(table)
 
@@ -124,7 +129,7 @@ def search_command(
             "rank", "label", "score", "source", title=f"{found.name} ({found.seen})", title_justify="left"
         )
         for candidate in candidates[:show]:
-            table.add_row(str(candidate.rank), candidate.label, f"{candidate.score:.3f}", candidate.source)
+            table.add_row(*plain(candidate.rank, candidate.label, f"{candidate.score:.3f}", candidate.source))
         out.print(table)
     if output is not None:
         with output.open("w", newline="", encoding="utf-8") as handle:

@@ -13,9 +13,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from openlfr.cli.common import cli_errors, open_governance, out
+from openlfr.cli.common import cli_errors, open_governance, out, plain
 from openlfr.cli.identity import acting
 from openlfr.errors import NotFoundError, PolicyViolation
 from openlfr.governance import Governance, accounts
@@ -25,15 +25,10 @@ from openlfr.store.models import User
 users_app = typer.Typer(help="Console, API and command-line users.", no_args_is_help=True)
 
 
-def first_account(gov: Governance) -> bool:
-    with gov.store.session() as session:
-        return not session.scalar(select(func.count()).select_from(User))
-
-
 def manager(gov: Governance, role: str | None = None) -> str:
     """Who is adding or changing an account: a signed-in administrator, or, for a new store's
     first account (an administrator), the operating-system user at the terminal."""
-    if role is not None and first_account(gov):
+    if role is not None and not accounts.has_users(gov):
         if role != "admin":
             raise PolicyViolation("the first account must be an administrator (--role admin)")
         return f"bootstrap:{getpass.getuser()}"
@@ -52,7 +47,8 @@ def users_add(
     by = manager(gov, role)
     accounts.check_new_user(gov, username, role)  # before asking for a password it would throw away
     password = os.environ.get("OPENLFR_NEW_PASSWORD") or getpass.getpass(f"password for {username}: ")
-    user = accounts.create_user(gov, username, password, role, by, display_name)
+    first = by.startswith("bootstrap:")
+    user = accounts.create_user(gov, username, password, role, by, display_name, first=first)
     out.print(f"created {user.username} ({user.role})")
 
 
@@ -64,12 +60,9 @@ def users_list() -> None:
     manager(gov)
     table = Table("user name", "display name", "role", "active", "created")
     for user in accounts.list_users(gov):
+        active = "yes" if user.active else "no"
         table.add_row(
-            user.username,
-            user.display_name,
-            user.role,
-            "yes" if user.active else "no",
-            f"{user.created_at:%Y-%m-%d}",
+            *plain(user.username, user.display_name, user.role, active, f"{user.created_at:%Y-%m-%d}")
         )
     out.print(table)
 

@@ -35,7 +35,7 @@ ACTOR = "cluster"
 class DeploymentControl:
     """Starts, watches and stops a deployment's camera actors; the only writer to the store."""
 
-    def __init__(self, settings: Settings, deployment_id: str) -> None:
+    def __init__(self, settings: Settings, deployment_id: str, started_by: str = ACTOR) -> None:
         ray = require_ray()
         self.ray = ray
         self.settings = settings
@@ -44,7 +44,7 @@ class DeploymentControl:
         held = lease.claim(self.gov, deployment_id, self.owner)
         if held:
             raise PolicyViolation(f"deployment {deployment_id} is already running under {held}")
-        self.session = open_live_session(self.gov, deployment_id, ACTOR)
+        self.session = open_live_session(self.gov, deployment_id, started_by)
         self.deployment_id = deployment_id
         self.state = "running"
         self.reason: str | None = None

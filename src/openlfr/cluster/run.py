@@ -22,7 +22,7 @@ from openlfr.store.models import Deployment
 class ClusterRun:
     """One deployment running on a Ray cluster, seen from the driver."""
 
-    def __init__(self, gov: Governance, deployment_id: str) -> None:
+    def __init__(self, gov: Governance, deployment_id: str, started_by: str = "cluster") -> None:
         with gov.store.session() as session:
             dep.assert_can_match(gov, gov.get(session, Deployment, deployment_id))
         held = lease.holder(gov, deployment_id)
@@ -37,7 +37,7 @@ class ClusterRun:
         self.control: Any = (
             ray.remote(DeploymentControl)
             .options(num_cpus=0, max_concurrency=32, scheduling_strategy=head)
-            .remote(settings, deployment_id)
+            .remote(settings, deployment_id, started_by)
         )
 
     def status(self) -> dict[str, Any]:

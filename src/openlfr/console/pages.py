@@ -219,8 +219,8 @@ def users_page(request: Request, me: Principal = Depends(page("users.manage"))):
 
 
 @router.get("/console/account", response_class=HTMLResponse)
-def account_page(request: Request, me: Principal = Depends(page("tokens.own"))):  # type: ignore[no-untyped-def]
-    """Your own API tokens, for scripts and the `openlfr` command (``OPENLFR_TOKEN``)."""
+def account_page(request: Request, me: Principal = Depends(page("account.own"))):  # type: ignore[no-untyped-def]
+    """Your password, and your own API tokens for scripts and the `openlfr` command."""
     return render(request, "account.html", me)
 
 

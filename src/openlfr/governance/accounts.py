@@ -9,20 +9,21 @@ comes first; tokens end when revoked or expired. Every change is audited.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from zxcvbn import zxcvbn
 
 from openlfr.errors import NotFoundError, PolicyViolation
 from openlfr.governance import audit
 from openlfr.governance.context import Governance, aware
 from openlfr.governance.permissions import ROLES
-from openlfr.store.models import ApiToken, User, WebSession
+from openlfr.store.models import ApiToken, AuditEvent, User, WebSession
 
 TOKEN_PREFIX = "olfr_"
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -59,6 +60,8 @@ def _audit(
     )
 
 
+USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,80}")
+RESERVED_NAMES = frozenset({"service", "cluster", "retention-job", "system", "admin-setup", "test-setup"})
 MAX_PASSWORD_LENGTH = 200  # what the sign-in forms take
 ZXCVBN_MAX_LENGTH = 72  # zxcvbn refuses longer input; the first 72 characters decide
 MIN_GUESSES_LOG10 = 10.0  # 10^10 guesses: centuries offline at argon2id's cost, and never online
@@ -80,24 +83,45 @@ def password_problem(password: str, username: str = "") -> str | None:
 
 
 def check_new_user(gov: Governance, username: str, role: str) -> None:
-    """Refuse a new user's role or name (a clear reason) before any password is asked for."""
+    """Refuse a new user's role or name (a clear reason) before any password is asked for. Names
+    are plain (letters, digits, ``. _ @ -``), so none can pass for another in the audit trail, a
+    terminal or a page, and none is a name the service itself acts under."""
     if role not in ROLES:
         raise PolicyViolation(f"role must be one of {', '.join(ROLES)}")
-    if not username.strip() or len(username) > 80:
-        raise PolicyViolation("a username is 1 to 80 characters")
+    if not USERNAME.fullmatch(username):
+        raise PolicyViolation("a user name is 1 to 80 letters, digits and . _ @ -")
+    if username.lower() in RESERVED_NAMES:
+        raise PolicyViolation(f"{username} is a name the service acts under; choose another")
     with gov.store.session() as session:
         if session.scalar(select(User.id).where(User.username == username)):
             raise PolicyViolation(f"user {username} already exists")
 
 
+def has_users(gov: Governance) -> bool:
+    with gov.store.session() as session:
+        return bool(session.scalar(select(func.count()).select_from(User)))
+
+
 def create_user(
-    gov: Governance, username: str, password: str, role: str, actor: str, display_name: str = ""
+    gov: Governance,
+    username: str,
+    password: str,
+    role: str,
+    actor: str,
+    display_name: str = "",
+    *,
+    first: bool = False,
 ) -> User:
+    """A new account. ``first``: only as a new store's very first account, checked again under
+    the audit trail's write lock, so two terminals bootstrapping at once make one administrator."""
     check_new_user(gov, username, role)
     problem = password_problem(password, username)
     if problem:
         raise PolicyViolation(f"choose another password: {problem}")
     with gov.store.session() as session:
+        audit.lock_chain(session)
+        if first and session.scalar(select(func.count()).select_from(User)):
+            raise PolicyViolation("this store has accounts now: sign in as an administrator to add users")
         if session.scalar(select(User.id).where(User.username == username)):
             raise PolicyViolation(f"user {username} already exists")
         user = User(
@@ -115,9 +139,21 @@ def create_user(
 
 
 def set_active(gov: Governance, user_id: str, active: bool, actor: str) -> User:
-    """Disabling a user also ends their sessions and revokes their tokens."""
+    """Disabling a user also ends their sessions and revokes their tokens. Nobody disables
+    themselves, and the last active administrator stays, or no one could manage users again."""
     with gov.store.session() as session:
+        audit.lock_chain(session)
         user = gov.get(session, User, user_id)
+        if not active and user.username == actor:
+            raise PolicyViolation("you cannot disable your own account")
+        if not active and user.role == "admin" and user.active:
+            others = session.scalar(
+                select(func.count())
+                .select_from(User)
+                .where(User.role == "admin", User.active.is_(True), User.id != user.id)
+            )
+            if not others:
+                raise PolicyViolation("the last active administrator cannot be disabled")
         user.active = active
         if not active:
             now = gov.now()
@@ -195,10 +231,59 @@ def end_session(gov: Governance, principal: Principal) -> None:
             _audit(gov, session, principal.username, "session.logout", "user", principal.user_id)
 
 
+def set_own_password(gov: Governance, principal: Principal, new: str) -> None:
+    """A user's own new password, the current one already checked by the caller. Every other
+    session and token of theirs ends, so a password someone else learnt opens nothing any more."""
+    if principal.via == "token":
+        raise PolicyViolation("sign in to change your password; an API token cannot")
+    problem = password_problem(new, principal.username)
+    if problem:
+        raise PolicyViolation(f"choose another password: {problem}")
+    now = gov.now()
+    with gov.store.session() as session:
+        user = gov.get(session, User, principal.user_id)
+        user.password_hash = _hasher.hash(new)
+        for row in session.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+            if row.token_hash != principal.session_hash:
+                row.revoked_at = row.revoked_at or now
+        for row in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
+            row.revoked_at = row.revoked_at or now
+        _audit(gov, session, principal.username, "user.password", "user", user.id)
+
+
+def record_failed_sign_in(gov: Governance, username: str, via: str, by: str) -> None:
+    """A wrong password, in the audit trail: who tried (``by``), for which name, from where."""
+    with gov.store.session() as session:
+        _audit(gov, session, by, "session.login_failed", "sign_in", username[:80], via=via)
+
+
+def recent_failed_sign_ins(gov: Governance, username: str, window: timedelta) -> int:
+    """Failed sign-ins recorded for ``username`` within ``window`` (a lockout that holds across
+    processes, since each terminal is one)."""
+    since = gov.now() - window
+    with gov.store.session() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(
+                    AuditEvent.action == "session.login_failed",
+                    AuditEvent.object_id == username[:80],
+                    AuditEvent.at >= since,
+                )
+            )
+            or 0
+        )
+
+
 def create_token(
     gov: Governance, principal: Principal, name: str, days: float | None = None
 ) -> tuple[ApiToken, str]:
-    """A new API token acting as ``principal``; the secret is returned once and never stored."""
+    """A new API token acting as ``principal``; the secret is returned once and never stored.
+    Only a signed-in person makes tokens: a token that could make more would outlive its own
+    expiry and revocation."""
+    if principal.via == "token":
+        raise PolicyViolation("an API token cannot make tokens; sign in to make one")
     if not name.strip():
         raise PolicyViolation("a token needs a name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)

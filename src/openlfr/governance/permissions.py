@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"admin", "auditor", "authorising_officer"}),
     "users.manage": frozenset({"admin"}),
     "tokens.own": EVERYONE,
+    "account.own": EVERYONE,
     "purge.run": frozenset({"admin"}),
     "settings.read": frozenset({"admin", "auditor"}),
     "search.run": frozenset({"operator", "authorising_officer"}),
@@ -51,3 +52,9 @@ def allowed(role: str, permission: str) -> bool:
     if permission not in PERMISSIONS:
         raise KeyError(f"unknown permission {permission!r}")
     return role in PERMISSIONS[permission]
+
+
+def reads_sealed(role: str) -> bool:
+    """Sealed audit fields (a subject's reference, an operator's free text) are personal: shown
+    only to roles that read both the alerts and the watchlists they concern."""
+    return allowed(role, "alerts.read") and allowed(role, "watchlist.read")

@@ -16,7 +16,7 @@ from openlfr.api.deps import gov_of, require
 from openlfr.api.service import public_settings
 from openlfr.governance import accounts, audit
 from openlfr.governance.accounts import Principal
-from openlfr.governance.permissions import ROLES, allowed
+from openlfr.governance.permissions import ROLES, reads_sealed
 from openlfr.governance.retention import purge
 from openlfr.redaction import spreadsheet_safe
 from openlfr.store.models import AuditEvent
@@ -129,7 +129,7 @@ class AuditFilter(BaseModel):
 
 def _events(request: Request, principal: Principal, selection: AuditFilter, limit: int) -> list[AuditOut]:
     gov = gov_of(request)
-    may_read = allowed(principal.role, "alerts.read") and allowed(principal.role, "watchlist.read")
+    may_read = reads_sealed(principal.role)
     with gov.store.session() as session:
         events = list(session.scalars(selection.query(limit)))
         names = audit.object_names(session, events)

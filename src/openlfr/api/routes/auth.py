@@ -6,8 +6,17 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from openlfr.api.deps import SESSION_COOKIE, gov_of, public, require, set_session_cookie, sign_in
+from openlfr.api.deps import (
+    SESSION_COOKIE,
+    gov_of,
+    public,
+    require,
+    service_of,
+    set_session_cookie,
+    sign_in,
+)
 from openlfr.governance import accounts
 from openlfr.governance.accounts import Principal
 from openlfr.governance.permissions import PERMISSIONS
@@ -65,6 +74,23 @@ def logout(
         accounts.end_session(gov_of(request), principal)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return {"signed_out": True}
+
+
+class PasswordChange(BaseModel):
+    current: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD_LENGTH)
+    new: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD_LENGTH)
+
+
+@router.post("/auth/password")
+async def change_password(
+    body: PasswordChange, request: Request, principal: Principal = Depends(require("account.own"))
+) -> dict:
+    """Your own new password, given the current one (checked within the sign-in limits). Your
+    other sessions and your API tokens end; this session goes on."""
+    address = request.client.host if request.client else "unknown"
+    await service_of(request).gate.check(principal.username, body.current, address)
+    await run_in_threadpool(accounts.set_own_password, gov_of(request), principal, body.new)
+    return {"changed": True}
 
 
 @router.get("/auth/me")

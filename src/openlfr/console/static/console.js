@@ -498,6 +498,19 @@ function accountPage() {
       }));
     } catch (error) { showError("tokens-error", error); }
   };
+  const password = document.getElementById("password");
+  password.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("password-error", null);
+    document.getElementById("password-result").textContent = "";
+    if (password.new.value !== password.again.value) { showError("password-error", new Error("The two new passwords differ.")); return; }
+    try {
+      await api("POST", "/api/auth/password", { current: password.current.value, new: password.new.value });
+      password.reset();
+      document.getElementById("password-result").textContent = "Password changed. Your other sessions and your API tokens have ended.";
+      load();
+    } catch (error) { showError("password-error", error); }
+  });
   const form = document.getElementById("new-token");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
