@@ -15,6 +15,8 @@ demo: $(STAMP)
 test: $(GPU_STAMP)
 	bash scripts/system-deps.sh
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy src/openlfr
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -23,6 +25,8 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy src/openlfr
 
 lfw: $(STAMP)
 	$(BIN)/openlfr eval lfw

@@ -23,7 +23,6 @@ from rich.console import Console
 from websockets.asyncio.client import connect
 
 from benchmarks.common import benchmark_deployment, hardware, save
-from openlfr.api import create_app
 from openlfr.api.server import serve_in_thread
 from openlfr.api.service import Service
 from openlfr.governance import Governance, accounts
@@ -35,6 +34,7 @@ from openlfr.settings import load_settings
 from openlfr.store import Store
 from openlfr.store.crypto import new_key
 from openlfr.watchlist import Candidate
+from openlfr.web import create_app
 
 console = Console()
 SUBJECTS = 20  # on the watchlist; alerts go round them, each camera raising one alert for each

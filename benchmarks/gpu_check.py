@@ -149,20 +149,21 @@ def frames_kept_on_the_gpu(clip: Path, limit: float) -> dict[str, float]:
     What our pipeline does by default instead: copy back, convert in OpenCV, letterbox on the CPU."""
     import torch
 
+    from openlfr.video import device_pixels
     from openlfr.vision import device
 
     with av.open(str(clip)) as container:
         on_cpu = [f.to_ndarray(format="bgr24") for f in islice(container.decode(video=0), 10)]
     with av.open(str(clip), hwaccel=nvdec(keep_on_gpu=True)) as container:
         frames = islice(container.decode(video=0), 10)
-        on_gpu = [device.decoded_to_bgr(f).cpu().numpy() for f in frames]
+        on_gpu = [device_pixels.decoded_to_bgr(f).cpu().numpy() for f in frames]
     differences = [np.abs(a.astype(np.int16) - b).mean() for a, b in zip(on_gpu, on_cpu, strict=True)]
     rates = {"against_cpu_mean_abs_difference": float(np.mean(differences))}
     for label, letterboxed in (("to_bgr_fps", False), ("to_letterboxed_640x384_fps", True)):
         with av.open(str(clip), hwaccel=nvdec(keep_on_gpu=True)) as container:
             count, start = 0, time.perf_counter()
             for frame in container.decode(video=0):
-                bgr = device.decoded_to_bgr(frame)
+                bgr = device_pixels.decoded_to_bgr(frame)
                 if letterboxed:
                     canvas = device.canvas(1, 384, 640, bgr.device)
                     canvas[0, :360] = device.resized(bgr, 640, 360)  # the 1080p clip's letterbox

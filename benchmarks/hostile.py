@@ -33,13 +33,13 @@ from PIL import Image
 from rich.console import Console
 
 from benchmarks.common import benchmark_deployment, hardware, save
-from openlfr.api import create_app
 from openlfr.api.server import serve_in_thread
 from openlfr.api.service import Service
 from openlfr.governance import Governance, accounts
 from openlfr.settings import load_settings
 from openlfr.store import Store
 from openlfr.store.crypto import new_key
+from openlfr.web import create_app
 
 console = Console()
 PASSWORD = "a long benchmark password"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from openlfr.api import create_app
 from openlfr.api.server import serve_in_thread
 from openlfr.api.service import Service
 from openlfr.governance import Governance, accounts, system_clock
@@ -14,6 +13,7 @@ from openlfr.governance.permissions import ROLES
 from openlfr.settings import load_settings
 from openlfr.store import Store
 from openlfr.store.crypto import new_key
+from openlfr.web import create_app
 from tests.governance_helpers import plan
 
 PASSWORD = "correct horse battery staple"

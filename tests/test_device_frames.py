@@ -32,7 +32,8 @@ from openlfr.watchlist import face_crop
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (make test installs it)")
 pytest.importorskip("onnx2torch", reason="onnx2torch is not installed")
 
-from openlfr.vision import device  # noqa: E402  (needs PyTorch)
+from openlfr.video import device_pixels  # noqa: E402  (needs PyTorch)
+from openlfr.vision import device  # noqa: E402
 
 # every check on the CPU, and on a CUDA device too where there is one (docs/gpu's script runs this file)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -68,10 +69,10 @@ def test_nv12_converts_as_opencv_and_swscale_do(players: np.ndarray, where: str)
     frame = av.VideoFrame.from_ndarray(image, format="bgr24")
     nv12 = frame.reformat(format="nv12")
     assert nv12.planes[0].line_size > nv12.width
-    luma, chroma = device.frame_planes(nv12)
+    luma, chroma = device_pixels.frame_planes(nv12)
     assert tuple(luma.shape) == (624, 1110) and tuple(chroma.shape) == (312, 555, 2)
-    ours = device.nv12_to_bgr(luma.to(where), chroma.to(where)).cpu().numpy()
-    assert grey_levels(device.decoded_to_bgr(nv12).numpy(), ours)[1] <= 1  # as a CPU frame's are
+    ours = device_pixels.nv12_to_bgr(luma.to(where), chroma.to(where)).cpu().numpy()
+    assert grey_levels(device_pixels.decoded_to_bgr(nv12).numpy(), ours)[1] <= 1  # as a CPU frame's are
     assert ours.shape == image.shape and ours.dtype == np.uint8
     assert grey_levels(ours, image)[0] < 4  # and the photo survived the round trip
     mean, largest = grey_levels(ours, cv2.cvtColor(nv12.to_ndarray(), cv2.COLOR_YUV2BGR_NV12))
@@ -86,23 +87,24 @@ def test_nv12_converts_as_opencv_and_swscale_do(players: np.ndarray, where: str)
         tagged = smooth.reformat(format="nv12")
         setattr(tagged, tag, value)
         expected = tagged.to_ndarray(format="bgr24")
-        planes = [plane.to(where) for plane in device.frame_planes(tagged)]
+        planes = [plane.to(where) for plane in device_pixels.frame_planes(tagged)]
         mean, _ = grey_levels(
-            device.nv12_to_bgr(*planes, tagged.colorspace, tagged.color_range == 2).cpu().numpy(), expected
+            device_pixels.nv12_to_bgr(*planes, tagged.colorspace, tagged.color_range == 2).cpu().numpy(),
+            expected,
         )
         assert mean < 1.5, (tag, mean)  # swscale's own rounding: it is 1.2 from OpenCV for BT.601 too
-        untagged = device.nv12_to_bgr(*planes, **other).cpu().numpy()  # type: ignore[arg-type]
+        untagged = device_pixels.nv12_to_bgr(*planes, **other).cpu().numpy()  # type: ignore[arg-type]
         assert grey_levels(untagged, expected)[0] > mean + 1, tag  # the tag really changes the matrix
 
 
 def test_odd_sized_frames_convert_whole(players: np.ndarray, where: str) -> None:
     image = cv2.GaussianBlur(cv2.resize(players, (101, 75)), (0, 0), 2)
     nv12 = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="nv12")
-    luma, chroma = (plane.to(where) for plane in device.frame_planes(nv12))
+    luma, chroma = (plane.to(where) for plane in device_pixels.frame_planes(nv12))
     assert tuple(chroma.shape) == (37, 50, 2)  # PyAV leaves out the odd last chroma row and column
-    ours = device.nv12_to_bgr(luma, chroma).cpu().numpy()
+    ours = device_pixels.nv12_to_bgr(luma, chroma).cpu().numpy()
     assert ours.shape == image.shape
-    even = device.nv12_to_bgr(luma[:74, :100], chroma).cpu().numpy()
+    even = device_pixels.nv12_to_bgr(luma[:74, :100], chroma).cpu().numpy()
     assert np.array_equal(ours[:74, :100], even)  # the rest as it would be
     assert grey_levels(ours, image)[0] < 3  # and the picture survived (2.1 for a 100×74 frame)
 

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from openlfr.api import create_app
 from openlfr.api.service import Service
 from openlfr.cli import app
 from openlfr.governance import Governance, accounts
@@ -21,6 +20,7 @@ from openlfr.settings import get_settings, load_settings
 from openlfr.store import open_store
 from openlfr.store.crypto import new_key
 from openlfr.store.models import AuditEvent
+from openlfr.web import create_app
 from tests.api_support import PASSWORD, bearer, token
 
 DB_PASSWORD = "Db-Pa55word-4411"
@@ -119,6 +119,11 @@ def test_an_error_naming_the_database_shows_no_password(tmp_path, monkeypatch) -
         ),
         ("https://hooks.example/in/abcd1234efgh5678", "abcd1234efgh5678", "https://hooks.example/in/***"),
         ("https://hook.example/#access_token=S3cret", "S3cret", "https://hook.example/#***"),
+        (  # a token as a file's name: the extension may show, the token not
+            "http://h/cam/S3cretS3cretS3cretS3cret.mjpg",
+            "S3cretS3cret",
+            "http://h/cam/***.mjpg",
+        ),
     ],
 )
 def test_passwords_tokens_and_fragments_in_urls_are_hidden(url: str, secret: str, shown: str) -> None:

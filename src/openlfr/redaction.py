@@ -16,6 +16,7 @@ SECRET_NAMES = re.compile(r"pass|pwd|secret|token|key|sig|auth|credential|sessio
 # A path segment that looks like a token (a webhook's secret path): long, and either mixing
 # letters and digits or too long to be a word.
 TOKEN_SEGMENT = re.compile(r"[\w-]{24,}|(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[\w-]{16,}", re.ASCII)
+FILE_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 URL_START = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
@@ -41,8 +42,7 @@ def redact_url(url: str, whole_path: bool = False) -> str:
     rest, question_mark, query = rest.partition("?")
     host, slash, path = rest.partition("/")
     if host:  # a local path (sqlite:////x, file:///x) holds no token
-        parts = path.split("/")
-        path = "/".join(MASK if p and (whole_path or TOKEN_SEGMENT.fullmatch(p)) else p for p in parts)
+        path = "/".join(_segment(p, whole_path) for p in path.split("/"))
     query = re.sub(
         r"([^&;=]+)=?[^&;]*",
         lambda pair: f"{pair.group(1)}={MASK}" if SECRET_NAMES.search(pair.group(1)) else pair.group(0),
@@ -52,6 +52,17 @@ def redact_url(url: str, whole_path: bool = False) -> str:
         f"{scheme}{_user_part(user)}{at}{host}{slash}{path}{question_mark}{query}"
         f"{hash_mark}{MASK if hash_mark else ''}"
     )
+
+
+def _segment(segment: str, whole_path: bool) -> str:
+    """A path segment as it may be shown: a token-like one (its file extension aside, as in
+    ``<token>.mjpg``) becomes ``***``."""
+    if not segment:
+        return segment
+    stem, dot, extension = segment.rpartition(".") if FILE_EXTENSION.search(segment) else (segment, "", "")
+    if whole_path or TOKEN_SEGMENT.fullmatch(stem):
+        return f"{MASK}{dot}{extension}"
+    return segment
 
 
 def _user_part(user: str) -> str:

@@ -1,5 +1,1 @@
-"""The service: REST and WebSocket API, the console, the public page, and what runs behind them."""
-
-from openlfr.api.app import create_app
-
-__all__ = ["create_app"]
+"""The service's REST and WebSocket API, and what runs behind it (``Service``)."""

@@ -11,7 +11,7 @@ class Background:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self):  # type: ignore[no-untyped-def]
+    def start(self):
         if self._thread is None or not self._thread.is_alive():
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)

@@ -7,11 +7,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
 
-def uvicorn_options(app) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def uvicorn_options(app) -> dict[str, Any]:
     """How openlfr runs under uvicorn: X-Forwarded-For believed only from ``api.trusted_proxies``
     (uvicorn's own default would believe any local process, which could then dodge the sign-in
     limits by naming a new address each time)."""
@@ -32,7 +33,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields the base URL once the server accepts connections."""
     port = port or free_port(host)
     config = uvicorn.Config(app, host=host, port=port, **uvicorn_options(app))

@@ -47,7 +47,7 @@ def public_settings(gov: Governance) -> dict:
 class Periodic(Background):
     """Calls a function every ``interval`` seconds on its own thread until stopped."""
 
-    def __init__(self, name: str, interval: float, function) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, name: str, interval: float, function) -> None:
         super().__init__(name)
         self.interval, self.function = interval, function
         self.last_run: datetime | None = None

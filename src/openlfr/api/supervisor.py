@@ -70,7 +70,7 @@ class DeploymentSupervisor(Background):
         self._lock = threading.Lock()
         self.keeper = WatchlistKeeper(self, self.sync_interval)
 
-    def start(self):  # type: ignore[no-untyped-def]
+    def start(self):
         self.keeper.start()
         return super().start()
 

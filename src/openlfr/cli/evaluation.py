@@ -100,6 +100,7 @@ def eval_trial(
     from openlfr.demo.synthetic import write_video
     from openlfr.evaluation import trial, walkpast
     from openlfr.evaluation.datasets import Embedder, read_labels
+    from openlfr.evaluation.embeddings import OnnxFaceModel
     from openlfr.evaluation.report import write_trial_report
 
     settings = get_settings()
@@ -111,6 +112,7 @@ def eval_trial(
     scene = walkpast.SceneSettings()
     walks = walkpast.schedule([p.image for p in plan.passers_by], scene, seed)
     embedder = Embedder.for_pack(settings, settings.model_pack)
+    assert isinstance(embedder.model, OnnxFaceModel)  # the trial runs an ONNX pack's live engine
     analyzer = embedder.model.analyzer
     flip = settings.recognition.flip_fusion
     output.mkdir(parents=True, exist_ok=True)
@@ -227,7 +229,7 @@ def eval_study(
     packs = pack or [settings.model_pack]
     use_flip = settings.recognition.flip_fusion if flip is None else flip
     operating = settings.live.alert_threshold if threshold is None else threshold
-    all_results = []
+    all_results: list[study.StudyResults] = []
     with progress_bar() as bar:
 
         def progress(label: str, total: int) -> Callable[[int], None]:
@@ -262,7 +264,7 @@ def eval_study(
     out.print(f"report: {paths['html']}, {paths['pdf']}, {paths['json']}")
 
 
-def print_study_summary(results) -> None:  # type: ignore[no-untyped-def]
+def print_study_summary(results) -> None:
     out.print(f"[bold]pack {results.pack}[/] at threshold {results.numbers['operating_threshold']:.3f}")
     out.print_json(json.dumps(results.numbers, default=float))
     for d in results.differentials:

@@ -152,7 +152,7 @@ def compare_command(
     out.print(f"similarity {similarity:.4f}  threshold {threshold:.4f}  →  {verdict}")
 
 
-def describe_choice(pick) -> str:  # type: ignore[no-untyped-def]
+def describe_choice(pick) -> str:
     """Which face of a still was used, how it was found, and which others were left aside."""
     text = f"used the face at {pick.face.where()}"
     if pick.face.found_by != "direct":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -33,14 +34,14 @@ RELATIVE = re.compile(r"^(now)?\s*([+-]\s*\d+(?:\.\d+)?)\s*([mhd])$|^now$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
-def deployment_of(gov, given: str) -> str:  # type: ignore[no-untyped-def]
+def deployment_of(gov, given: str) -> str:
     """A deployment id as typed: whole, or a unique start of one (as lists show them)."""
     from openlfr.store.models import Deployment
 
     return gov.full_id(Deployment, given)
 
 
-def alert_of(gov, given: str) -> str:  # type: ignore[no-untyped-def]
+def alert_of(gov, given: str) -> str:
     from openlfr.store.models import AlertRecord
 
     return gov.full_id(AlertRecord, given)
@@ -134,10 +135,11 @@ def deployment_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
     out.print(table)
 
 
-def _transition(action: str):  # type: ignore[no-untyped-def]
+def _transition(action: str) -> Callable[..., None]:
     from openlfr.governance import deployments as dep
+    from openlfr.store.models import Deployment
 
-    functions = {
+    functions: dict[str, tuple[Callable[..., Deployment], str]] = {
         "authorise": (dep.authorise, "deployments.authorise"),
         "approve-watchlist": (dep.approve_watchlist, "deployments.approve_watchlist"),
         "start": (dep.start, "deployments.start"),
@@ -152,8 +154,8 @@ def _transition(action: str):  # type: ignore[no-untyped-def]
         function, permission = functions[action]
         gov = open_governance()
         by = acting(gov, permission).username
-        args = (gov, deployment_of(gov, deployment_id), by) + ((reason,) if action != "start" else ())
-        deployment = function(*args)
+        target = deployment_of(gov, deployment_id)
+        deployment = function(gov, target, by) if action == "start" else function(gov, target, by, reason)
         out.print(f"{deployment.name}: {deployment.state}", markup=False, highlight=False)
 
     command.__doc__ = {

@@ -161,7 +161,7 @@ class ConsoleAlertSink:
     def __init__(self, console: Console) -> None:
         self.console = console
 
-    def emit(self, alert) -> None:  # type: ignore[no-untyped-def]
+    def emit(self, alert) -> None:
         others = ", ".join(f"{c.subject} {c.score:.2f}" for c in alert.candidates[1:3])
         kind = "[bold red]ALERT[/]" if alert.sighting == 1 else f"[yellow]sighting {alert.sighting}[/]"
         self.console.print(

@@ -4,6 +4,7 @@ recordings and registers."""
 from __future__ import annotations
 
 import csv
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -174,7 +175,7 @@ def crossmatch_command(
         for name, files in paths.items():
             task = bar.add_task(f"register {name}", total=len(files))
             embedded[name] = embed_images(
-                register, files, lambda n, task=task: bar.advance(task, n), image_limits=settings.images
+                register, files, partial(bar.advance, task), image_limits=settings.images
             )
         task = bar.add_task("cross-matching", total=len(paths["A"]))
         pairs = match_registers(

@@ -23,12 +23,12 @@ def serve_command(
     """Start the API, the console, the live engines, the periodic purge and the webhook."""
     import uvicorn
 
-    from openlfr.api import create_app
     from openlfr.api.server import uvicorn_options
     from openlfr.api.service import Service
     from openlfr.governance import Governance
     from openlfr.settings import load_settings
     from openlfr.store import open_store
+    from openlfr.web import create_app
 
     if demo:
         folder = Path("openlfr-demo").resolve()

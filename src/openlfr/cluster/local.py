@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from openlfr.cluster.nodes import connect, ray_start_command, require_ray
 
@@ -37,13 +38,16 @@ class LocalCluster:
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
+    def _command(self, cpus: float, **where: Any) -> list[str]:
+        return ray_start_command(
+            node_ip="127.0.0.1", num_cpus=cpus, object_store_bytes=OBJECT_STORE, block=True, **where
+        )
+
     def start_head(self, cpus: float) -> None:
-        common = {"node_ip": "127.0.0.1", "num_cpus": cpus, "object_store_bytes": OBJECT_STORE, "block": True}
-        self._start("head", ray_start_command(head=True, port=self.port, **common))
+        self._start("head", self._command(cpus, head=True, port=self.port))
 
     def start_worker(self, cpus: float, name: str = "worker") -> None:
-        common = {"node_ip": "127.0.0.1", "num_cpus": cpus, "object_store_bytes": OBJECT_STORE, "block": True}
-        self._start(name, ray_start_command(head=False, address=self.address, **common))
+        self._start(name, self._command(cpus, head=False, address=self.address))
 
     def wait_for_nodes(self, count: int, limit: float = 90.0) -> None:
         """Connect this process as a driver and wait until ``count`` nodes are alive."""

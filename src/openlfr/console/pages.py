@@ -17,7 +17,7 @@ from openlfr.api.deps import (
     set_session_cookie,
     sign_in,
 )
-from openlfr.api.templating import templates
+from openlfr.console.templating import templates
 from openlfr.governance import accounts, reports
 from openlfr.governance import alerts as al
 from openlfr.governance import deployments as dep
@@ -57,7 +57,7 @@ class NotForYourRole(HTTPException):
         self.principal, self.path = principal, path
 
 
-def page(permission: str):  # type: ignore[no-untyped-def]
+def page(permission: str):
     """Like ``require``, but an anonymous or expired visitor is sent to the sign-in page, and a
     role that may not see the page gets a page saying so with a link to its own start page."""
     check = require(permission)
@@ -102,7 +102,7 @@ def not_for_your_role(request: Request, exc: NotForYourRole) -> HTMLResponse:
 
 
 @router.get("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
-def login_page(request: Request, next: str = ""):  # type: ignore[no-untyped-def]
+def login_page(request: Request, next: str = ""):
     return render(request, "login.html", None, next=_local(next), error=None)
 
 
@@ -112,7 +112,7 @@ def _local(target: str) -> str:
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
-async def login_form(  # type: ignore[no-untyped-def]
+async def login_form(
     request: Request,
     username: str = Form(max_length=80),
     password: str = Form(max_length=10 * accounts.MAX_PASSWORD_LENGTH),  # longer: wrong, not a 422
@@ -134,19 +134,19 @@ async def login_form(  # type: ignore[no-untyped-def]
 
 
 @router.get("/console/alerts", response_class=HTMLResponse)
-def alerts_page(request: Request, me: Principal = Depends(page("alerts.read"))):  # type: ignore[no-untyped-def]
+def alerts_page(request: Request, me: Principal = Depends(page("alerts.read"))):
     return render(
         request, "alerts.html", me, decisions=al.DECISIONS, outcomes=al.OUTCOMES, undo_seconds=UNDO_SECONDS
     )
 
 
 @router.get("/console/field", response_class=HTMLResponse)
-def field_page(request: Request, me: Principal = Depends(page("alerts.field"))):  # type: ignore[no-untyped-def]
+def field_page(request: Request, me: Principal = Depends(page("alerts.field"))):
     return render(request, "field.html", me, outcomes=al.OUTCOMES)
 
 
 @router.get("/console/live", response_class=HTMLResponse)
-def live_page(request: Request, me: Principal = Depends(page("cameras.status"))):  # type: ignore[no-untyped-def]
+def live_page(request: Request, me: Principal = Depends(page("cameras.status"))):
     supervisor = service_of(request).supervisor
     return render(
         request,
@@ -159,12 +159,12 @@ def live_page(request: Request, me: Principal = Depends(page("cameras.status")))
 
 
 @router.get("/console/deployments", response_class=HTMLResponse)
-def deployments_page(request: Request, me: Principal = Depends(page("deployments.read"))):  # type: ignore[no-untyped-def]
+def deployments_page(request: Request, me: Principal = Depends(page("deployments.read"))):
     return render(request, "deployments.html", me, deployments=dep.list_all(gov_of(request)))
 
 
 @router.get("/console/deployments/{deployment_id}", response_class=HTMLResponse)
-def deployment_page(deployment_id: str, request: Request, me: Principal = Depends(page("deployments.read"))):  # type: ignore[no-untyped-def]
+def deployment_page(deployment_id: str, request: Request, me: Principal = Depends(page("deployments.read"))):
     gov = gov_of(request)
     with gov.store.session() as session:
         deployment = gov.get(session, Deployment, deployment_id)
@@ -184,26 +184,26 @@ def deployment_page(deployment_id: str, request: Request, me: Principal = Depend
 
 
 @router.get("/console/reports", response_class=HTMLResponse)
-def reports_page(request: Request, me: Principal = Depends(page("reports.read"))):  # type: ignore[no-untyped-def]
+def reports_page(request: Request, me: Principal = Depends(page("reports.read"))):
     gov = gov_of(request)
     built = [(d, reports.build(gov, d.id)) for d in dep.list_all(gov)]
     return render(request, "reports.html", me, reports=built)
 
 
 @router.get("/console/search", response_class=HTMLResponse)
-def search_page(request: Request, me: Principal = Depends(page("search.run"))):  # type: ignore[no-untyped-def]
+def search_page(request: Request, me: Principal = Depends(page("search.run"))):
     from openlfr.search.gallery import list_galleries
 
     return render(request, "search.html", me, galleries=list_galleries(gov_of(request)))
 
 
 @router.get("/console/audit", response_class=HTMLResponse)
-def audit_page(request: Request, me: Principal = Depends(page("audit.read"))):  # type: ignore[no-untyped-def]
+def audit_page(request: Request, me: Principal = Depends(page("audit.read"))):
     return render(request, "audit.html", me)
 
 
 @router.get("/console/users", response_class=HTMLResponse)
-def users_page(request: Request, me: Principal = Depends(page("users.manage"))):  # type: ignore[no-untyped-def]
+def users_page(request: Request, me: Principal = Depends(page("users.manage"))):
     """The administrator's desk: the service's health first, then the accounts."""
     gov = gov_of(request)
     names = {d.id: d.name for d in dep.list_all(gov)}
@@ -219,7 +219,7 @@ def users_page(request: Request, me: Principal = Depends(page("users.manage"))):
 
 
 @router.get("/console/account", response_class=HTMLResponse)
-def account_page(request: Request, me: Principal = Depends(page("account.own"))):  # type: ignore[no-untyped-def]
+def account_page(request: Request, me: Principal = Depends(page("account.own"))):
     """Your password, and your own API tokens for scripts and the `openlfr` command."""
     return render(request, "account.html", me)
 

@@ -57,7 +57,9 @@ class FaceModel(Protocol):
 
     name: str
     dimension: int
-    fingerprint: str
+
+    @property
+    def fingerprint(self) -> str: ...
 
     def central_features(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None: ...
 

@@ -59,7 +59,7 @@ def split_gallery(subjects: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray,
 def identify(
     templates: np.ndarray, subjects: np.ndarray, threshold: float, seed: int = 0
 ) -> IdentificationResult:
-    usable = templates.any(axis=1)
+    usable = np.asarray(templates.any(axis=1))
     gallery, probes = split_gallery(subjects, usable)
     scores = open_set_scores(templates[probes], subjects[probes], templates[gallery], subjects[gallery])
     rng = np.random.default_rng(seed)

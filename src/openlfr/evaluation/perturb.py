@@ -6,6 +6,7 @@ the clean photo) and returns a new picture whose subject is the central face.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import cv2
 import numpy as np
@@ -50,8 +51,9 @@ def rotated(image: np.ndarray, degrees: float) -> np.ndarray:
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+    assert decoded is not None
+    return decoded
 
 
 def blurred(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -85,20 +87,28 @@ def occluded(image: np.ndarray, landmarks: np.ndarray, part: str) -> np.ndarray:
     return out
 
 
+def _tight(image: np.ndarray, box: np.ndarray, points: np.ndarray, scale: float, width: int) -> np.ndarray:
+    return tight(image, box, scale, width)
+
+
+def _in_frame(image: np.ndarray, box: np.ndarray, points: np.ndarray, face: int) -> np.ndarray:
+    return in_frame(image, box, face)
+
+
+def _rotated(image: np.ndarray, box: np.ndarray, points: np.ndarray, degrees: float) -> np.ndarray:
+    return rotated(image, degrees)
+
+
 def conditions() -> dict[str, Perturbation]:
     """Every perturbation of the robustness benchmark, by the name its table row shows."""
     table: dict[str, Perturbation] = {"clean": lambda image, box, points: image}
     for scale in (1.0, 1.1, 1.25, 1.5, 2.0):
         for width in (80, 160, 400):
-            table[f"tight {scale:g}× box, {width} px wide"] = lambda image, box, points, s=scale, w=width: (
-                tight(image, box, s, w)
-            )
+            table[f"tight {scale:g}× box, {width} px wide"] = partial(_tight, scale=scale, width=width)
     for face in (24, 32, 48, 100, 200, 400):
-        table[f"face {face} px wide in a {FRAME[0]}×{FRAME[1]} frame"] = lambda image, box, points, f=face: (
-            in_frame(image, box, f)
-        )
+        table[f"face {face} px wide in a {FRAME[0]}×{FRAME[1]} frame"] = partial(_in_frame, face=face)
     for degrees in (15, 30, 45, -45):
-        table[f"rotated {degrees:+d}°"] = lambda image, box, points, d=degrees: rotated(image, d)
+        table[f"rotated {degrees:+d}°"] = partial(_rotated, degrees=degrees)
     table["JPEG quality 20"] = lambda image, box, points: jpeg(image, 20)
     table["blur σ 2 px"] = lambda image, box, points: blurred(image, 2.0)
     table["blur σ 4 px"] = lambda image, box, points: blurred(image, 4.0)

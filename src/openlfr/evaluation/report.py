@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from jinja2 import Environment, select_autoescape
@@ -16,7 +17,7 @@ from openlfr.evaluation.metrics import det_curve
 from openlfr.evaluation.study import StudyResults
 
 
-def _comparison_figure(plt, packs: list[StudyResults]):  # type: ignore[no-untyped-def]
+def _comparison_figure(plt, packs: list[StudyResults]):
     """DET curves of every pack on LFW pairs, on one plot."""
     figure, axis = plt.subplots(figsize=(6, 3.8))
     for results in packs:
@@ -31,7 +32,7 @@ def _comparison_figure(plt, packs: list[StudyResults]):  # type: ignore[no-untyp
     return figure
 
 
-def _figures(results: StudyResults) -> list[tuple[str, object]]:
+def _figures(results: StudyResults) -> list[tuple[str, Any]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +75,7 @@ def _figures(results: StudyResults) -> list[tuple[str, object]]:
     return figures
 
 
-def _differential_figure(plt, differential: Differential):  # type: ignore[no-untyped-def]
+def _differential_figure(plt, differential: Differential):
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     groups = [g for g in differential.fmr if g.trials]
     rates = np.array([g.rate for g in groups])
@@ -93,7 +94,7 @@ def _differential_figure(plt, differential: Differential):  # type: ignore[no-un
     return figure
 
 
-def _png(figure) -> str:  # type: ignore[no-untyped-def]
+def _png(figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
     return base64.b64encode(buffer.getvalue()).decode()
@@ -175,7 +176,7 @@ DATASETS = (
 )
 
 
-def _table_page(plt, title: str, header: list[str], rows: list[list[str]], note: str = ""):  # type: ignore[no-untyped-def]
+def _table_page(plt, title: str, header: list[str], rows: list[list[str]], note: str = ""):
     """One A4-landscape PDF page holding a table (the PDF carries the tables, not only the plots)."""
     figure = plt.figure(figsize=(11.7, 8.3))
     figure.suptitle(title, fontsize=12, x=0.05, ha="left")
@@ -190,7 +191,7 @@ def _table_page(plt, title: str, header: list[str], rows: list[list[str]], note:
     return figure
 
 
-def _table_pages(plt, packs: list[StudyResults]) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
+def _table_pages(plt, packs: list[StudyResults]) -> Iterator[tuple[str, Any]]:
     yield (
         "Model packs side by side",
         _table_page(
@@ -296,7 +297,7 @@ def write_report(packs: list[StudyResults], folder: Path) -> dict[str, Path]:
     return paths
 
 
-def write_trial_report(scores: list, scene, frames: int, folder: Path) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+def write_trial_report(scores: list, scene, frames: int, folder: Path) -> dict[str, Path]:
     """trial.json and trial.png: TPIR and false alerts against watchlist size, tracked and frame by frame."""
     import matplotlib
 

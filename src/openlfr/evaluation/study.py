@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class StudyResults:
     """Everything a report shows."""
 
     pack: str
-    numbers: dict[str, object] = field(default_factory=dict)
+    numbers: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     differentials: list[demographics.Differential] = field(default_factory=list)
     lfw_impostor: np.ndarray | None = None  # LFW cross-identity scores, for matching other packs
@@ -54,7 +55,7 @@ def verify_lfw(embedder: Embedder, lfw: Path, flip: bool, results: StudyResults,
     }
 
 
-def lfw_templates(embedder: Embedder, lfw: Path, flip: bool, progress: Progress):  # type: ignore[no-untyped-def]
+def lfw_templates(embedder: Embedder, lfw: Path, flip: bool, progress: Progress):
     labelled = read_labels(lfw / "labels.csv", "lfw")
     embedded = embedder.embed("lfw", labelled.paths, progress("embedding LFW", len(labelled.paths)))
     return labelled, embedded.templates(flip)
@@ -241,7 +242,7 @@ def identification_with_clusters(
     templates: np.ndarray, identities: np.ndarray, clusters: ClusterThresholds, threshold: float
 ) -> dict[str, float]:
     """TPIR and FPIR at ``threshold`` on LFW, without and with the raised thresholds."""
-    gallery, probes = split_gallery(identities, templates.any(axis=1))
+    gallery, probes = split_gallery(identities, np.asarray(templates.any(axis=1)))
     scores = templates[probes] @ templates[gallery].T
     floors = clusters.floors(templates, threshold)
     raised = mitigation.raised_scores(scores, floors[probes], floors[gallery], threshold)

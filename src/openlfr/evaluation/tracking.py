@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class TrackingScore:
     alerts: list[Alert] = field(default_factory=list)
     wrong_probe_alerts: int = 0  # the probe face shows someone other than the alerted subject
     unblurred_strangers: int = 0  # frames × faces shown unblurred whose own person never alerted
-    metrics: dict[str, object] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def alerts_for(self, subject: str) -> int:
         return sum(alert.subject == subject for alert in self.alerts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -178,7 +179,7 @@ def run_live(
     live: LiveSettings,
     tracking: bool,
     on_shot: Callable[[int, np.ndarray, float], None] | None = None,
-) -> tuple[list[Alert], dict[str, object], float]:
+) -> tuple[list[Alert], dict[str, Any], float]:
     """The real live runner over the whole clip, every frame decoded (an offline trial, not paced)."""
     from openlfr.live.runner import LiveRunner
     from openlfr.video import parse_source

@@ -156,7 +156,7 @@ def render_walker(
     matrix = np.diag([scale * where.squeeze, scale]) @ matrix
     out_w, out_h = where.size
     matrix[:, 2] += np.array([out_w / 2, out_h / 2]) - matrix[:, :2] @ centre
-    face = cv2.warpAffine(crop, matrix, (out_w, out_h), flags=cv2.INTER_AREA).astype(np.float32)
+    face: np.ndarray = cv2.warpAffine(crop, matrix, (out_w, out_h), flags=cv2.INTER_AREA).astype(np.float32)
     alpha = cv2.warpAffine(mask, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)
     blur = where.blur
     if blur > 1:

@@ -48,7 +48,7 @@ def digest(token: str) -> str:
 
 def _audit(
     gov: Governance, session, actor: str, action: str, object_type: str, object_id: str, **details
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     audit.append(
         session,
         actor=actor,
@@ -159,8 +159,8 @@ def set_active(gov: Governance, user_id: str, active: bool, actor: str) -> User:
             now = gov.now()
             for row in session.scalars(select(WebSession).where(WebSession.user_id == user_id)):
                 row.revoked_at = row.revoked_at or now
-            for row in session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)):
-                row.revoked_at = row.revoked_at or now
+            for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)):
+                token.revoked_at = token.revoked_at or now
         _audit(gov, session, actor, "user.enable" if active else "user.disable", "user", user.id)
         return user
 
@@ -246,8 +246,8 @@ def set_own_password(gov: Governance, principal: Principal, new: str) -> None:
         for row in session.scalars(select(WebSession).where(WebSession.user_id == user.id)):
             if row.token_hash != principal.session_hash:
                 row.revoked_at = row.revoked_at or now
-        for row in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
-            row.revoked_at = row.revoked_at or now
+        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
+            token.revoked_at = token.revoked_at or now
         _audit(gov, session, principal.username, "user.password", "user", user.id)
 
 

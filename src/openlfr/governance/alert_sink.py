@@ -16,15 +16,12 @@ import logging
 import threading
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from openlfr.errors import OpenLFRError
 from openlfr.governance import alerts as alert_records
 from openlfr.governance.context import Governance
 from openlfr.live.alerts import Alert
 from openlfr.store.files import private_folder, remove_leftovers, write_atomically
-from openlfr.vision.images import encode_jpeg
+from openlfr.vision.images import decode_jpeg, encode_jpeg
 from openlfr.watchlist import Candidate
 
 log = logging.getLogger(__name__)
@@ -87,10 +84,10 @@ class StoreAlertSink:
             with self._lock:
                 self._memory.remove(alert)
         for path in sorted(self.folder.glob("*.alert")):
-            alert = self._read(path)
-            if alert is None:
+            stored = self._read(path)
+            if stored is None:
                 continue
-            if not self._write(alert):
+            if not self._write(stored):
                 break
             path.unlink(missing_ok=True)
         return self.pending()
@@ -114,7 +111,7 @@ class StoreAlertSink:
         except (OSError, OpenLFRError, ValueError) as exc:
             self.last_error = f"{path.name}: unreadable spool file ({exc}); left in place"
             return None
-        probe = cv2.imdecode(np.frombuffer(base64.b64decode(data["probe_jpeg"]), np.uint8), cv2.IMREAD_COLOR)
+        probe = decode_jpeg(base64.b64decode(data["probe_jpeg"]))
         return Alert(
             camera=data["camera"],
             subject=data["subject"],

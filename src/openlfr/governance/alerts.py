@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import cv2
 import numpy as np
 from sqlalchemy import select, text
 
@@ -22,7 +21,7 @@ from openlfr.live.alerts import Alert
 from openlfr.live.sightings import attaches
 from openlfr.reasons import is_given
 from openlfr.store.models import AlertFeedEntry, AlertRecord, AlertSighting, Deployment, Subject
-from openlfr.vision.images import encode_jpeg
+from openlfr.vision.images import decode_jpeg, encode_jpeg
 
 DECISIONS = ("confirmed_match", "false_alert", "not_engaged", "unable_to_locate")
 OUTCOMES = ("arrest", "no_further_action", "safeguarding", "words_of_advice", "other")
@@ -82,7 +81,7 @@ def record(gov: Governance, deployment_id: str, alert: Alert, actor: str = "engi
         return row
 
 
-def _on_watchlist(gov: Governance, session, deployment_id: str, reference: str) -> bool:  # type: ignore[no-untyped-def]
+def _on_watchlist(gov: Governance, session, deployment_id: str, reference: str) -> bool:
     expires = session.scalar(
         select(Subject.expires_at).where(
             Subject.deployment_id == deployment_id, Subject.reference == reference
@@ -91,7 +90,7 @@ def _on_watchlist(gov: Governance, session, deployment_id: str, reference: str) 
     return expires is not None and aware(expires) >= gov.now()
 
 
-def _open_alert(gov: Governance, session, deployment_id: str, alert: Alert, seen_at: datetime):  # type: ignore[no-untyped-def]
+def _open_alert(gov: Governance, session, deployment_id: str, alert: Alert, seen_at: datetime):
     """The alert a sighting joins: the last one raised before it, if still open when it was seen;
     else the first one raised after it (a sighting that arrives late is that alert's earliest)."""
     same = select(AlertRecord).where(
@@ -109,7 +108,7 @@ def _open_alert(gov: Governance, session, deployment_id: str, alert: Alert, seen
     ).first()
 
 
-def _one_at_a_time(session, key: str) -> None:  # type: ignore[no-untyped-def]
+def _one_at_a_time(session, key: str) -> None:
     """Hold the write lock for ``key`` before reading anything: sightings written at once (several
     engine processes, spool replays) join one alert, and a decision is made on the alert as the
     last one left it."""
@@ -119,7 +118,7 @@ def _one_at_a_time(session, key: str) -> None:  # type: ignore[no-untyped-def]
         session.execute(text("UPDATE alerts SET sightings = sightings WHERE 1 = 0"))
 
 
-def _attach(gov: Governance, session, row: AlertRecord, alert: Alert, seen_at: datetime) -> AlertRecord:  # type: ignore[no-untyped-def]
+def _attach(gov: Governance, session, row: AlertRecord, alert: Alert, seen_at: datetime) -> AlertRecord:
     """A later sighting joins an open alert: counted, first and last seen widened (sightings may
     arrive out of order), best score and crop kept."""
     row.sightings += 1
@@ -162,7 +161,7 @@ def sightings(gov: Governance, alert_id: str) -> list[AlertSighting]:
         )
 
 
-def _feed(gov: Governance, session, row: AlertRecord, kind: str) -> None:  # type: ignore[no-untyped-def]
+def _feed(gov: Governance, session, row: AlertRecord, kind: str) -> None:
     """Append to the ordered feed in the same transaction: an alert is stored before anyone is told.
 
     On PostgreSQL a transaction lock makes feed numbers commit in order, so a reader that has
@@ -257,7 +256,7 @@ def probe_image(gov: Governance, alert_id: str, actor: str, reason: str) -> np.n
             raise PolicyViolation("this alert's images were purged under the retention policy")
         jpeg = gov.store.open(row.deployment_id, row.probe_sealed, f"probe:{row.id}")
         gov.audit(session, actor, "alert.view_probe", row, reason, sealed_for=row.deployment_id)
-    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return decode_jpeg(jpeg)
 
 
 def list_alerts(gov: Governance, deployment_id: str) -> list[AlertRecord]:

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +25,12 @@ SEALED = "[sealed]"  # an audit event's reason when it is sealed with the deploy
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -105,7 +111,7 @@ class Governance:
         except OpenLFRError:
             return None
 
-    def full_id(self, model: type, given: str) -> str:
+    def full_id(self, model: type[Any], given: str) -> str:
         """The id that ``given`` is, or starts (at least 4 characters, and only one matching): what a
         person types at a terminal after reading a list."""
         with self.store.session() as session:
@@ -119,7 +125,7 @@ class Governance:
         return found[0] if found else given  # no match: the caller's lookup says "not found"
 
     @staticmethod
-    def get(session: Session, model: type, object_id: str):  # type: ignore[no-untyped-def]
+    def get(session: Session, model: type, object_id: str):
         row = session.get(model, object_id)
         if row is None:
             raise NotFoundError(f"no {model.__name__.lower()} with id {object_id}")

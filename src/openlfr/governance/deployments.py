@@ -87,7 +87,7 @@ def create(gov: Governance, plan: DeploymentPlan, actor: str) -> Deployment:
 
 def _transition(
     gov: Governance, deployment_id: str, actor: str, action: str, reason: str, change
-) -> Deployment:  # type: ignore[no-untyped-def]
+) -> Deployment:
     with gov.store.session() as session:
         lock_chain(session)  # before the row, as every audited change: no deadlock with the purge
         deployment = gov.get(session, Deployment, deployment_id)
@@ -99,7 +99,7 @@ def _transition(
 def authorise(gov: Governance, deployment_id: str, actor: str, reason: str = "") -> Deployment:
     """Only the authorising officer named on the deployment may authorise it, and only from draft."""
 
-    def change(session, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
+    def change(session, deployment: Deployment) -> None:
         if deployment.state != "draft":
             raise PolicyViolation(f"deployment is {deployment.state}; only a draft can be authorised")
         if actor != deployment.authorising_officer:
@@ -115,7 +115,7 @@ def authorise(gov: Governance, deployment_id: str, actor: str, reason: str = "")
 
 
 def confirm_signage(gov: Governance, deployment_id: str, actor: str) -> Deployment:
-    def change(session, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
+    def change(session, deployment: Deployment) -> None:
         if deployment.state in ("ended", "purged"):
             raise PolicyViolation(f"deployment is {deployment.state}")
         deployment.signage_confirmed = True
@@ -124,7 +124,7 @@ def confirm_signage(gov: Governance, deployment_id: str, actor: str) -> Deployme
 
 
 def approve_watchlist(gov: Governance, deployment_id: str, actor: str, reason: str = "") -> Deployment:
-    def change(session, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
+    def change(session, deployment: Deployment) -> None:
         if deployment.state not in ("draft", "authorised"):
             raise PolicyViolation(f"deployment is {deployment.state}; its watchlist can no longer change")
         count = session.scalar(select(Subject.id).where(Subject.deployment_id == deployment.id).limit(1))
@@ -136,7 +136,7 @@ def approve_watchlist(gov: Governance, deployment_id: str, actor: str, reason: s
 
 
 def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
-    def change(session, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
+    def change(session, deployment: Deployment) -> None:
         if deployment.state != "authorised":
             raise PolicyViolation(
                 f"deployment is {deployment.state}; it must be authorised before it goes live"
@@ -158,7 +158,7 @@ def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
 
 
 def end(gov: Governance, deployment_id: str, actor: str, reason: str = "") -> Deployment:
-    def change(session, deployment: Deployment) -> None:  # type: ignore[no-untyped-def]
+    def change(session, deployment: Deployment) -> None:
         if deployment.state not in ("authorised", "live"):
             raise PolicyViolation(f"deployment is {deployment.state}; only an authorised or live one can end")
         deployment.state, deployment.ended_at = "ended", gov.now()

@@ -84,7 +84,7 @@ def alerts_plot_png(report: dict) -> bytes:
     return buffer.getvalue()
 
 
-def alerts_figure(report: dict):  # type: ignore[no-untyped-def]
+def alerts_figure(report: dict):
     """The plot as a matplotlib figure (the caller closes it): its title wrapped to the figure's
     width, so a long deployment name is shown whole, never clipped at the edges."""
     import matplotlib
@@ -109,10 +109,10 @@ def alerts_figure(report: dict):  # type: ignore[no-untyped-def]
             sum(edges[i] <= t < edges[i + 1] or (i == bins - 1 and t == end) for t in chosen)
             for i in range(bins)
         ]
-        axis.bar(
-            edges[:-1],
+        axis.bar(  # matplotlib takes datetimes, and a timedelta for their width
+            edges[:-1],  # type: ignore[arg-type]
             counts,
-            width=(end - start) / bins,
+            width=(end - start) / bins,  # type: ignore[arg-type]
             bottom=bottom,
             align="edge",
             color=colours.get(decision, "#34495e"),
@@ -127,7 +127,7 @@ def alerts_figure(report: dict):  # type: ignore[no-untyped-def]
     return figure
 
 
-def _wrapped_title(figure, axis, title: str) -> None:  # type: ignore[no-untyped-def]
+def _wrapped_title(figure, axis, title: str) -> None:
     """Set ``title`` wrapped at the most characters per line that stay inside the figure, laid
     out again each time (measured: wide letters and CJK take more room than a count suggests)."""
     renderer = figure.canvas.get_renderer()
@@ -220,7 +220,7 @@ def render_pdf(report: dict, path: Path) -> None:
         plt.close(plot)
 
 
-def _pdf_page(plt, title: str):  # type: ignore[no-untyped-def]
+def _pdf_page(plt, title: str):
     page = plt.figure(figsize=(8.27, 11.69))
     for number, line in enumerate(textwrap.wrap(title, 56)):
         page.text(0.08, 0.95 - number * 0.02, line, fontsize=14, weight="bold", parse_math=False)

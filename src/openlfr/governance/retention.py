@@ -130,7 +130,7 @@ def shred(gov: Governance, deployment_id: str, now: datetime) -> bool:
     if spool.is_dir():  # alerts never written to the database, sealed under the key just destroyed
         shutil.rmtree(spool, ignore_errors=True)
     with gov.store.session() as session:
-        deployment = session.get(Deployment, deployment_id)
+        deployment = gov.get(session, Deployment, deployment_id)
         deployment.state, deployment.purged_at = "purged", now
         gov.audit(session, ACTOR, "deployment.purge", deployment, "nothing left to keep: data key destroyed")
     return True

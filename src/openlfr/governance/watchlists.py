@@ -66,7 +66,7 @@ class Enrolment:
     line: int | None = None  # of an imported CSV
 
 
-def _check_rules(gov: Governance, session, deployment: Deployment, entry: SubjectEntry) -> list[str]:  # type: ignore[no-untyped-def]
+def _check_rules(gov: Governance, session, deployment: Deployment, entry: SubjectEntry) -> list[str]:
     rules = gov.settings.governance
     if deployment.state not in ("draft", "authorised"):
         raise PolicyViolation(f"deployment is {deployment.state}; its watchlist can no longer change")
@@ -185,6 +185,7 @@ def add_subject(gov: Governance, deployment_id: str, entry: SubjectEntry, actor:
         warnings.append(
             f"{entry.reference}: {len(chosen.others)} smaller face(s) in the reference image were left aside"
         )
+    assert face.embedding is not None  # enrolment analyses with embed=True
     template = face.embedding.astype(np.float32)
     existing = load_gallery(gov, deployment_id, actor, reason="duplicate check at enrolment", quiet=True)
     if len(existing):

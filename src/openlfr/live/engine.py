@@ -142,8 +142,8 @@ class CameraEngine:
             self._end_tracks()  # boxes of the old picture mean nothing in the new one
         elif change == "cut":
             self.metrics.scene_cuts += 1
-            for memory in self.memories.values():  # whoever stands where a track was must prove who they are
-                memory.in_doubt = True
+            for known in self.memories.values():  # whoever stands where a track was must prove who they are
+                known.in_doubt = True
         detections = self.analyzer.detect(image)
         clock = self._stage("detect", clock)
         self.metrics.faces += len(detections)

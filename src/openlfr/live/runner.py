@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from openlfr.live.alerts import AlertSink
 from openlfr.live.engine import CameraEngine
@@ -44,7 +44,7 @@ class CameraStatus:
     decode_fps: float
     decoded: int
     dropped: int
-    metrics: dict[str, object]
+    metrics: dict[str, Any]
 
 
 class CameraWorker:

@@ -51,7 +51,7 @@ SIZE_JUMP = 1.6  # nor may a box's side grow or shrink by more than this factor 
 
 def greedy_match(similarity: np.ndarray, minimum: float) -> list[tuple[int, int]]:
     """Pairs (row, column), best similarity first, each row and column used once."""
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     if similarity.size == 0:
         return pairs
     rows, cols = np.nonzero(similarity >= minimum)
@@ -85,18 +85,18 @@ class IoUTracker:
         overlaps = iou_matrix(detections.boxes, predicted)
         contested: set[int] = set()
         for group in (confident, doubtful):
-            similarity = overlaps[np.ix_(group, free_tracks)]
+            similarity = overlaps[np.ix_(np.asarray(group, np.intp), np.asarray(free_tracks, np.intp))]
             taken = set()
             for row, col in greedy_match(similarity, self.match_iou):
                 track = live[free_tracks[col]]
-                detection, index = group[row], free_tracks[col]
+                detection, index = int(group[row]), free_tracks[col]
                 if self._in_doubt(overlaps, detection, index, track, detections.boxes[detection]):
                     contested.add(track.track_id)
                 self._follow(track, detections.boxes[detection], t)
                 ids[detection] = track.track_id
                 taken.add(col)
             free_tracks = [index for i, index in enumerate(free_tracks) if i not in taken]
-        for index in confident:
+        for index in map(int, confident):
             if ids[index] == -1:
                 ids[index] = self._start(detections.boxes[index], t)
         ended = [track_id for track_id, track in self.tracks.items() if t - track.last_seen > self.max_age]

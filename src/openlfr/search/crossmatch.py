@@ -72,7 +72,7 @@ def crossmatch(
     return best_first(found_a, found_b, found_s)
 
 
-def best_first(found_a: list, found_b: list, found_s: list) -> CandidatePairs:  # type: ignore[type-arg]
+def best_first(found_a: list, found_b: list, found_s: list) -> CandidatePairs:
     if not found_s:
         return CandidatePairs(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     scores = np.concatenate(found_s)
@@ -119,8 +119,8 @@ def crossmatch_on(
             tile_a = torch.from_numpy(a[start_a : start_a + rows_of_a]).to(device).to(dtype)
             for start_b in range(0, len(held), columns):
                 scores = tile_a @ held[start_b : start_b + columns].T
-                rows, cols = torch.nonzero(scores >= cut, as_tuple=True)
-                rows, cols = rows.cpu().numpy() + start_a, cols.cpu().numpy() + start_b
+                on_device = torch.nonzero(scores >= cut, as_tuple=True)
+                rows, cols = on_device[0].cpu().numpy() + start_a, on_device[1].cpu().numpy() + start_b
                 exact = np.einsum("nd,nd->n", a[rows], b[cols])  # float32, as on the CPU
                 keep = exact >= threshold
                 found_a.append(rows[keep])

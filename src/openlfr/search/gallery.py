@@ -305,7 +305,8 @@ class GallerySearcher:
         index = self.store.index(self.settings, manifest)
         with self._lock:
             self.labels, self.sources, self.index = labels, sources, index
-            self.generation, self.allowed = manifest.get("generation", 0), None
+            self.generation = manifest.get("generation", 0)
+            self.allowed: set[str] | None = None
 
     def _follow(self) -> None:
         """Mask who a newer generation no longer holds, and rebuild for it (once)."""

@@ -90,7 +90,7 @@ class TemplateBlocks:
         return np.ascontiguousarray(rows[rng.choice(len(rows), min(size, len(rows)), replace=False)])
 
 
-def _faiss():  # type: ignore[no-untyped-def]
+def _faiss():
     import faiss
 
     return faiss
@@ -104,7 +104,7 @@ def chosen_kind(settings: IndexSettings, size: int) -> str:
     return "pq"  # face templates are nearly uniform in 512-D: IVF and HNSW lose true neighbours (measured)
 
 
-def build_faiss(templates: np.ndarray, kind: str, settings: IndexSettings, train_size: int = 100_000):  # type: ignore[no-untyped-def]
+def build_faiss(templates: np.ndarray, kind: str, settings: IndexSettings, train_size: int = 100_000):
     """A trained IVF, IVF-PQ or HNSW inner-product index holding every row of ``templates``."""
     faiss = _faiss()
     size, dimension = templates.shape
@@ -141,7 +141,7 @@ def shard_sizes(count: int, settings: IndexSettings) -> list[int]:
     return [rows + (shard < extra) for shard in range(shards)]
 
 
-def build_pq(blocks: TemplateBlocks, settings: IndexSettings, train_size: int = 200_000) -> list:  # type: ignore[type-arg]
+def build_pq(blocks: TemplateBlocks, settings: IndexSettings, train_size: int = 200_000) -> list:
     """Shards of ``PCA,PQx4fs`` codes, each with float16 copies for re-scoring, filled block by block."""
     faiss = _faiss()
     dims = min(settings.pca_dims, blocks.dimension) // 2 * 2
@@ -178,7 +178,7 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, "pq-shard", initializer=lambda: _faiss().omp_set_num_threads(1))
 
 
-def _search_faiss(index, queries: np.ndarray, k: int):  # type: ignore[no-untyped-def]
+def _search_faiss(index, queries: np.ndarray, k: int):
     """FAISS search; a few queries run on one OpenMP thread, whose idle spinning would otherwise
     take the core the exact re-rank needs (measured: 8.0 ms against 2.1 ms a query at 100k)."""
     faiss = _faiss()
@@ -210,7 +210,7 @@ class TemplateIndex:
         self,
         templates: np.ndarray | TemplateBlocks,
         settings: IndexSettings | None = None,
-        parts: list | None = None,  # type: ignore[type-arg]
+        parts: list | None = None,
     ) -> None:
         """``parts``: FAISS indexes loaded from disk (the pq shards, or the one other index)."""
         blocks = templates if isinstance(templates, TemplateBlocks) else TemplateBlocks.of(templates)
@@ -236,7 +236,7 @@ class TemplateIndex:
         self.offsets = np.cumsum([0] + [part.ntotal for part in self.parts[:-1]]).astype(np.int64)
 
     @property
-    def faiss(self):  # type: ignore[no-untyped-def]
+    def faiss(self):
         """The one FAISS index of an IVF, IVF-PQ or HNSW kind (None for exact)."""
         return self.parts[0] if self.parts and self.kind != "pq" else None
 
@@ -274,6 +274,7 @@ class TemplateIndex:
         if self.kind in MASKED_ONLY:  # removed rows are still in the index: ask for that many more
             wanted += self.removed
         _, candidates = _search_faiss(self.faiss, queries, min(wanted, self.count))
+        assert self.templates is not None  # kept beside every FAISS index but pq's
         scores = np.full((len(queries), k), -np.inf, np.float32)
         rows = np.full((len(queries), k), -1, np.int64)
         for i, found in enumerate(candidates):
@@ -291,7 +292,7 @@ class TemplateIndex:
         wanted = k + self.removed
         total = max(self.settings.rerank, math.ceil(self.settings.candidates * self.count))
 
-        def one(part, offset: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+        def one(part, offset: int) -> tuple[np.ndarray, np.ndarray]:
             take = min(wanted, part.ntotal)
             share = math.ceil(total * part.ntotal / self.count)
             params = faiss.IndexRefineSearchParameters(k_factor=max(1.0, share / take))
@@ -307,6 +308,7 @@ class TemplateIndex:
     def _exact(self, queries: np.ndarray, k: int, chunk: int = 262_144) -> tuple[np.ndarray, np.ndarray]:
         best_scores = np.full((len(queries), 0), -np.inf, np.float32)
         best_rows = np.zeros((len(queries), 0), np.int64)
+        assert self.templates is not None  # the exact kind keeps every row
         for start in range(0, len(self.templates), chunk):
             block = self.templates[start : start + chunk] @ queries.T  # rows × queries
             block[~self.alive[start : start + chunk]] = -np.inf

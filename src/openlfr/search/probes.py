@@ -47,7 +47,7 @@ class _TrackCollector(CameraEngine):
         self.probes: list[Probe] = []
         self._first_seen: dict[int, float] = {}
 
-    def process(self, frame, t=None):  # type: ignore[no-untyped-def]
+    def process(self, frame, t=None):
         alerts = super().process(frame, t)
         for track_id in self.memories:
             self._first_seen.setdefault(track_id, frame.position)
@@ -165,6 +165,7 @@ def image_probes(analyzer: FaceAnalyzer, image: Path | bytes, faces: str = "domi
     return [
         Probe(f"face {i}", f"{face.where()}, {face.found_by} pass", face.embedding)
         for i, face in enumerate(found, start=1)
+        if face.embedding is not None
     ]
 
 

@@ -7,7 +7,7 @@ from openlfr.store.db import Store
 __all__ = ["Store", "open_store"]
 
 
-def open_store(settings) -> Store:  # type: ignore[no-untyped-def]
+def open_store(settings) -> Store:
     """The store described by settings, migrated to the latest schema."""
     from openlfr.store.crypto import load_master_key
     from openlfr.store.files import private_folder

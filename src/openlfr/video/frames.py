@@ -8,6 +8,9 @@ from typing import Any
 
 import numpy as np
 
+BT601_TAGS = {2, 5, 6}  # AVColorSpace: unspecified, BT470BG, SMPTE170M
+FULL_RANGE = 2  # AVColorRange JPEG
+
 
 class DevicePixels:
     """A BGR frame kept where it was decoded, as an (H, W, 3) uint8 PyTorch tensor in GPU

@@ -77,8 +77,11 @@ def decode_probe(clip: bytes, hwaccel: HWAccel | None, hold: bool = False) -> in
     """How many frames of ``clip`` decode with ``hwaccel`` (None: on the CPU); ``hold`` keeps the
     decoder, and with it its CUDA context, open for the life of the process."""
     container = av.open(io.BytesIO(clip), format="h264", hwaccel=hwaccel)
+    assert isinstance(container, av.container.InputContainer)
+    frames = 0
     try:
-        frames = sum(1 for _ in container.decode(video=0))
+        for _ in container.decode(video=0):
+            frames += 1
     except BaseException:
         container.close()
         raise
@@ -96,7 +99,7 @@ def _probe() -> tuple[dict[str, str] | None, str | None]:
         clip = probe_clip()
     except Exception as exc:  # an FFmpeg built without libx264 (PyAV's wheels have it)
         return None, f"cannot make the probe clip ({type(exc).__name__}: {exc})"
-    failures = []
+    failures: list[str] = []
     for options in (SHARED_CONTEXT, OWN_CONTEXT):
         try:
             if decode_probe(clip, nvdec(options=options), hold=options is SHARED_CONTEXT):

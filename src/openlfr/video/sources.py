@@ -28,7 +28,7 @@ import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
 from openlfr.redaction import redact_text, redact_url
-from openlfr.video.frames import DevicePixels, Frame
+from openlfr.video.frames import BT601_TAGS, FULL_RANGE, DevicePixels, Frame
 from openlfr.video.hwdecode import (
     DecodeChoice,
     DecodeDevice,
@@ -38,8 +38,6 @@ from openlfr.video.hwdecode import (
 )
 
 SourceKind = Literal["file", "rtsp", "http", "webcam", "folder"]
-BT601_TAGS = {2, 5, 6}  # AVColorSpace: unspecified, BT470BG, SMPTE170M
-FULL_RANGE = 2  # AVColorRange JPEG
 log = logging.getLogger(__name__)
 NOT_THE_DECODER = (
     TimeoutError,
@@ -170,7 +168,7 @@ def decoded_pixels(frame: av.VideoFrame) -> np.ndarray | DevicePixels:
     """A decoded frame's BGR pixels: converted on the GPU and kept there for a frame NVDEC left
     in GPU memory (``keep_on_device``), else as an array in system memory."""
     if frame.format.name == "cuda" and frame.sw_format is not None and frame.sw_format.name == "nv12":
-        from openlfr.vision.device import decoded_to_bgr
+        from openlfr.video.device_pixels import decoded_to_bgr
 
         return DevicePixels(decoded_to_bgr(frame))
     return bgr_pixels(frame)

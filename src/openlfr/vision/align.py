@@ -53,7 +53,7 @@ def align_faces(
     if not isinstance(image, np.ndarray):
         from openlfr.vision import device
 
-        return device.warp(image, matrices, size)  # type: ignore[arg-type, return-value]
+        return device.warp(image, matrices, size)
     crops = np.empty((len(matrices), size, size, 3), np.uint8)
     for i, matrix in enumerate(matrices):
         border = cv2.BORDER_REFLECT_101 if mirror is not None and mirror[i] else cv2.BORDER_CONSTANT

@@ -70,7 +70,7 @@ class FaceAnalyzer:
     def detector(self) -> SCRFDDetector:
         return self.detector_on(create_session(self.pack.detector_path, self.settings.runtime, self.decodes))
 
-    def detector_on(self, session, batch_wait: float | None = None) -> SCRFDDetector:  # type: ignore[no-untyped-def]
+    def detector_on(self, session, batch_wait: float | None = None) -> SCRFDDetector:
         """The pack's detector contract over any session (local, PyTorch, or a node's shared one)."""
         s, m = self.settings.detector, self.pack.manifest.detector
         if batch_wait is None:
@@ -95,7 +95,7 @@ class FaceAnalyzer:
         session = create_session(self.pack.recognizer_path, self.settings.runtime, self.decodes)
         return self.embedder_on(session, batch_wait_seconds(self.settings.recognition.batch_wait_ms, session))
 
-    def embedder_on(self, session, batch_wait: float = 0.0) -> ArcFaceEmbedder:  # type: ignore[no-untyped-def]
+    def embedder_on(self, session, batch_wait: float = 0.0) -> ArcFaceEmbedder:
         """The pack's recognizer contract over any session (local, PyTorch, or a node's shared one)."""
         m = self.pack.manifest.recognizer
         return ArcFaceEmbedder(
@@ -108,13 +108,13 @@ class FaceAnalyzer:
             batch_wait=batch_wait,
         )
 
-    def use_sessions(self, detector, recognizer) -> None:  # type: ignore[no-untyped-def]
+    def use_sessions(self, detector, recognizer) -> None:
         """Run on sessions made elsewhere (a node's shared models) instead of loading the pack's own."""
         self.detector = self.detector_on(detector, batch_wait=0.0)
         self.embedder = self.embedder_on(recognizer)
 
     @cached_property
-    def frames_device(self):  # type: ignore[no-untyped-def]
+    def frames_device(self):
         """The PyTorch device frames are taken to (``live.frames_on_device``), or None where they
         stay numpy arrays. Both models must run in local PyTorch sessions on that one device:
         anything else is refused, never quietly done on the CPU."""

@@ -29,4 +29,4 @@ def whole_faces(landmarks: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarr
     margin = np.maximum(EDGE_SHARE * eyes, 1.0)[:, None]
     x, y = landmarks[..., 0], landmarks[..., 1]
     inside = (x >= margin) & (x <= width - margin) & (y >= margin) & (y <= height - margin)
-    return inside.all(axis=1)
+    return np.asarray(inside.all(axis=1))

@@ -144,7 +144,7 @@ class SCRFDDetector:
     def network(self, batch: np.ndarray) -> list[np.ndarray]:
         """The bare network: a batch from ``network_input`` in, nine output arrays out."""
         if self.feeds_images:
-            return self.session.run_images(batch, self.scaling)  # type: ignore[attr-defined]
+            return self.session.run_images(batch, self.scaling)
         return self.session.run(None, {self.input_name: batch})
 
     def _anchor_centres(self, rows: int, cols: int, stride: int) -> np.ndarray:

@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,7 +55,7 @@ class DlibFaceModel:
         self._landmarks = dlib.shape_predictor(str(folder / DLIB_FILES[0]))
         self._recognizer = dlib.face_recognition_model_v1(str(folder / DLIB_FILES[1]))
         self._cnn_path = folder / DLIB_FILES[2]
-        self._cnn = None  # dlib's CNN (MMOD) detector, loaded the first time HOG finds nothing
+        self._cnn: Any = None  # dlib's CNN (MMOD) detector, loaded the first time HOG finds nothing
         self.folder = folder
         self.retried = 0
 

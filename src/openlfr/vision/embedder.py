@@ -50,7 +50,7 @@ class ArcFaceEmbedder:
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """The bare network on a batch from ``network_input``: raw, unnormalised features."""
         if self.feeds_images:
-            return self.session.run_images(batch, self.scaling)[0]  # type: ignore[attr-defined]
+            return self.session.run_images(batch, self.scaling)[0]
         return self.session.run(None, {self.input_name: batch})[0]
 
     def embed(self, crops: np.ndarray) -> np.ndarray:

@@ -241,3 +241,13 @@ def encode_jpeg(image: np.ndarray, quality: int = 92) -> bytes:
     if not ok:
         raise ImageDecodeError("could not encode the image as JPEG")
     return data.tobytes()
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """A BGR image from JPEG bytes we wrote ourselves (a sealed crop); refused if they do not decode."""
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageDecodeError("a stored JPEG does not decode")
+    return image

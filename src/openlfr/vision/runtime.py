@@ -110,7 +110,7 @@ def create_session(
             model_path, settings.torch_device, settings.torch_fp16, settings.torch_cuda_graphs
         )
         log.info("model %s runs on %s", model_path.name, session.get_providers()[0])
-        return session  # type: ignore[return-value]  (the same calls as an ONNX Runtime session)
+        return session  # the same calls as an ONNX Runtime session
     providers = resolve_providers(settings.providers)
     if decodes_here and providers[0] != "CPUExecutionProvider":
         claim_the_gpu_for_decoding()

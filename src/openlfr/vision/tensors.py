@@ -55,7 +55,7 @@ def feeds_images(session: object) -> bool:
 # the embedder need not know which.
 
 
-def concat(parts: list) -> np.ndarray:  # type: ignore[type-arg]
+def concat(parts: list) -> np.ndarray:
     """Rows of several batches as one. Callers sharing a model may mix arrays and tensors (a
     camera's device frames and an API request's photo): then all go where the tensors are."""
     tensors = [part for part in parts if not isinstance(part, np.ndarray)]

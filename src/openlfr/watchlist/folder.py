@@ -87,6 +87,7 @@ def load_watchlist_folder(
             if face is None:
                 report.rejected.append((path, reason))
             else:
+                assert face.embedding is not None  # analysed with embed=True
                 templates.append(face.embedding)
                 if reference is None:
                     reference = face_crop(image, face.box)

@@ -61,7 +61,7 @@ class ChainOut(BaseModel):
     problem: str | None
 
 
-def _user(row) -> UserOut:  # type: ignore[no-untyped-def]
+def _user(row) -> UserOut:
     return UserOut(
         id=row.id, username=row.username, display_name=row.display_name, role=row.role, active=row.active
     )
@@ -108,7 +108,7 @@ class AuditFilter(BaseModel):
     until: datetime | None = None
     before: int | None = Field(None, ge=1, le=2**62, description="Only events numbered below this (paging).")
 
-    def query(self, limit: int):  # type: ignore[no-untyped-def]
+    def query(self, limit: int):
         query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
         if self.actor:
             query = query.where(AuditEvent.actor == self.actor)
@@ -179,7 +179,7 @@ def audit_csv(
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def _audit_out(gov, event: AuditEvent, may_read: bool, name: str | None = None) -> AuditOut:  # type: ignore[no-untyped-def]
+def _audit_out(gov, event: AuditEvent, may_read: bool, name: str | None = None) -> AuditOut:
     details = {k: v for k, v in (event.details or {}).items() if k != "sealed"}
     reason = event.reason
     if "sealed" in (event.details or {}):

@@ -101,7 +101,7 @@ def _jpeg(data: bytes) -> Response:
 
 
 @router.get("/alerts/{alert_id}/probe.jpg", response_class=Response)
-def probe_image(alert_id: str, request: Request, principal: Principal = Depends(require("alerts.images"))):  # type: ignore[no-untyped-def]
+def probe_image(alert_id: str, request: Request, principal: Principal = Depends(require("alerts.images"))):
     """The camera's face crop (decrypted for this request; the viewing is audited)."""
     image = al.probe_image(gov_of(request), alert_id, principal.username, "adjudication")
     return _jpeg(encode_jpeg(image))
@@ -110,7 +110,7 @@ def probe_image(alert_id: str, request: Request, principal: Principal = Depends(
 @router.get("/alerts/{alert_id}/reference.jpg", response_class=Response)
 def reference_image(
     alert_id: str, request: Request, principal: Principal = Depends(require("alerts.images"))
-):  # type: ignore[no-untyped-def]
+):
     """The watchlist photo of the alerted subject (audited)."""
     gov = gov_of(request)
     with gov.store.session() as session:

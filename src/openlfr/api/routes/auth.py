@@ -98,7 +98,7 @@ def me(principal: Principal = Depends(require("tokens.own"))) -> Me:
     return _me(principal, principal.csrf_token)
 
 
-def _token_out(row, secret: str | None = None):  # type: ignore[no-untyped-def]
+def _token_out(row, secret: str | None = None):
     values = {
         "id": row.id,
         "name": row.name,

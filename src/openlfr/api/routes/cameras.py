@@ -27,7 +27,7 @@ def cameras(request: Request, _: Principal = Depends(require("cameras.status")))
 
 
 @router.get("/cameras/{deployment_id}/{camera}/preview.mjpg", response_class=StreamingResponse)
-async def preview(  # type: ignore[no-untyped-def]
+async def preview(
     deployment_id: str, camera: str, request: Request, _: Principal = Depends(require("cameras.preview"))
 ):
     """A multipart JPEG stream of the camera's newest frames, faces blurred unless under an alert."""
@@ -50,7 +50,7 @@ async def preview(  # type: ignore[no-untyped-def]
 
 
 @router.get("/cameras/{deployment_id}/{camera}/snapshot.jpg", response_class=Response)
-def snapshot(  # type: ignore[no-untyped-def]
+def snapshot(
     deployment_id: str, camera: str, request: Request, _: Principal = Depends(require("cameras.preview"))
 ):
     """One blurred preview frame (for clients that cannot show MJPEG)."""

@@ -142,14 +142,14 @@ def create_deployment(
     return deployment_out(dep.create(gov, plan, principal.username))
 
 
-def _action(path: str, permission: str, function, with_reason: bool = True):  # type: ignore[no-untyped-def]
+def _action(path: str, permission: str, function, with_reason: bool = True):
     def endpoint(
         deployment_id: str,
         request: Request,
         body: Reason | None = None,
         principal: Principal = Depends(require(permission)),
     ) -> DeploymentOut:
-        args = (gov_of(request), deployment_id, principal.username)
+        args: tuple[object, ...] = (gov_of(request), deployment_id, principal.username)
         if with_reason:
             args += ((body.reason if body else ""),)
         return deployment_out(function(*args))
@@ -378,7 +378,7 @@ def remove_subject(
 @router.get("/subjects/{subject_id}/image.jpg", response_class=Response)
 def subject_image(
     subject_id: str, request: Request, principal: Principal = Depends(require("watchlist.images"))
-):  # type: ignore[no-untyped-def]
+):
     """The subject's enrolled reference crop (audited)."""
     jpeg = wl.reference_jpeg(gov_of(request), subject_id, principal.username, "watchlist review")
     return Response(jpeg, media_type="image/jpeg")

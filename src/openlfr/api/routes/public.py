@@ -1,33 +1,15 @@
-"""The public transparency page and its machine-readable feed: no sign-in, nothing biometric."""
+"""The public transparency feed (JSON, CSV, the audit head) and the health probe: no sign-in, nothing
+biometric. The page people read is the console's (``console/public_page.py``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from openlfr.api.deps import gov_of, public
-from openlfr.api.templating import templates
 from openlfr.governance.publication import as_csv, audit_head, public_deployments
 
 router = APIRouter(tags=["public"], dependencies=[Depends(public)])
-
-
-@router.get("/public", response_class=HTMLResponse)
-def public_page(request: Request):  # type: ignore[no-untyped-def]
-    gov = gov_of(request)
-    entries = public_deployments(gov)
-    groups = {status: [e for e in entries if e["status"] == status] for status in ("live", "planned", "past")}
-    return templates.TemplateResponse(
-        request,
-        "public.html",
-        {
-            "groups": groups,
-            "contact": gov.settings.api.data_contact,
-            "retention_hours": gov.settings.governance.watchlist_retention_hours,
-            "alert_days": gov.settings.governance.alert_retention_days,
-            "audit_head": audit_head(gov),
-        },
-    )
 
 
 @router.get("/public/audit-head")

@@ -20,13 +20,13 @@ def report_json(
 
 
 @router.get("/deployments/{deployment_id}/report.html", response_class=HTMLResponse)
-def report_html(deployment_id: str, request: Request, _: Principal = Depends(require("reports.read"))):  # type: ignore[no-untyped-def]
+def report_html(deployment_id: str, request: Request, _: Principal = Depends(require("reports.read"))):
     report = reports.build(gov_of(request), deployment_id)
     return HTMLResponse(reports.render_html(report, stylesheet="/static/report.css", back="/console/reports"))
 
 
 @router.get("/deployments/{deployment_id}/report.png", response_class=Response)
-def report_plot(deployment_id: str, request: Request, _: Principal = Depends(require("reports.read"))):  # type: ignore[no-untyped-def]
+def report_plot(deployment_id: str, request: Request, _: Principal = Depends(require("reports.read"))):
     return Response(
         reports.alerts_plot_png(reports.build(gov_of(request), deployment_id)), media_type="image/png"
     )

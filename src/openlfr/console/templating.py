@@ -4,5 +4,5 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-CONSOLE = Path(__file__).resolve().parents[1] / "console"
+CONSOLE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(CONSOLE / "templates"))

@@ -1,4 +1,5 @@
-"""Builds the FastAPI application around a ``Service``."""
+"""The web application: the API's routes and the console's pages around one ``Service``, joined here
+so that neither layer imports the other's assembly."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from openlfr.api import errors
 from openlfr.api.middleware import BodyLimit, SecurityHeaders
 from openlfr.api.routes import admin, alerts, auth, cameras, deployments, field, public, reports, search
 from openlfr.api.service import Service
-from openlfr.api.templating import CONSOLE
-from openlfr.console import pages
+from openlfr.console import pages, public_page
+from openlfr.console.templating import CONSOLE
 
 
 def create_app(service: Service) -> FastAPI:
@@ -34,6 +35,7 @@ def create_app(service: Service) -> FastAPI:
     for module in (auth, deployments, alerts, field, cameras, reports, admin, search, public):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(public_page.router)
     app.add_exception_handler(pages.NotForYourRole, pages.not_for_your_role)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=str(CONSOLE / "static")), name="static")
     app.add_middleware(BodyLimit, limit=limit)
