@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import api_load, cluster, evaluation, gallery, hostile, live, robustness, search, vision
+from benchmarks import (
+    api_load,
+    cluster,
+    enrolment,
+    evaluation,
+    gallery,
+    hostile,
+    live,
+    robustness,
+    search,
+    vision,
+)
 
 SUITES = {
     "vision": vision.run,
@@ -14,6 +25,7 @@ SUITES = {
     "api": api_load.run,
     "cluster": cluster.run,
     "gallery": gallery.run,
+    "enrolment": enrolment.run,
     "robustness": robustness.run,
     "hostile": hostile.run,
 }

@@ -47,7 +47,7 @@ def _service(folder: Path) -> tuple[Governance, str, str]:
     store.migrate()
     gov = Governance(store, settings)
     user = accounts.create_user(gov, "operator", "load-test-password", "operator", "benchmark")
-    principal = accounts.Principal(user.id, user.username, user.role, "token")
+    principal = accounts.Principal(user.id, user.username, user.role, "session")
     secret = accounts.create_token(gov, principal, "load test")[1]
     deployment_id = benchmark_deployment(gov, "Load test")
     photo = sample_image_paths()["yaoming"].read_bytes()

@@ -57,7 +57,7 @@ def _service(folder: Path, **api: object) -> tuple[Governance, str]:
 
 def _token(gov: Governance, username: str) -> str:
     user = next(u for u in accounts.list_users(gov) if u.username == username)
-    principal = accounts.Principal(user.id, user.username, user.role, "token")
+    principal = accounts.Principal(user.id, user.username, user.role, "session")
     return accounts.create_token(gov, principal, "benchmark")[1]
 
 

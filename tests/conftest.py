@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,24 @@ from openlfr.settings import Settings, load_settings
 from openlfr.vision import FaceAnalyzer, load_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+OWN_TEMP = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The test run gets a temporary folder of its own (TMPDIR, for this process and every one it
+    starts), so the privacy canaries see only what openlfr could have written there, not what
+    other programs on a busy machine write to the system's."""
+    own = Path(tempfile.mkdtemp(prefix="openlfr-tests-"))
+    own.chmod(0o711)  # the test PostgreSQL runs as its own user in a folder here
+    os.environ["TMPDIR"] = str(own)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    config.stash[OWN_TEMP] = own
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(OWN_TEMP, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def shared_data_dir() -> Path:

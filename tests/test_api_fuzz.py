@@ -19,7 +19,7 @@ from schemathesis.checks import not_a_server_error
 
 from openlfr.governance.permissions import PERMISSIONS, ROLES
 from tests.api_support import bearer, draft_deployment, make_app, make_gov, token
-from tests.test_api_matrix import all_routes, permission_of
+from tests.support.routes import all_routes, permission_of
 
 pytestmark = pytest.mark.slow
 

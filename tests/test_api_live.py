@@ -129,6 +129,48 @@ def test_the_looping_demo_is_one_alert_with_its_sightings(demo_service) -> None:
     assert {m["alert"]["id"] for m in kinds} == {alert["id"]}
 
 
+def test_prometheus_scrapes_the_running_camera_and_nothing_personal(demo_service) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    gov, setup, url = demo_service
+    admin, operator = bearer(token(gov, "admin")), bearer(token(gov, "operator"))
+    with httpx.Client(base_url=url) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers=operator).status_code == 403
+        assert wait_for(
+            lambda: "openlfr_camera_alerts_total" in client.get("/metrics", headers=admin).text, 60
+        )
+        scraped = client.get("/metrics", headers=admin)
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
+    camera = {"deployment": setup.deployment_id, "camera": "cam1"}
+
+    def value(family: str, suffix: str = "", **labels: str) -> float:
+        wanted = camera | labels
+        return next(
+            s.value
+            for s in families[family].samples
+            if s.name == family + suffix and all(s.labels.get(k) == v for k, v in wanted.items())
+        )
+
+    assert value("openlfr_camera_up") == 1.0 and value("openlfr_camera_decode_fps") > 0
+    assert value("openlfr_camera_frames_processed", "_total") > 0
+    assert value("openlfr_camera_alerts", "_total") >= 1  # the demo's enrolled walker
+    detect = value("openlfr_stage_seconds", "_count", stage="detect")
+    assert detect > 0 and value("openlfr_stage_seconds", "_bucket", stage="detect", le="+Inf") == detect
+    assert value("openlfr_alert_latency_seconds", "_count") >= 1
+    assert any(s.labels == {"result": "ok"} for s in families["openlfr_purge_runs"].samples)
+    assert "openlfr_spool_alerts" in families and "openlfr_websocket_clients" in families
+    assert {s.labels["decision"] for s in families["openlfr_alerts"].samples} <= {
+        "undecided",
+        "confirmed_match",
+        "false_alert",
+        "not_engaged",
+        "unable_to_locate",
+    }
+    assert ENROLLED_SUBJECT not in scraped.text and "yao" not in scraped.text.lower()  # no subject, no name
+
+
 def test_ending_the_deployment_stops_its_engine(demo_service) -> None:
     gov, setup, url = demo_service
     operator = bearer(token(gov, "operator"))

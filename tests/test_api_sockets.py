@@ -51,7 +51,7 @@ def test_the_socket_closes_soon_after_its_sign_in_ends(tmp_path, analyzer, endin
             headers = {"Cookie": f"openlfr_session={signed.cookies['openlfr_session']}", "Origin": url}
         else:
             user = next(u for u in accounts.list_users(gov) if u.username == "operator")
-            principal = accounts.Principal(user.id, user.username, user.role, "token")
+            principal = accounts.Principal(user.id, user.username, user.role, "session")
             row, secret = accounts.create_token(gov, principal, "console")
             headers = {"Authorization": f"Bearer {secret}"}
         with connect(url.replace("http", "ws") + "/api/alerts/ws", additional_headers=headers) as socket:
@@ -83,7 +83,7 @@ def test_a_client_that_stops_reading_a_backlog_is_still_cut_off(tmp_path, analyz
     with gov.store.engine.begin() as connection:
         connection.execute(insert(AlertFeedEntry), [row] * backlog)
     user = next(u for u in accounts.list_users(gov) if u.username == "operator")
-    principal = accounts.Principal(user.id, user.username, user.role, "token")
+    principal = accounts.Principal(user.id, user.username, user.role, "session")
     _, secret = accounts.create_token(gov, principal, "console")
     headers = {"Authorization": f"Bearer {secret}"}
     with live_server(make_app(gov)) as url:

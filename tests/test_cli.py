@@ -25,7 +25,7 @@ from openlfr.errors import (
     MultipleFacesError,
     NoFaceError,
 )
-from tests.test_images import png_claiming
+from tests.support.images import png_claiming
 
 runner = CliRunner()
 

@@ -10,7 +10,6 @@ from importlib.metadata import packages_distributions
 
 from tests.conftest import REPO_ROOT
 
-
 # import name → distribution, for optional packages this machine may not have installed
 NOT_INSTALLED_HERE = {"dlib": "dlib-bin"}
 

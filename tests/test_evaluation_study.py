@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from openlfr.cli import app
 from openlfr.settings import get_settings
-from tests.test_models import make_pack
+from tests.support.packs import make_pack
 
 pytestmark = pytest.mark.shared_data
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import subprocess
 import tempfile
@@ -231,21 +232,10 @@ def test_canary_no_passer_by_data_anywhere(
 
 
 def pdf_text(pdf: bytes) -> str:
-    """The text drawn on a matplotlib PDF's pages: its kerned TJ arrays joined back up."""
-    import re
-    import zlib
+    """The text of every page, as a PDF reader extracts it."""
+    from pypdf import PdfReader
 
-    streams = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            streams.append(zlib.decompress(match.group(1)))
-        except zlib.error:
-            continue
-    text = []
-    for array in re.findall(rb"\[(.*?)\]\s*TJ", b"\n".join(streams), re.S):
-        pieces = re.findall(rb"\(((?:[^()\\]|\\.)*)\)", array, re.S)
-        text.append(b"".join(re.sub(rb"\\(.)", rb"\1", piece) for piece in pieces).decode("latin-1"))
-    return "\n".join(text)
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
 def test_reports_take_any_text_and_never_cut_it_short(gov, clock, samples, tmp_path: Path) -> None:
@@ -260,8 +250,9 @@ def test_reports_take_any_text_and_never_cut_it_short(gov, clock, samples, tmp_p
     pdf = tmp_path / "report.pdf"
     reports.render_pdf(report, pdf)
     text = pdf_text(pdf.read_bytes())
-    assert "$\\nosuchcommand$" in text and "END-OF-PURPOSE" in text
-    assert all(f"clause-{n}" in text for n in range(0, 190, 37))  # nothing in between dropped either
+    flat = " ".join(text.split())  # lines wrap where the page ends them
+    assert "$\\nosuchcommand$" in flat and "END-OF-PURPOSE" in flat
+    assert all(f"clause-{n} " in flat for n in range(190))  # nothing in between dropped either
 
 
 def test_a_changed_decision_needs_a_reason_and_takes_its_outcome_with_it(gov, clock, samples) -> None:

@@ -18,18 +18,7 @@ from openlfr.errors import (
     ImageTooLargeError,
 )
 from openlfr.vision import load_image
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims huge dimensions: a decompression bomb's signature."""
-    buffer = io.BytesIO()
-    Image.new("L", (1, 1)).save(buffer, "PNG")
-    data = bytearray(buffer.getvalue())
-    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
-    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
-    crc = zlib.crc32(bytes(data[12 : ihdr + 13]))
-    data[ihdr + 13 : ihdr + 17] = struct.pack(">I", crc)
-    return bytes(data)
+from tests.support.images import png_claiming
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,35 +11,7 @@ from openlfr.errors import ModelPackError
 from openlfr.models import BUFFALO_S, load_pack, sha256_file
 from openlfr.settings import load_settings
 from openlfr.vision import FaceAnalyzer
-
-MANIFEST = """
-name = "my-pack"
-licence = "test licence text"
-[detector]
-file = "det.onnx"
-sha256 = "{det}"
-[recognizer]
-file = "rec.onnx"
-sha256 = "{rec}"
-input_std = 127.5
-"""
-
-
-def make_pack(folder: Path, corrupt: bool = False) -> Path:
-    builtin = load_pack("buffalo_s")
-    folder.mkdir()
-    shutil.copy(builtin.detector_path, folder / "det.onnx")
-    shutil.copy(builtin.recognizer_path, folder / "rec.onnx")
-    (folder / "manifest.toml").write_text(
-        MANIFEST.format(det=sha256_file(folder / "det.onnx"), rec=sha256_file(folder / "rec.onnx"))
-    )
-    if corrupt:
-        with (folder / "rec.onnx").open("r+b") as handle:
-            handle.seek(1000)
-            byte = handle.read(1)
-            handle.seek(1000)
-            handle.write(bytes([byte[0] ^ 0xFF]))
-    return folder
+from tests.support.packs import make_pack
 
 
 def test_builtin_pack_is_found_without_import_and_verified() -> None:

@@ -1,10 +1,11 @@
-"""Every `openlfr` command the README shows, run as written on real faces.
+"""Every `openlfr` command the README and the documentation show, run as written on real faces.
 
-The commands are read from the README's code blocks, so an example that is added or changed is
-run here too, or fails this test until it is. Placeholder paths and ids are replaced by real
-files made here (``PLACEHOLDERS``), in the README's own order, each command a real process of
-the installed ``openlfr`` in its own data folder. The few that cannot run on one machine in a
-test name where the same form is tested instead (``ELSEWHERE``).
+The commands are read from the code blocks of the README and of every page of the documentation
+(in the site's order), so an example that is added or changed is run here too, or fails this
+test until it is. Placeholder paths and ids are replaced by real files made here
+(``PLACEHOLDERS``), in the documents' own order, each command a real process of the installed
+``openlfr`` in its own data folder. The few that cannot run on one machine in a test name where
+the same form is tested instead (``ELSEWHERE``).
 """
 
 from __future__ import annotations
@@ -47,11 +48,18 @@ ELSEWHERE = {
 }
 
 
+def documents() -> list[Path]:
+    """The README, then the documentation's pages in the site's order (``mkdocs.yml``'s nav)."""
+    nav = re.findall(r":\s*([\w/.-]+\.md)\s*$", (REPO_ROOT / "mkdocs.yml").read_text(), re.M)
+    return [README, *(REPO_ROOT / "docs" / page for page in nav)]
+
+
 def readme_commands() -> list[str]:
-    """Each openlfr command line of the README's code blocks, continuation lines joined, a line
-    holding several (``a; b``) split, comments dropped."""
+    """Each openlfr command line of the code blocks of the README and the documentation,
+    continuation lines joined, a line holding several (``a; b``) split, comments dropped."""
     commands = []
-    for block in re.findall(r"```[a-z]*\n(.*?)```", README.read_text(), re.S):
+    text = "\n".join(path.read_text() for path in documents())
+    for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
         joined = re.sub(r"\\\n\s*", " ", block)
         for line in joined.splitlines():
             line = re.sub(r"\s+#.*$", "", line).strip()

@@ -92,3 +92,33 @@ def test_gallery_top_k_remove_and_empty() -> None:
     assert gallery.search(unit([1, 0])[None], k=5)[0][0].subject == "bob"
     with pytest.raises(ValueError):
         gallery.add("empty", np.zeros((0, 2), np.float32))
+
+
+def test_gallery_states_stay_whole_as_subjects_are_added_removed_and_copied() -> None:
+    gallery = Gallery(dimension=2)
+    gallery.add("ann", unit([1, 0])[None])
+    remote = gallery.templates_only()  # a camera's copy: its own from here on
+    gallery.add("bob", unit([0, 1])[None])
+    remote.add("cid", unit([1, 1])[None])
+    assert gallery.subjects == ["ann", "bob"] and remote.subjects == ["ann", "cid"]
+    gallery.add("ann", unit([1, 1])[None])  # more templates for someone enrolled
+    assert gallery.template_count == 3 and len(gallery.templates_of("ann")) == 2
+    assert len(remote.templates_of("ann")) == 1  # the copy keeps what it had
+    gallery.remove("bob")
+    gallery.add("dee", unit([0, 1])[None])
+    [ranked] = gallery.search(unit([0, 1])[None], k=3)
+    assert ranked[0].subject == "dee" and {c.subject for c in ranked} == {"ann", "dee"}
+    with pytest.raises(ValueError, match="not in the gallery"):
+        gallery.templates_of("bob")
+
+
+def test_enrolling_many_subjects_one_by_one_keeps_every_one() -> None:
+    rng = np.random.default_rng(1)
+    templates = rng.standard_normal((3000, 8)).astype(np.float32)
+    templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+    gallery = Gallery(dimension=8)
+    for i, template in enumerate(templates):
+        gallery.add(f"s{i}", template[None])
+    assert len(gallery) == 3000 and gallery.subjects[1234] == "s1234"
+    found = gallery.search(templates[[7, 2999]], k=1)
+    assert [r[0].subject for r in found] == ["s7", "s2999"]

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -64,29 +65,65 @@ def alert_context(session: Session, rows: Iterable[AlertRecord]) -> dict[str, di
     return context
 
 
-def alert_summary(row: AlertRecord, about: dict | None = None) -> dict:
-    """What an alert looks like on the wire: metadata only (images have their own audited
-    routes), with what ``alert_context`` found about it."""
-    return (about or {}) | {
-        "id": row.id,
-        "deployment_id": row.deployment_id,
-        "camera": row.camera,
-        "subject": row.subject_reference,
-        "score": round(row.score, 4),
-        "threshold": round(row.threshold, 4),
-        "candidates": row.candidates,
-        "track_id": row.track_id,
-        "supporting_faces": row.supporting_faces,
-        "raised_at": _iso(row.raised_at),
-        "last_seen_at": _iso(row.last_seen_at or row.raised_at),
-        "sightings": row.sightings or 1,
-        "latency_ms": round(row.latency_ms, 1),
-        "decision": row.decision,
-        "decided_by": row.decided_by,
-        "outcome": row.outcome,
-        "retained": row.retain_reason is not None,
-        "images_available": row.probe_sealed is not None,
-    }
+class CandidateOut(BaseModel):
+    subject: str
+    score: float
+
+
+class AlertOut(BaseModel):
+    """An alert on the wire: metadata only (the images have their own audited routes), with where
+    it was raised and why its subject is on the watchlist."""
+
+    id: str
+    deployment_id: str
+    camera: str
+    subject: str | None = Field(description="The subject's reference; none once purged.")
+    score: float
+    threshold: float
+    candidates: list[CandidateOut] | None
+    track_id: int
+    supporting_faces: int
+    raised_at: str | None
+    last_seen_at: str | None
+    sightings: int
+    latency_ms: float
+    decision: str | None
+    decided_by: str | None
+    outcome: str | None
+    retained: bool
+    images_available: bool
+    deployment: str | None = None
+    location: str | None = None
+    category: str | None = None
+    reason: str | None = Field(None, description="Why the subject is on the watchlist.")
+    image_date: str | None = None
+
+
+def alert_summary(row: AlertRecord, about: dict | None = None) -> AlertOut:
+    """An alert as the wire shows it, with what ``alert_context`` found about it."""
+    return AlertOut(
+        **(about or {}),
+        **{
+            "id": row.id,
+            "deployment_id": row.deployment_id,
+            "camera": row.camera,
+            "subject": row.subject_reference,
+            "score": round(row.score, 4),
+            "threshold": round(row.threshold, 4),
+            "candidates": row.candidates,
+            "track_id": row.track_id,
+            "supporting_faces": row.supporting_faces,
+            "raised_at": _iso(row.raised_at),
+            "last_seen_at": _iso(row.last_seen_at or row.raised_at),
+            "sightings": row.sightings or 1,
+            "latency_ms": round(row.latency_ms, 1),
+            "decision": row.decision,
+            "decided_by": row.decided_by,
+            "outcome": row.outcome,
+            "retained": row.retain_reason is not None,
+            "images_available": row.probe_sealed is not None,
+        },
+    )
 
 
 def head(gov: Governance) -> int:
@@ -110,7 +147,7 @@ def read_feed(gov: Governance, after: int, limit: int = 500) -> list[dict]:
                 "seq": entry.seq,
                 "kind": entry.kind,
                 "at": _iso(entry.at),
-                "alert": alert_summary(alert, about.get(alert.id)),
+                "alert": alert_summary(alert, about.get(alert.id)).model_dump(mode="json"),
             }
             for entry, alert in rows
         ]

@@ -52,6 +52,7 @@ class Periodic(Background):
         self.interval, self.function = interval, function
         self.last_run: datetime | None = None
         self.last_error: str | None = None
+        self.runs = self.failures = 0
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -61,6 +62,8 @@ class Periodic(Background):
             except Exception as exc:
                 log.exception("%s failed; will try again", self.name)
                 self.last_error = redact_text(f"{type(exc).__name__}: {exc}")
+                self.failures += 1
+            self.runs += 1
             self.last_run = datetime.now(UTC)
             self._stop.wait(self.interval)
 

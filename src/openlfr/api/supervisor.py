@@ -22,6 +22,7 @@ from openlfr.governance import deployments as dep
 from openlfr.governance import runner_lease as lease
 from openlfr.governance.context import Governance
 from openlfr.governance.live_session import LiveSession, open_live_session
+from openlfr.live.metrics import Histogram
 from openlfr.live.preview import privacy_preview
 from openlfr.live.runner import CameraStatus, LiveRunner
 from openlfr.store.models import Deployment
@@ -168,6 +169,22 @@ class DeploymentSupervisor(Background):
         if self.refusals.get(deployment_id) != reason:
             log.warning("deployment %s not started: %s", deployment_id, reason)
         self.refusals[deployment_id] = reason
+
+    def spooled(self) -> int:
+        """Alerts of running deployments waiting in their encrypted spools for the database."""
+        with self._lock:
+            sinks = [running.session.sink for running in self.running.values()]
+        return sum(sink.pending() for sink in sinks)
+
+    def histograms(self) -> dict[tuple[str, str], tuple[dict[str, Histogram], Histogram]]:
+        """Each running camera's stage-time and capture-to-alert histograms, by (deployment, camera)."""
+        with self._lock:
+            running = list(self.running.items())
+        return {
+            (deployment_id, worker.name): worker.engine.metrics.histograms()
+            for deployment_id, run in running
+            for worker in run.runner.workers
+        }
 
     def status(self) -> dict[str, list[CameraStatus]]:
         with self._lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -21,7 +22,8 @@ import numpy as np
 from openlfr.settings import Settings
 from openlfr.vision.batching import MicroBatcher
 from openlfr.vision.runtime import create_session, recognizer_batch_size
-from openlfr.vision.tensors import InputScaling, feeds_images
+from openlfr.vision.sessions import ImageSession
+from openlfr.vision.tensors import InputScaling
 from openlfr.vision.torch_backend import Port
 
 log = logging.getLogger(__name__)
@@ -79,10 +81,10 @@ class InferenceActor:
 
     def _network(self, model: Model, scaling: InputScaling) -> Callable[[np.ndarray], list[np.ndarray]]:
         session = self.sessions[model]
-        if feeds_images(session):
-            return lambda images: session.run_images(images, scaling)
-        name = session.get_inputs()[0].name
-        return lambda images: session.run(None, {name: scaling.blob(images)})
+        if isinstance(session, ImageSession):
+            return partial(session.run_images, scaling=scaling)
+        plain, name = session, session.get_inputs()[0].name
+        return lambda images: plain.run(None, {name: scaling.blob(images)})
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Per model: batches run, rows and mean batch size."""

@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 from openlfr.evaluation.demographics import Differential
 from openlfr.evaluation.metrics import det_curve
 from openlfr.evaluation.study import StudyResults
+
+TEMPLATES = Environment(
+    loader=PackageLoader("openlfr.evaluation"), autoescape=select_autoescape(default=True)
+)
 
 
 def _comparison_figure(plt, packs: list[StudyResults]):
@@ -132,43 +136,6 @@ def comparison_rows(packs: list[StudyResults]) -> list[list[str]]:
     return rows
 
 
-TEMPLATE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>openlfr evaluation</title>
-<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}table{border-collapse:collapse;margin:.5em 0}
-td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f4f4f4}td:first-child{text-align:left}</style></head><body>
-<h1>Accuracy and equity evaluation: {{ packs|map(attribute="pack")|join(", ") }}</h1>
-<p>Data: LFW (deep-funnelled, 7,701 images, 4,281 people; sex labels), UTKFace (4,887 aligned crops labelled
-by age, sex and race, no identities). Both are public research sets collected from the web; they are not a
-police population. Templates were compared by cosine similarity. Packs after the first are run at the threshold
-that gives them the same false match rate on LFW cross-identity pairs as the first pack at its operating threshold.</p>
-<h2>Model packs side by side</h2>
-<table><tr><th></th>{% for r in packs %}<th>{{ r.pack }}</th>{% endfor %}</tr>
-{% for row in comparison %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table>
-{% for title, png in shared_figures %}<img alt="{{ title }}" src="data:image/png;base64,{{ png }}" style="max-width:100%">{% endfor %}
-{% for r in packs %}{% set p = loop.index0 %}<h1>Pack {{ r.pack }}</h1>
-<h2>Headline numbers</h2><pre>{{ numbers[p] }}</pre>
-{% for d in r.differentials %}<h2>{{ d.attribute }} at threshold {{ "%.2f"|format(d.threshold) }}</h2>
-<table><tr><th>group</th><th>impostor pairs</th><th>false matches</th><th>FMR</th><th>95% CI</th><th>× lowest</th></tr>
-{% for g in d.fmr %}<tr><td>{{ g.group }}</td><td>{{ g.trials }}</td><td>{{ g.errors }}</td><td>{{ "%.5f"|format(g.rate) }}</td>
-<td>{{ "%.5f"|format(g.ci_low) }}–{{ "%.5f"|format(g.ci_high) }}</td><td>{{ "%.1f"|format(ratios[p][d.attribute][g.group]) }}</td></tr>{% endfor %}</table>
-{% if d.fnmr %}<table><tr><th>group</th><th>genuine pairs</th><th>misses</th><th>FNMR</th><th>95% CI</th></tr>
-{% for g in d.fnmr %}<tr><td>{{ g.group }}</td><td>{{ g.trials }}</td><td>{{ g.errors }}</td><td>{{ "%.4f"|format(g.rate) }}</td>
-<td>{{ "%.4f"|format(g.ci_low) }}–{{ "%.4f"|format(g.ci_high) }}</td></tr>{% endfor %}</table>{% endif %}
-<p>Do the groups share one false match rate? p = {{ "%.2g"|format(d.fmr_p_value) }}.
-{% if d.non_significant_from is not none %}From threshold {{ d.non_significant_from }} upwards no difference is significant at 5%.
-{% else %}The difference stays significant across the whole sweep ({{ d.sweep[0][0] }}–{{ d.sweep[-1][0] }}).{% endif %}
-{% if d.excluded_pairs %}{{ d.excluded_pairs }} likely duplicate pairs excluded.{% endif %}</p>{% endfor %}
-{% for title, png in figures[p] %}<h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}" style="max-width:100%">{% endfor %}
-{% endfor %}
-<h2>Caveats</h2><p>Pairs share images, so they are not independent: intervals and p-values are optimistic.
-UTKFace holds some people more than once; pairs with the same sex and race labels, ages at most 10 years apart,
-scoring 0.70 or more (0.80 when either is a child under 13) are treated as likely duplicates, a rule set by looking
-at the highest-scoring pairs with buffalo_s, and results are reported both with and without excluding them. In this
-UTKFace subset most Asian faces are of infants (median age 2 for Asian males), so the race groups are confounded
-with age: the "adults 20+" crossing separates the two. Cluster thresholds are fitted on one half of UTKFace and
-measured on the other half and on LFW.</p>
-</body></html>"""
-
-
 DATASETS = (
     "Data: LFW (deep-funnelled, 7,701 images, 4,281 people; sex labels) and UTKFace (4,887 aligned "
     "crops labelled by age, sex and race, no identities). Public research sets collected from the web, "
@@ -262,20 +229,16 @@ def write_report(packs: list[StudyResults], folder: Path) -> dict[str, Path]:
         if len(packs) > 1 and all("lfw pairs" in r.curves for r in packs)
         else []
     )
-    html = (
-        Environment(autoescape=select_autoescape(default=True))
-        .from_string(TEMPLATE)
-        .render(
-            packs=packs,
-            comparison=comparison_rows(packs),
-            numbers=[json.dumps(r.numbers, indent=2, default=float) for r in packs],
-            ratios=[{d.attribute: d.ratios() for d in r.differentials} for r in packs],
-            shared_figures=[(title, _png(figure)) for title, figure in shared],
-            figures=[
-                [(f"{r.pack}: {title}", _png(figure)) for title, figure in f]
-                for r, f in zip(packs, per_pack, strict=True)
-            ],
-        )
+    html = TEMPLATES.get_template("evaluation.html").render(
+        packs=packs,
+        comparison=comparison_rows(packs),
+        numbers=[json.dumps(r.numbers, indent=2, default=float) for r in packs],
+        ratios=[{d.attribute: d.ratios() for d in r.differentials} for r in packs],
+        shared_figures=[(title, _png(figure)) for title, figure in shared],
+        figures=[
+            [(f"{r.pack}: {title}", _png(figure)) for title, figure in f]
+            for r, f in zip(packs, per_pack, strict=True)
+        ],
     )
     paths = {
         "html": folder / "evaluation.html",

@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "account.own": EVERYONE,
     "purge.run": frozenset({"admin"}),
     "settings.read": frozenset({"admin", "auditor"}),
+    "metrics.read": frozenset({"admin"}),
     "search.run": frozenset({"operator", "authorising_officer"}),
     "galleries.manage": frozenset({"watchlist_manager"}),
     "keys.rotate": frozenset({"admin"}),

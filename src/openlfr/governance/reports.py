@@ -13,12 +13,19 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from jinja2 import Environment, select_autoescape
+import matplotlib
+from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
 from openlfr.governance import audit
 from openlfr.governance.context import Governance, aware
 from openlfr.store.models import AlertRecord, Deployment, Subject
+
+TEMPLATES = Environment(
+    loader=PackageLoader("openlfr.governance"), autoescape=select_autoescape(default=True)
+)
+FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+FONT_BOLD = FONT.with_name("DejaVuSans-Bold.ttf")
 
 
 def build(gov: Governance, deployment_id: str) -> dict:
@@ -140,88 +147,43 @@ def _wrapped_title(figure, axis, title: str) -> None:
             return
 
 
-TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Transparency report: {{ r.deployment }}</title>
-{% if stylesheet %}<link rel="stylesheet" href="{{ stylesheet }}">{% else %}<style>body{font-family:sans-serif;
-max-width:52em;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;
-text-align:left}th{background:#f4f4f4}img{max-width:100%}</style>{% endif %}
-</head><body>
-{% if back %}<p><a href="{{ back }}">← All reports</a></p>{% endif %}
-<h1>Live facial recognition deployment: {{ r.deployment }}</h1>
-<table>
-<tr><th>Location</th><td>{{ r.location }}{% if r.area %} ({{ r.area }}){% endif %}</td></tr>
-<tr><th>Time window</th><td>{{ r.planned_start }} to {{ r.planned_end }}</td></tr>
-<tr><th>Purpose</th><td>{{ r.purpose }}</td></tr>
-<tr><th>Legal basis</th><td>{{ r.legal_basis }}</td></tr>
-<tr><th>DPIA</th><td>{{ r.dpia_reference }}</td></tr>
-<tr><th>Signage confirmed</th><td>{{ "yes" if r.signage_confirmed else "no" }}</td></tr>
-<tr><th>Alert threshold</th><td>{{ r.alert_threshold }}</td></tr>
-<tr><th>Watchlist size</th><td>{{ r.watchlist_size }}{% for c, n in r.watchlist_by_category.items() %}; {{ c.replace("_", " ") }}: {{ n }}{% endfor %}</td></tr>
-<tr><th>People seen</th><td>{{ r.people_seen }} (faces detected in all frames: {{ r.faces_seen }})</td></tr>
-<tr><th>Alerts</th><td>{{ r.alerts }}</td></tr>
-<tr><th>Confirmed alerts</th><td>{{ r.confirmed_alerts }}</td></tr>
-<tr><th>False alerts</th><td>{{ r.false_alerts }}</td></tr>
-<tr><th>False alert rate</th><td>{% if r.false_alert_rate is not none %}{{ "%.6f"|format(r.false_alert_rate) }} per person seen{% else %}n/a{% endif %}</td></tr>
-<tr><th>Engagements</th><td>{{ r.engagements }}{% for o, n in r.outcomes.items() %}; {{ o.replace("_", " ") }}: {{ n }}{% endfor %}</td></tr>
-<tr><th>Audit trail head</th><td><code>{{ r.audit_head }}</code> (check later with <code>openlfr audit verify --head</code>)</td></tr>
-</table>
-<h2>Alerts over time</h2><img alt="alerts over time" src="data:image/png;base64,{{ plot }}">
-<p>Faces that matched no one on the watchlist were deleted at once and never stored.</p>
-</body></html>"""
-
-
 def render_html(report: dict, stylesheet: str | None = None, back: str | None = None) -> str:
-    """The report as one HTML page, styled inline as a file of its own; a site whose content policy
-    forbids inline style gives its ``stylesheet`` address instead, and where ``back`` leads."""
-    environment = Environment(autoescape=select_autoescape(default=True))
+    """The report as one HTML page (``templates/report.html``), styled inline as a file of its
+    own; a site whose content policy forbids inline style gives its ``stylesheet`` address
+    instead, and where ``back`` leads."""
     plot = base64.b64encode(alerts_plot_png(report)).decode()
-    return environment.from_string(TEMPLATE).render(r=report, plot=plot, stylesheet=stylesheet, back=back)
-
-
-PDF_WRAP = 62  # characters per line of a field's value on an A4 page
-PDF_LINE = 0.018  # of the page's height
+    return TEMPLATES.get_template("report.html").render(r=report, plot=plot, stylesheet=stylesheet, back=back)
 
 
 def render_pdf(report: dict, path: Path) -> None:
-    """The figures, every field whole (wrapped, over as many pages as it takes: a published legal
-    document is never cut short), then the plot; matplotlib's PDF backend, no system libraries.
-    Text is set as written: a "$" in a name is a dollar sign, not a formula."""
-    import matplotlib
+    """Every field whole, flowed and wrapped over as many A4 pages as it takes (a published legal
+    document is never cut short), then the plot. fpdf2 sets the text with the DejaVu Sans font
+    matplotlib ships, so any name prints as written, in any script DejaVu covers."""
+    from fpdf import FPDF
 
-    matplotlib.use("Agg")
-    import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_font("dejavu", "", str(FONT))
+    pdf.add_font("dejavu", "B", str(FONT_BOLD))
+    pdf.add_page()
+    pdf.set_font("dejavu", "B", 15)
+    pdf.multi_cell(0, 8, f"Transparency report: {report['deployment']}", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
     skip = {"alert_times", "alert_decisions"}
-    rows = [
-        (key.replace("_", " "), textwrap.wrap(str(value), PDF_WRAP, break_long_words=True) or [""])
-        for key, value in report.items()
-        if key not in skip
-    ]
-    with PdfPages(path) as pdf:
-        page, y = _pdf_page(plt, f"Transparency report: {report['deployment']}"), 0.9
-        for label, lines in rows:
-            for number, line in enumerate(lines):
-                if y < 0.05:
-                    pdf.savefig(page)
-                    plt.close(page)
-                    page, y = _pdf_page(plt, f"Transparency report (continued): {report['deployment']}"), 0.9
-                if number == 0:
-                    page.text(0.08, y, f"{label}:", fontsize=9, weight="bold", parse_math=False)
-                page.text(0.38, y, line, fontsize=9, parse_math=False)
-                y -= PDF_LINE
-            y -= PDF_LINE / 2
-        pdf.savefig(page)
-        plt.close(page)
-        plot = plt.figure(figsize=(8.27, 4))
-        plot.figimage(mpimg.imread(io.BytesIO(alerts_plot_png(report)), format="png"), 20, 20)
-        pdf.savefig(plot)
-        plt.close(plot)
+    for key, value in report.items():
+        if key in skip:
+            continue
+        pdf.set_font("dejavu", "B", 9)
+        pdf.multi_cell(0, 5, key.replace("_", " "), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("dejavu", "", 9)
+        pdf.multi_cell(0, 5, _shown(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1.5)
+    pdf.add_page()
+    pdf.image(io.BytesIO(alerts_plot_png(report)), w=pdf.epw)
+    pdf.output(str(path))
 
 
-def _pdf_page(plt, title: str):
-    page = plt.figure(figsize=(8.27, 11.69))
-    for number, line in enumerate(textwrap.wrap(title, 56)):
-        page.text(0.08, 0.95 - number * 0.02, line, fontsize=14, weight="bold", parse_math=False)
-    return page
+def _shown(value: object) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+    return "none" if value is None else str(value)

@@ -10,6 +10,33 @@ from dataclasses import dataclass, field
 import numpy as np
 
 STAGES = ("detect", "track", "quality", "embed", "search")
+STAGE_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+LATENCY_BUCKETS_S = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class Histogram:
+    """Cumulative counts of observations at or below each bound (as Prometheus histograms are)."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    observed: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.bounds)
+
+    def observe(self, value: float) -> None:
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += 1
+        self.total += value
+        self.observed += 1
+
+    def copy(self) -> Histogram:
+        twin = Histogram(self.bounds)
+        twin.counts, twin.total, twin.observed = list(self.counts), self.total, self.observed
+        return twin
 
 
 @dataclass
@@ -32,6 +59,10 @@ class CameraMetrics:
     _frame_latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     _frame_times: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    stage_seconds: dict[str, Histogram] = field(
+        default_factory=lambda: {stage: Histogram(STAGE_BUCKETS_S) for stage in STAGES}
+    )
+    alert_seconds: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_S))
 
     def frame_done(self, captured_at: float) -> None:
         """Count a processed frame and how long after capture its processing finished."""
@@ -44,10 +75,17 @@ class CameraMetrics:
         """Exponential moving average of each stage's time per frame, in ms."""
         with self._lock:
             self.stage_ms[name] = 0.9 * self.stage_ms[name] + 0.1 * seconds * 1000
+            self.stage_seconds[name].observe(seconds)
 
     def alert_latency(self, ms: float) -> None:
         with self._lock:
             self._latencies.append(ms)
+            self.alert_seconds.observe(ms / 1000)
+
+    def histograms(self) -> tuple[dict[str, Histogram], Histogram]:
+        """Copies of the stage-time and capture-to-alert histograms (seconds), for a scrape."""
+        with self._lock:
+            return {k: h.copy() for k, h in self.stage_seconds.items()}, self.alert_seconds.copy()
 
     def processed_fps(self, window: float = 3.0) -> float:
         with self._lock:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from openlfr.vision.batching import MicroBatcher
-from openlfr.vision.tensors import InputScaling, feeds_images
+from openlfr.vision.sessions import ImageSession, ModelSession, feeds_images
+from openlfr.vision.tensors import InputScaling
 from openlfr.vision.types import Detections
 
 STRIDES = (8, 16, 32)
@@ -41,7 +41,7 @@ class SCRFDDetector:
 
     def __init__(
         self,
-        session: ort.InferenceSession,
+        session: ModelSession,
         *,
         input_size: tuple[int, int] = (640, 640),
         input_mean: float = 127.5,
@@ -143,7 +143,7 @@ class SCRFDDetector:
 
     def network(self, batch: np.ndarray) -> list[np.ndarray]:
         """The bare network: a batch from ``network_input`` in, nine output arrays out."""
-        if self.feeds_images:
+        if isinstance(self.session, ImageSession):
             return self.session.run_images(batch, self.scaling)
         return self.session.run(None, {self.input_name: batch})
 

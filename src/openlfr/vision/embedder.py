@@ -6,10 +6,10 @@ Output vectors are biometric templates: keep them in memory or in the encrypted 
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 
 from openlfr.vision.batching import MicroBatcher
-from openlfr.vision.tensors import InputScaling, concat, feeds_images, mirrored
+from openlfr.vision.sessions import ImageSession, ModelSession, feeds_images
+from openlfr.vision.tensors import InputScaling, concat, mirrored
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -23,7 +23,7 @@ class ArcFaceEmbedder:
 
     def __init__(
         self,
-        session: ort.InferenceSession,
+        session: ModelSession,
         *,
         input_mean: float = 127.5,
         input_std: float = 127.5,
@@ -49,7 +49,7 @@ class ArcFaceEmbedder:
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """The bare network on a batch from ``network_input``: raw, unnormalised features."""
-        if self.feeds_images:
+        if isinstance(self.session, ImageSession):
             return self.session.run_images(batch, self.scaling)[0]
         return self.session.run(None, {self.input_name: batch})[0]
 

@@ -15,6 +15,7 @@ import onnxruntime as ort
 from openlfr.errors import ModelPackError, ProviderUnavailableError
 from openlfr.settings import RuntimeSettings
 from openlfr.video.hwdecode import claim_the_gpu_for_decoding
+from openlfr.vision.sessions import ModelSession
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def resolve_providers(spec: str) -> list[str]:
     return [PROVIDER_NAMES[w] for w in wanted]
 
 
-def batch_wait_seconds(wait_ms: float | None, session: ort.InferenceSession) -> float:
+def batch_wait_seconds(wait_ms: float | None, session: ModelSession) -> float:
     """How long a model waits for other callers' inputs: as set, else 2 ms off the CPU and none on it.
 
     On this project's 2-vCPU machine a batch of 4 frames costs 1.02× per frame what one does
@@ -63,7 +64,7 @@ def batch_wait_seconds(wait_ms: float | None, session: ort.InferenceSession) -> 
     return wait_ms / 1000
 
 
-def recognizer_batch_size(size: int | None, session: ort.InferenceSession) -> int:
+def recognizer_batch_size(size: int | None, session: ModelSession) -> int:
     """Most faces in one recognizer call: as set, else 16 on the CPU and 256 off it.
 
     On an H200 the converted recognizer ran 24,300 faces/s in calls of 256 and 3,400 in
@@ -72,7 +73,7 @@ def recognizer_batch_size(size: int | None, session: ort.InferenceSession) -> in
     return size if size is not None else (16 if runs_on_cpu(session) else 256)
 
 
-def runs_on_cpu(session: ort.InferenceSession) -> bool:
+def runs_on_cpu(session: ModelSession) -> bool:
     """Whether a session (ONNX Runtime's, our PyTorch one, or a node actor's) computes on the CPU."""
     provider = session.get_providers()[0].rsplit(": ", 1)[-1]  # "node inference actor: <provider>"
     return provider == "CPUExecutionProvider" or provider.startswith("torch:cpu")
@@ -92,9 +93,7 @@ def session_options(settings: RuntimeSettings) -> ort.SessionOptions:
     return options
 
 
-def create_session(
-    model_path: Path, settings: RuntimeSettings, decodes_here: bool = False
-) -> ort.InferenceSession:
+def create_session(model_path: Path, settings: RuntimeSettings, decodes_here: bool = False) -> ModelSession:
     """Build one inference session and log which provider actually runs it.
 
     ``decodes_here``: this process may decode video on NVDEC, so the decoders claim the GPU

@@ -45,11 +45,6 @@ class InputScaling:
         return to_nchw(images, self.mean, self.std, self.bgr_to_rgb)
 
 
-def feeds_images(session: object) -> bool:
-    """Whether ``session`` takes uint8 NHWC images and scales them itself (``run_images``)."""
-    return callable(getattr(session, "run_images", None))
-
-
 # Batches are numpy arrays, or PyTorch tensors on the inference device where frames stay
 # there (``live.frames_on_device``); these few operations take either, so the batching and
 # the embedder need not know which.

@@ -10,7 +10,18 @@ from starlette.formparsers import MultiPartParser
 from openlfr import __version__
 from openlfr.api import errors
 from openlfr.api.middleware import BodyLimit, SecurityHeaders
-from openlfr.api.routes import admin, alerts, auth, cameras, deployments, field, public, reports, search
+from openlfr.api.routes import (
+    admin,
+    alerts,
+    auth,
+    cameras,
+    deployments,
+    field,
+    metrics,
+    public,
+    reports,
+    search,
+)
 from openlfr.api.service import Service
 from openlfr.console import pages, public_page
 from openlfr.console.templating import CONSOLE
@@ -32,7 +43,7 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     errors.install(app)
-    for module in (auth, deployments, alerts, field, cameras, reports, admin, search, public):
+    for module in (auth, deployments, alerts, field, cameras, reports, admin, search, public, metrics):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(public_page.router)

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -223,22 +223,31 @@ def audit_verify(
     )
 
 
+class PurgeOut(BaseModel):
+    dry_run: bool
+    ended_deployments: list[str]
+    subjects_deleted: int
+    alerts_anonymised: int
+    keys_destroyed: list[str] = Field(description="Ids of the data keys erased (crypto-shredding).")
+
+
 @router.post("/purge")
 def run_purge(
     request: Request,
     dry_run: bool = Query(False),
     _: Principal = Depends(require("purge.run")),
-) -> dict:
+) -> PurgeOut:
     report = purge(gov_of(request), dry_run=dry_run)
-    return {
-        "dry_run": dry_run,
-        "ended_deployments": list(report.ended_deployments),
-        "subjects_deleted": report.subjects_deleted,
-        "alerts_anonymised": report.alerts_anonymised,
-        "keys_destroyed": list(report.keys_destroyed),
-    }
+    return PurgeOut(
+        dry_run=dry_run,
+        ended_deployments=list(report.ended_deployments),
+        subjects_deleted=report.subjects_deleted,
+        alerts_anonymised=report.alerts_anonymised,
+        keys_destroyed=list(report.keys_destroyed),
+    )
 
 
 @router.get("/settings")
-def settings_in_force(request: Request, _: Principal = Depends(require("settings.read"))) -> dict:
+def settings_in_force(request: Request, _: Principal = Depends(require("settings.read"))) -> dict[str, Any]:
+    """Every setting in force, as ``settings.py`` names them, secrets masked."""
     return public_settings(gov_of(request))

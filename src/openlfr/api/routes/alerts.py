@@ -12,7 +12,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from openlfr.api.deps import gov_of, principal_of, require, same_origin, service_of
-from openlfr.api.feed import alert_context, alert_summary, head, read_feed
+from openlfr.api.feed import AlertOut, alert_context, alert_summary, head, read_feed
 from openlfr.governance import alerts as al
 from openlfr.governance import watchlists as wl
 from openlfr.governance.accounts import Principal
@@ -40,7 +40,15 @@ class Retain(BaseModel):
 
 class AlertList(BaseModel):
     head: int = Field(description="Feed number to resume the WebSocket from.")
-    alerts: list[dict]
+    alerts: list[AlertOut]
+
+
+class SightingOut(BaseModel):
+    id: str
+    seen_at: str
+    score: float
+    track_id: int
+    supporting_faces: int
 
 
 @router.get("/alerts")
@@ -66,14 +74,14 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: str, request: Request, _: Principal = Depends(require("alerts.read"))) -> dict:
+def get_alert(alert_id: str, request: Request, _: Principal = Depends(require("alerts.read"))) -> AlertOut:
     gov = gov_of(request)
     with gov.store.session() as session:
         row = gov.get(session, AlertRecord, alert_id)
         return alert_summary(row, alert_context(session, [row]).get(row.id))
 
 
-def described(gov: Governance, row: AlertRecord) -> dict:
+def described(gov: Governance, row: AlertRecord) -> AlertOut:
     """An alert just changed, as the wire shows it (with its deployment and subject)."""
     with gov.store.session() as session:
         return alert_summary(row, alert_context(session, [row]).get(row.id))
@@ -82,16 +90,16 @@ def described(gov: Governance, row: AlertRecord) -> dict:
 @router.get("/alerts/{alert_id}/sightings")
 def alert_sightings(
     alert_id: str, request: Request, _: Principal = Depends(require("alerts.read"))
-) -> list[dict]:
+) -> list[SightingOut]:
     """Every sighting grouped into this alert, oldest first: when, how well, which track (no images)."""
     return [
-        {
-            "id": s.id,
-            "seen_at": aware(s.seen_at).isoformat(timespec="milliseconds"),
-            "score": round(s.score, 4),
-            "track_id": s.track_id,
-            "supporting_faces": s.supporting_faces,
-        }
+        SightingOut(
+            id=s.id,
+            seen_at=aware(s.seen_at).isoformat(timespec="milliseconds"),
+            score=round(s.score, 4),
+            track_id=s.track_id,
+            supporting_faces=s.supporting_faces,
+        )
         for s in al.sightings(gov_of(request), alert_id)
     ]
 
@@ -123,7 +131,7 @@ def reference_image(
 @router.post("/alerts/{alert_id}/decision")
 def decide(
     alert_id: str, body: Decision, request: Request, principal: Principal = Depends(require("alerts.decide"))
-) -> dict:
+) -> AlertOut:
     gov = gov_of(request)
     return described(gov, al.decide(gov, alert_id, body.decision, principal.username, body.reason))
 
@@ -131,7 +139,7 @@ def decide(
 @router.post("/alerts/{alert_id}/outcome")
 def outcome(
     alert_id: str, body: Outcome, request: Request, principal: Principal = Depends(require("alerts.decide"))
-) -> dict:
+) -> AlertOut:
     gov = gov_of(request)
     return described(gov, al.record_outcome(gov, alert_id, body.outcome, principal.username, body.reason))
 
@@ -139,7 +147,7 @@ def outcome(
 @router.post("/alerts/{alert_id}/retain")
 def retain(
     alert_id: str, body: Retain, request: Request, principal: Principal = Depends(require("alerts.retain"))
-) -> dict:
+) -> AlertOut:
     gov = gov_of(request)
     return described(gov, al.retain(gov, alert_id, principal.username, body.reason))
 

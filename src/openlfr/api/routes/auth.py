@@ -69,11 +69,19 @@ async def login(body: Login, request: Request, response: Response) -> Me:
 @router.post("/auth/logout")
 def logout(
     request: Request, response: Response, principal: Principal = Depends(require("tokens.own"))
-) -> dict:
+) -> SignedOut:
     if principal.via == "session":
         accounts.end_session(gov_of(request), principal)
     response.delete_cookie(SESSION_COOKIE, path="/")
-    return {"signed_out": True}
+    return SignedOut(signed_out=True)
+
+
+class SignedOut(BaseModel):
+    signed_out: bool
+
+
+class PasswordChanged(BaseModel):
+    changed: bool
 
 
 class PasswordChange(BaseModel):
@@ -84,13 +92,13 @@ class PasswordChange(BaseModel):
 @router.post("/auth/password")
 async def change_password(
     body: PasswordChange, request: Request, principal: Principal = Depends(require("account.own"))
-) -> dict:
+) -> PasswordChanged:
     """Your own new password, given the current one (checked within the sign-in limits). Your
     other sessions and your API tokens end; this session goes on."""
     address = request.client.host if request.client else "unknown"
     await service_of(request).gate.check(principal.username, body.current, address)
     await run_in_threadpool(accounts.set_own_password, gov_of(request), principal, body.new)
-    return {"changed": True}
+    return PasswordChanged(changed=True)
 
 
 @router.get("/auth/me")

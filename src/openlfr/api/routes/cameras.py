@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
 
 from openlfr.api.deps import require, service_of
 from openlfr.governance.accounts import Principal
@@ -16,14 +18,29 @@ router = APIRouter(prefix="/api", tags=["cameras"])
 BOUNDARY = "openlfrframe"
 
 
+class CameraOut(BaseModel):
+    name: str
+    source: str = Field(description="The camera's address, any password in it masked.")
+    state: str
+    last_error: str | None
+    connects: int
+    decode_fps: float
+    decoded: int
+    dropped: int
+    metrics: dict[str, Any] = Field(description="Counters, rates, latency percentiles and stage times.")
+
+
+class CamerasOut(BaseModel):
+    running: dict[str, list[CameraOut]] = Field(description="By deployment id.")
+    refused: dict[str, str] = Field(description="Live deployments not running, and why.")
+
+
 @router.get("/cameras")
-def cameras(request: Request, _: Principal = Depends(require("cameras.status"))) -> dict:
+def cameras(request: Request, _: Principal = Depends(require("cameras.status"))) -> CamerasOut:
     """Per running deployment: each camera's state, fps, latency and counters."""
     supervisor = service_of(request).supervisor
-    return {
-        "running": {d: [asdict(s) for s in statuses] for d, statuses in supervisor.status().items()},
-        "refused": dict(supervisor.refusals),
-    }
+    running = {d: [CameraOut(**asdict(s)) for s in statuses] for d, statuses in supervisor.status().items()}
+    return CamerasOut(running=running, refused=dict(supervisor.refusals))
 
 
 @router.get("/cameras/{deployment_id}/{camera}/preview.mjpg", response_class=StreamingResponse)

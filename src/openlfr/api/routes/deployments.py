@@ -256,13 +256,13 @@ async def image_upload(request: Request) -> tuple[dict[str, str], bytes]:
 )
 async def check_reference(
     deployment_id: str, request: Request, _: Principal = Depends(require("watchlist.enrol"))
-) -> dict:
+) -> ReferenceCheck:
     """Quality feedback on a reference photo before enrolment; nothing is stored."""
     _fields, data = await image_upload(request)
     gov = gov_of(request)
     with gov.store.session() as session:
         gov.get(session, Deployment, deployment_id)
-    return await image_work(request, wl.assess_reference, gov, data)
+    return ReferenceCheck(**await image_work(request, wl.assess_reference, gov, data))
 
 
 SUBJECT_FORM = {
@@ -325,6 +325,21 @@ async def enrol_subject(
     return EnrolmentOut(subject_id=result.subject_id, warnings=result.warnings, assessment=assessment)
 
 
+class ReferenceCheck(BaseModel):
+    """Whether a photo would be accepted as a reference image, and why not."""
+
+    faces: int
+    usable: bool
+    problem: str | None
+    quality: float | None = None
+    inter_eye_px: float | None = None
+    found_by: str | None = None
+
+
+class Removed(BaseModel):
+    removed: str
+
+
 class ImportRow(BaseModel):
     line: int
     reference: str | None = None
@@ -370,9 +385,9 @@ def remove_subject(
     body: Reason,
     request: Request,
     principal: Principal = Depends(require("watchlist.remove")),
-) -> dict:
+) -> Removed:
     wl.remove_subject(gov_of(request), subject_id, principal.username, body.reason)
-    return {"removed": subject_id}
+    return Removed(removed=subject_id)
 
 
 @router.get("/subjects/{subject_id}/image.jpg", response_class=Response)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from openlfr.api.deps import gov_of, require
-from openlfr.api.feed import alert_context, alert_summary
+from openlfr.api.feed import AlertOut, alert_context, alert_summary
 from openlfr.api.routes.alerts import Outcome, described
 from openlfr.errors import NotFoundError
 from openlfr.governance import alerts as al
@@ -40,7 +40,7 @@ def _engageable(gov: Governance, alert_id: str, principal: Principal) -> AlertRe
 
 
 @router.get("/alerts")
-def field_alerts(request: Request, principal: Principal = FIELD) -> list[dict]:
+def field_alerts(request: Request, principal: Principal = FIELD) -> list[AlertOut]:
     """Confirmed alerts of the deployments this officer is assigned to, newest first."""
     gov = gov_of(request)
     deployments = dep.assigned_to(gov, principal.username)
@@ -78,7 +78,7 @@ def field_reference(alert_id: str, request: Request, principal: Principal = FIEL
 
 
 @router.post("/alerts/{alert_id}/outcome")
-def field_outcome(alert_id: str, body: Outcome, request: Request, principal: Principal = FIELD) -> dict:
+def field_outcome(alert_id: str, body: Outcome, request: Request, principal: Principal = FIELD) -> AlertOut:
     """What came of the engagement (a change of it needs a reason, as anywhere)."""
     gov = gov_of(request)
     _engageable(gov, alert_id, principal)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -15,7 +17,8 @@ router = APIRouter(prefix="/api", tags=["reports"])
 @router.get("/deployments/{deployment_id}/report")
 def report_json(
     deployment_id: str, request: Request, _: Principal = Depends(require("reports.read"))
-) -> dict:
+) -> dict[str, Any]:
+    """The transparency report: counts, outcomes, rates and the audit head (no personal data)."""
     return reports.build(gov_of(request), deployment_id)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -35,10 +36,37 @@ SEARCH_FORM = {
 }
 
 
+class GalleryOut(BaseModel):
+    name: str
+    count: int = Field(description="Templates.")
+    subjects: int = Field(description="People (labels).")
+    model_pack: str
+
+
+class RankedOut(BaseModel):
+    rank: int
+    label: str
+    score: float
+
+
+class ProbeOut(BaseModel):
+    probe: str
+    seen: str
+    candidates: list[RankedOut]
+
+
+class SearchOut(BaseModel):
+    gallery: str
+    probes: list[ProbeOut] = Field(description="One per face of a still, or per tracked person of a video.")
+
+
 @router.get("/galleries")
-def galleries(request: Request, _: Principal = Depends(require("search.run"))) -> list[dict]:
+def galleries(request: Request, _: Principal = Depends(require("search.run"))) -> list[GalleryOut]:
     """The galleries that can be searched, with their sizes."""
-    return list_galleries(gov_of(request))
+    return [
+        GalleryOut(name=g["name"], count=g["count"], subjects=g["subjects"], model_pack=g["model_pack"])
+        for g in list_galleries(gov_of(request))
+    ]
 
 
 async def upload_probes(request: Request) -> tuple[list[Probe], str]:
@@ -93,7 +121,7 @@ def _searcher(request: Request, name: str) -> GallerySearcher:
 )
 async def search_upload(
     name: str, request: Request, principal: Principal = Depends(require("search.run"))
-) -> dict:
+) -> SearchOut:
     """Every usable face of a still, or every tracked person of a video, against the gallery."""
     form = await request.form(max_files=1, max_fields=20)
     reason, top = search_terms({k: v for k, v in form.items() if isinstance(v, str)})
@@ -101,16 +129,16 @@ async def search_upload(
     probes, what = await upload_probes(request)
     templates = np.stack([p.template for p in probes])
     results = await run_in_threadpool(searcher.search, templates, top, principal.username, reason, what)
-    return {
-        "gallery": name,
-        "probes": [
-            {
-                "probe": probe.name,
-                "seen": probe.seen,
-                "candidates": [
-                    {"rank": c.rank, "label": c.label, "score": round(c.score, 4)} for c in candidates
+    return SearchOut(
+        gallery=name,
+        probes=[
+            ProbeOut(
+                probe=probe.name,
+                seen=probe.seen,
+                candidates=[
+                    RankedOut(rank=c.rank, label=c.label, score=round(c.score, 4)) for c in candidates
                 ],
-            }
+            )
             for probe, candidates in zip(probes, results, strict=True)
         ],
-    }
+    )

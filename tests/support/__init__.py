@@ -1,0 +1,1 @@
+"""Helpers shared by tests: servers, hostile inputs, model packs, routes."""

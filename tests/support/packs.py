@@ -1,0 +1,37 @@
+"""A model pack folder of one's own, as a user would make it (the built-in files, a manifest)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from openlfr.models import load_pack, sha256_file
+
+MANIFEST = """
+name = "my-pack"
+licence = "test licence text"
+[detector]
+file = "det.onnx"
+sha256 = "{det}"
+[recognizer]
+file = "rec.onnx"
+sha256 = "{rec}"
+input_std = 127.5
+"""
+
+
+def make_pack(folder: Path, corrupt: bool = False) -> Path:
+    builtin = load_pack("buffalo_s")
+    folder.mkdir()
+    shutil.copy(builtin.detector_path, folder / "det.onnx")
+    shutil.copy(builtin.recognizer_path, folder / "rec.onnx")
+    (folder / "manifest.toml").write_text(
+        MANIFEST.format(det=sha256_file(folder / "det.onnx"), rec=sha256_file(folder / "rec.onnx"))
+    )
+    if corrupt:
+        with (folder / "rec.onnx").open("r+b") as handle:
+            handle.seek(1000)
+            byte = handle.read(1)
+            handle.seek(1000)
+            handle.write(bytes([byte[0] ^ 0xFF]))
+    return folder
