@@ -161,7 +161,8 @@ def test_prometheus_scrapes_the_running_camera_and_nothing_personal(demo_service
     assert value("openlfr_alert_latency_seconds", "_count") >= 1
     assert any(s.labels == {"result": "ok"} for s in families["openlfr_purge_runs"].samples)
     assert "openlfr_spool_alerts" in families and "openlfr_websocket_clients" in families
-    assert {s.labels["decision"] for s in families["openlfr_alerts"].samples} <= {
+    assert families["openlfr_database_up"].samples[0].value == 1.0
+    assert {s.labels["decision"] for s in families["openlfr_alerts_stored"].samples} <= {
         "undecided",
         "confirmed_match",
         "false_alert",

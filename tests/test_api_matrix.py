@@ -90,3 +90,15 @@ def test_alert_stream_by_role(matrix_setup, role: str) -> None:
         ):
             socket.receive_json()
         assert refused.value.code == 4403
+
+
+def test_the_openapi_document_describes_every_json_answer(matrix_setup) -> None:
+    app, _, _ = matrix_setup
+    untyped = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                if status.startswith("2") and schema is not None and schema in ({}, {"type": "object"}):
+                    untyped.append(f"{method.upper()} {path}")
+    assert untyped == [], f"answers the OpenAPI document does not describe: {untyped}"

@@ -65,8 +65,16 @@ def browser():  # type: ignore[no-untyped-def]
 
 def wait_js(page, expression: str, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     """Wait until a JavaScript expression holds (wait_for_function evaluates strings: CSP forbids it)."""
+    from playwright.sync_api import Error
+
     deadline = time.monotonic() + limit
-    while not page.evaluate(f"() => Boolean({expression})"):
+    while True:
+        try:
+            if page.evaluate(f"() => Boolean({expression})"):
+                return
+        except Error as exc:  # the page is reloading: ask the new one
+            if "context was destroyed" not in str(exc):
+                raise
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {limit:.0f} s: {expression}")
         time.sleep(0.1)

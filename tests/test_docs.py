@@ -42,3 +42,18 @@ def test_the_readme_is_a_short_front_door_whose_links_lead_somewhere() -> None:
         if not target.startswith(("http://", "https://")):
             assert (REPO_ROOT / target).exists(), f"README links to {target}, which is not there"
     assert "shared/" not in readme  # the repository stands alone
+
+
+def test_every_setting_says_what_it_is_for() -> None:
+    from pydantic import BaseModel
+
+    from openlfr.settings import Settings
+
+    blank = []
+    for name, field in Settings.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            blank += [f"{name}.{sub}" for sub, f in kind.model_fields.items() if not f.description]
+        elif not field.description:
+            blank.append(name)
+    assert blank == [], f"settings with no description (the reference would say nothing): {blank}"

@@ -253,6 +253,12 @@ def test_reports_take_any_text_and_never_cut_it_short(gov, clock, samples, tmp_p
     flat = " ".join(text.split())  # lines wrap where the page ends them
     assert "$\\nosuchcommand$" in flat and "END-OF-PURPOSE" in flat
     assert all(f"clause-{n} " in flat for n in range(190))  # nothing in between dropped either
+    foreign = dep.create(gov, plan(clock.now, name="北京 drill\tone\x07"), "planner")
+    reports.render_pdf(reports.build(gov, foreign.id), pdf)
+    shown = pdf_text(pdf.read_bytes())
+    assert "□□ drill one" in shown  # a character the font lacks is marked, never dropped unseen…
+    assert "the HTML and JSON versions of this report hold every character" in " ".join(shown.split())
+    assert "北京 drill" in reports.render_html(reports.build(gov, foreign.id))  # …and is whole there
 
 
 def test_a_changed_decision_needs_a_reason_and_takes_its_outcome_with_it(gov, clock, samples) -> None:
@@ -372,3 +378,39 @@ def test_an_invisible_reason_is_no_reason(gov, clock, samples, invisible) -> Non
     with pytest.raises(PolicyViolation, match="needs a reason"):
         al.retain(gov, alert.alert_id, "officer", invisible)
     assert al.decide(gov, alert.alert_id, "false_alert", "operator", "不是他").decision == "false_alert"
+
+
+def test_prometheus_still_reads_the_service_while_the_database_is_down(
+    postgres, tmp_path: Path, analyzer
+) -> None:
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from openlfr.api.service import Service
+    from openlfr.settings import load_settings
+    from openlfr.web import create_app
+
+    scrape_token = "prometheus-scrape-3f9c2d"
+    settings = load_settings(data_dir=tmp_path / "data", api={"metrics_token": scrape_token})
+    store = Store(
+        postgres.create_database("metrics"), f"sqlite:///{tmp_path / 'keys.sqlite'}", crypto.new_key()
+    )
+    store.migrate()
+    gov = Governance(store, settings, analyzer=analyzer)
+    scraper = {"Authorization": f"Bearer {scrape_token}"}
+
+    def database_up(client: TestClient) -> float:
+        answer = client.get("/metrics", headers=scraper)
+        assert answer.status_code == 200
+        families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+        return families["openlfr_database_up"].samples[0].value
+
+    with TestClient(create_app(Service(gov, run_engines=False)), base_url="https://testserver") as client:
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert database_up(client) == 1.0
+        postgres.stop()
+        try:
+            assert database_up(client) == 0.0  # the outage is what the scrape shows, not a 500
+        finally:
+            postgres.start()
+        assert database_up(client) == 1.0

@@ -122,3 +122,13 @@ def test_enrolling_many_subjects_one_by_one_keeps_every_one() -> None:
     assert len(gallery) == 3000 and gallery.subjects[1234] == "s1234"
     found = gallery.search(templates[[7, 2999]], k=1)
     assert [r[0].subject for r in found] == ["s7", "s2999"]
+
+
+def test_a_gallery_travels_to_another_process_whole() -> None:
+    import pickle
+
+    gallery = Gallery(dimension=2)
+    gallery.add("ann", unit([1, 0])[None], reference=np.zeros((4, 4, 3), np.uint8))
+    copy = pickle.loads(pickle.dumps(gallery))  # as Ray sends it to a camera actor
+    copy.add("bob", unit([0, 1])[None])
+    assert copy.subjects == ["ann", "bob"] and gallery.subjects == ["ann"] and "ann" in copy.references

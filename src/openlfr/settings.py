@@ -47,7 +47,7 @@ class RuntimeSettings(BaseModel):
         description="'auto' (best installed), or a comma list such as 'cuda,cpu' or 'cpu'. "
         "An explicitly requested provider that is not installed is an error.",
     )
-    intra_op_threads: int = Field(2, ge=1, le=256)
+    intra_op_threads: int = Field(2, ge=1, le=256, description="ONNX Runtime threads per model call.")
     allow_spinning: bool = Field(
         False, description="Spinning threads steal the core that decoding and Python need."
     )
@@ -63,10 +63,12 @@ class DetectorSettings(BaseModel):
     """SCRFD face detection."""
 
     input_size: tuple[int, int] = Field((640, 640), description="Network input (width, height).")
-    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    nms_threshold: float = Field(0.4, ge=0.0, le=1.0)
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Detector confidence a face needs.")
+    nms_threshold: float = Field(
+        0.4, ge=0.0, le=1.0, description="Overlap (IoU) above which two detections are one face."
+    )
     min_face_size: float = Field(16.0, ge=0.0, description="Smallest box side kept, in pixels.")
-    max_faces: int = Field(512, ge=1)
+    max_faces: int = Field(512, ge=1, description="Most faces kept per frame, most confident first.")
     fit_aspect: bool = Field(True, description="Shrink the network input to the image's aspect ratio.")
     batch_wait_ms: float | None = Field(
         None,
@@ -88,7 +90,9 @@ class DetectorSettings(BaseModel):
 class QualitySettings(BaseModel):
     """The face quality gate (see openlfr.vision.quality for the formula)."""
 
-    min_quality: float = Field(0.35, ge=0.0, le=1.0)
+    min_quality: float = Field(
+        0.35, ge=0.0, le=1.0, description="Quality score a face needs to be embedded (see face quality)."
+    )
     min_inter_eye: float = Field(16.0, ge=0.0, description="Pixels between eye centres.")
 
 
@@ -199,12 +203,19 @@ class LiveSettings(BaseModel):
         "with the previous frame's is a scene cut, which ends every track (None: never).",
     )
     track_max_age: float = Field(1.0, gt=0.0, description="Seconds a track survives without a detection.")
-    track_match_iou: float = Field(0.2, ge=0.0, le=1.0)
-    track_high_score: float = Field(0.6, ge=0.0, le=1.0)
-    backoff_initial: float = Field(0.5, gt=0.0)
-    backoff_max: float = Field(30.0, gt=0.0)
-    rtsp_transport: Literal["tcp", "udp"] = "tcp"
-    open_timeout: float = Field(10.0, gt=0.0)
+    track_match_iou: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Overlap a detection needs with a track's predicted box to continue it.",
+    )
+    track_high_score: float = Field(
+        0.6, ge=0.0, le=1.0, description="Detector confidence that may start a new track."
+    )
+    backoff_initial: float = Field(0.5, gt=0.0, description="Seconds before the first reconnection.")
+    backoff_max: float = Field(30.0, gt=0.0, description="Longest wait between reconnections, seconds.")
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="How RTSP streams are carried.")
+    open_timeout: float = Field(10.0, gt=0.0, description="Seconds to wait for a camera to open.")
     read_timeout: float = Field(5.0, gt=0.0, description="A stream silent this long counts as stalled.")
     decode_device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
@@ -256,11 +267,17 @@ DEFAULT_CATEGORIES = [
 class GovernanceSettings(BaseModel):
     """Watchlist rules and retention periods, enforced in code."""
 
-    allowed_categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
-    max_watchlist_size: int = Field(10_000, ge=1)
+    allowed_categories: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CATEGORIES), description="Why anyone may be on a watchlist."
+    )
+    max_watchlist_size: int = Field(10_000, ge=1, description="Most subjects on one watchlist.")
     max_image_age_days: int = Field(730, ge=1, description="Older reference images are flagged.")
-    enrol_min_inter_eye: float = Field(30.0, ge=0.0)
-    enrol_min_quality: float = Field(0.5, ge=0.0, le=1.0)
+    enrol_min_inter_eye: float = Field(
+        30.0, ge=0.0, description="Pixels between the eyes a reference photo's face needs."
+    )
+    enrol_min_quality: float = Field(
+        0.5, ge=0.0, le=1.0, description="Quality score a reference photo's face needs."
+    )
     enrol_min_detector_score: float = Field(
         0.65,
         ge=0.0,
@@ -269,8 +286,12 @@ class GovernanceSettings(BaseModel):
         "score 0.72 or more; drawn faces and textures the detector half-believes score 0.5 to 0.55.",
     )
     watchlist_retention_hours: float = Field(24.0, ge=0.0, description="After a deployment ends.")
-    alert_retention_days: float = Field(31.0, ge=0.0)
-    purge_interval_minutes: float = Field(15.0, gt=0.0)
+    alert_retention_days: float = Field(
+        31.0, ge=0.0, description="Days an alert's personal data is kept after its last sighting."
+    )
+    purge_interval_minutes: float = Field(
+        15.0, gt=0.0, description="How often the service applies the retention rules."
+    )
     watchlist_sync_seconds: float = Field(
         0.5,
         gt=0.0,
@@ -283,7 +304,7 @@ class ImageSettings(BaseModel):
     """Limits on images we agree to decode."""
 
     max_pixels: int = Field(64_000_000, ge=1, description="Refuse larger images before decoding.")
-    max_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    max_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest image file read, in bytes.")
     max_decoded_bytes: int = Field(
         512 * 1024 * 1024,
         ge=1,
@@ -295,8 +316,8 @@ class ImageSettings(BaseModel):
 class ApiSettings(BaseModel):
     """The service: listening address, sign-in rules, upload limits and the alert webhook."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8600, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="Address the service listens on.")
+    port: int = Field(8600, ge=1, le=65535, description="Port the service listens on.")
     public_url: str | None = Field(None, description="Origin browsers use (for WebSocket origin checks).")
     secure_cookies: bool = Field(True, description="Send the session cookie over HTTPS (and localhost) only.")
     session_hours: float = Field(
@@ -346,11 +367,20 @@ class ApiSettings(BaseModel):
         description="How often an open alert socket's sign-in is checked again: a user disabled, a "
         "token revoked or a session ended loses the socket within this.",
     )
-    preview_fps: float = Field(5.0, gt=0.0, le=30.0)
+    preview_fps: float = Field(
+        5.0, gt=0.0, le=30.0, description="Frames per second of the console's pixelated previews."
+    )
     supervise_seconds: float = Field(2.0, gt=0.0, description="How often live deployments are checked.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A bearer token Prometheus may scrape /metrics with, checked without the database "
+        "(so the metrics stay readable while it is down); without it, an administrator's API token.",
+    )
     webhook_url: str | None = Field(None, description="POST every alert event here (HMAC-signed).")
-    webhook_secret: SecretStr | None = None
-    webhook_max_backoff: float = Field(60.0, gt=0.0)
+    webhook_secret: SecretStr | None = Field(None, description="HMAC key that signs every webhook delivery.")
+    webhook_max_backoff: float = Field(
+        60.0, gt=0.0, description="Longest wait between webhook retries, seconds."
+    )
     data_contact: str = Field(
         "the force's data protection officer", description="Who the public page tells people to ask."
     )
@@ -401,7 +431,9 @@ class Settings(BaseSettings):
         "buffalo_s", description="'buffalo_s' (built in) or the path of a pack folder with manifest.toml."
     )
     data_dir: Path = Field(Path.home() / ".openlfr", description="Where openlfr keeps its state.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe log lines shown."
+    )
     runtime: RuntimeSettings = RuntimeSettings()
     detector: DetectorSettings = DetectorSettings()
     quality: QualitySettings = QualitySettings()

@@ -13,8 +13,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from openlfr.api.service import Service
+from openlfr.errors import OpenLFRError
 from openlfr.live.metrics import Histogram
 from openlfr.store.models import AlertRecord
 
@@ -107,16 +109,22 @@ class ServiceCollector(Collector):
             "Live deployments the engines are not running.",
             value=len(service.supervisor.refusals),
         )
-        decided = CounterMetricFamily(
-            "openlfr_alerts", "Alerts in the store by decision.", labels=["decision"]
+        stored = GaugeMetricFamily(
+            "openlfr_alerts_stored", "Alerts in the store by decision.", labels=["decision"]
         )
-        with service.gov.store.session() as session:
-            rows = session.execute(
-                select(AlertRecord.decision, func.count()).group_by(AlertRecord.decision)
-            ).all()
+        try:
+            with service.gov.store.session() as session:
+                rows = session.execute(
+                    select(AlertRecord.decision, func.count()).group_by(AlertRecord.decision)
+                ).all()
+        except (OpenLFRError, SQLAlchemyError):  # the database is away: say so, keep the rest
+            rows, up = [], 0.0
+        else:
+            up = 1.0
         for decision, count in rows:
-            decided.add_metric([decision or "undecided"], count)
-        yield decided
+            stored.add_metric([decision or "undecided"], count)
+        yield stored
+        yield GaugeMetricFamily("openlfr_database_up", "1 while the database answers.", value=up)
 
 
 def exposition(service: Service) -> bytes:

@@ -7,8 +7,10 @@ subject reference or candidate ever enters it.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import textwrap
+import unicodedata
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -130,7 +132,9 @@ def alerts_figure(report: dict):
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M"))
     axis.legend(loc="upper right", fontsize=8)
     figure.autofmt_xdate()
-    _wrapped_title(figure, axis, f"Alerts over time: {report['deployment']}")  # lays the figure out
+    _wrapped_title(
+        figure, axis, _settable(f"Alerts over time: {report['deployment']}")
+    )  # lays the figure out
     return figure
 
 
@@ -161,13 +165,23 @@ def render_pdf(report: dict, path: Path) -> None:
     matplotlib ships, so any name prints as written, in any script DejaVu covers."""
     from fpdf import FPDF
 
+    missing = False
+
+    def settable(text: str) -> str:
+        nonlocal missing
+        shown = _settable(text)
+        missing = missing or shown != text.replace("\t", " ")
+        return shown
+
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_font("dejavu", "", str(FONT))
     pdf.add_font("dejavu", "B", str(FONT_BOLD))
     pdf.add_page()
     pdf.set_font("dejavu", "B", 15)
-    pdf.multi_cell(0, 8, f"Transparency report: {report['deployment']}", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0, 8, settable(f"Transparency report: {report['deployment']}"), new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.ln(3)
     skip = {"alert_times", "alert_decisions"}
     for key, value in report.items():
@@ -176,11 +190,44 @@ def render_pdf(report: dict, path: Path) -> None:
         pdf.set_font("dejavu", "B", 9)
         pdf.multi_cell(0, 5, key.replace("_", " "), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("dejavu", "", 9)
-        pdf.multi_cell(0, 5, _shown(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, settable(_shown(value)), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1.5)
+    if missing:  # said on the page, never dropped in silence
+        pdf.set_font("dejavu", "", 8)
+        pdf.multi_cell(
+            0,
+            4,
+            f"{MISSING_GLYPH} marks a character this PDF's font cannot show; "
+            "the HTML and JSON versions of this report hold every character as written.",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     pdf.add_page()
     pdf.image(io.BytesIO(alerts_plot_png(report)), w=pdf.epw)
     pdf.output(str(path))
+
+
+MISSING_GLYPH = "\u25a1"  # □, which DejaVu Sans has
+
+
+@functools.cache
+def _font_characters() -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    return frozenset(TTFont(str(FONT)).getBestCmap())
+
+
+def _settable(text: str) -> str:
+    """``text`` as the font can set it: tabs as spaces, other control characters dropped, and a
+    visible mark for each character it has no glyph for (CJK, emoji), so nothing vanishes unseen."""
+    characters = _font_characters()
+    out = []
+    for char in text.replace("\t", " "):
+        if char == "\n" or ord(char) in characters:
+            out.append(char)
+        elif unicodedata.category(char) not in ("Cc", "Cf"):
+            out.append(MISSING_GLYPH)
+    return "".join(out)
 
 
 def _shown(value: object) -> str:

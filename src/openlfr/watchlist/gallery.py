@@ -70,6 +70,15 @@ class Gallery:
         self._changing = threading.Lock()
         self.references: dict[str, np.ndarray] = {}
 
+    def __getstate__(self) -> dict:
+        """What is sent to another process (a camera actor): the state now, without the lock."""
+        return {"dimension": self.dimension, "contents": self._contents.copy(), "references": self.references}
+
+    def __setstate__(self, state: dict) -> None:
+        self.dimension, self._contents = state["dimension"], state["contents"]
+        self.references = state["references"]
+        self._changing = threading.Lock()
+
     def __len__(self) -> int:
         return self._contents.size
 

@@ -36,6 +36,19 @@ class Me(BaseModel):
     csrf_token: str | None = None
 
 
+class SignedOut(BaseModel):
+    signed_out: bool
+
+
+class PasswordChanged(BaseModel):
+    changed: bool
+
+
+class PasswordChange(BaseModel):
+    current: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD_LENGTH)
+    new: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD_LENGTH)
+
+
 class TokenRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     days: float | None = Field(None, gt=0, le=3650)
@@ -74,19 +87,6 @@ def logout(
         accounts.end_session(gov_of(request), principal)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return SignedOut(signed_out=True)
-
-
-class SignedOut(BaseModel):
-    signed_out: bool
-
-
-class PasswordChanged(BaseModel):
-    changed: bool
-
-
-class PasswordChange(BaseModel):
-    current: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD_LENGTH)
-    new: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD_LENGTH)
 
 
 @router.post("/auth/password")

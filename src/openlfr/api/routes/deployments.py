@@ -57,6 +57,21 @@ class Publication(BaseModel):
     published: bool
 
 
+class ReferenceCheck(BaseModel):
+    """Whether a photo would be accepted as a reference image, and why not."""
+
+    faces: int
+    usable: bool
+    problem: str | None
+    quality: float | None = None
+    inter_eye_px: float | None = None
+    found_by: str | None = None
+
+
+class Removed(BaseModel):
+    removed: str
+
+
 class DeploymentOut(BaseModel):
     id: str
     name: str
@@ -323,21 +338,6 @@ async def enrol_subject(
         "problem": None,
     }
     return EnrolmentOut(subject_id=result.subject_id, warnings=result.warnings, assessment=assessment)
-
-
-class ReferenceCheck(BaseModel):
-    """Whether a photo would be accepted as a reference image, and why not."""
-
-    faces: int
-    usable: bool
-    problem: str | None
-    quality: float | None = None
-    inter_eye_px: float | None = None
-    found_by: str | None = None
-
-
-class Removed(BaseModel):
-    removed: str
 
 
 class ImportRow(BaseModel):
