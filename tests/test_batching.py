@@ -11,7 +11,7 @@ import pytest
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.batching import MicroBatcher
 from openlfr.vision.embedder import ArcFaceEmbedder
-from openlfr.vision.tensors import feeds_images
+from openlfr.vision.sessions import feeds_images
 
 
 def call_together(function, inputs: list[np.ndarray]) -> list[object]:  # type: ignore[no-untyped-def]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from openlfr.vision.tensors import InputScaling, feeds_images, to_nchw
+from openlfr.vision.sessions import feeds_images
+from openlfr.vision.tensors import InputScaling, to_nchw
 
 
 def expected_blob(images: np.ndarray, mean: float, std: float, bgr_to_rgb: bool) -> np.ndarray:
@@ -37,11 +38,24 @@ def test_to_nchw_takes_views_and_empty_batches() -> None:
 
 
 def test_only_sessions_with_run_images_are_fed_uint8_images() -> None:
-    class Scales:
+    class Described:
+        def get_inputs(self) -> list:
+            return []
+
+        def get_outputs(self) -> list:
+            return []
+
+        def get_providers(self) -> list[str]:
+            return ["test"]
+
+    class Scales(Described):
         def run_images(self, images: np.ndarray, scaling: InputScaling) -> list[np.ndarray]:
             return [scaling.blob(images)]
 
-    class TakesBlobs:
+    class TakesBlobs(Described):
         run_images = None
+
+        def run(self, names: object, feeds: dict) -> list:
+            return []
 
     assert feeds_images(Scales()) and not feeds_images(TakesBlobs()) and not feeds_images(object())
