@@ -28,6 +28,9 @@ def pytest_configure(config: pytest.Config) -> None:
     own.chmod(0o711)  # the test PostgreSQL runs as its own user in a folder here
     os.environ["TMPDIR"] = str(own)
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    # the tests are research use of the research-only default pack; test_model_licence.py checks
+    # the refusal without this
+    os.environ.setdefault("OPENLFR_GOVERNANCE__RESEARCH_USE_ACKNOWLEDGED", "true")
     config.stash[OWN_TEMP] = own
 
 

@@ -246,7 +246,7 @@ def test_audit_log_has_no_biometric_data(gov, samples, analyzer, yaoming) -> Non
     assert all(len(repr(row)) < 2000 for row in rows)
 
 
-HEAD = "0007"  # field officers assigned to a deployment
+HEAD = "0008"  # the model pack a deployment went live on, and its licence
 
 
 def test_migrations_from_empty_and_from_the_previous_revision(database_url: str, tmp_path: Path) -> None:

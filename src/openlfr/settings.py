@@ -267,6 +267,11 @@ DEFAULT_CATEGORIES = [
 class GovernanceSettings(BaseModel):
     """Watchlist rules and retention periods, enforced in code."""
 
+    research_use_acknowledged: bool = Field(
+        False,
+        description="Let deployments go live on a model pack whose licence permits research use only "
+        "(a trial); each such go-live is audited, and reports and the public page say so.",
+    )
     allowed_categories: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CATEGORIES), description="Why anyone may be on a watchlist."
     )

@@ -20,14 +20,17 @@ input_std = 127.5
 """
 
 
-def make_pack(folder: Path, corrupt: bool = False) -> Path:
+def make_pack(folder: Path, corrupt: bool = False, operational: bool = False) -> Path:
+    """The built-in files under a manifest of one's own; ``operational``: its licence says it may
+    be used operationally."""
     builtin = load_pack("buffalo_s")
     folder.mkdir()
     shutil.copy(builtin.detector_path, folder / "det.onnx")
     shutil.copy(builtin.recognizer_path, folder / "rec.onnx")
-    (folder / "manifest.toml").write_text(
-        MANIFEST.format(det=sha256_file(folder / "det.onnx"), rec=sha256_file(folder / "rec.onnx"))
-    )
+    manifest = MANIFEST.format(det=sha256_file(folder / "det.onnx"), rec=sha256_file(folder / "rec.onnx"))
+    if operational:
+        manifest = 'operational_use = true\nlicence_name = "our own, for operations"\n' + manifest
+    (folder / "manifest.toml").write_text(manifest)
     if corrupt:
         with (folder / "rec.onnx").open("r+b") as handle:
             handle.seek(1000)

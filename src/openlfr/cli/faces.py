@@ -35,6 +35,13 @@ def models_command() -> None:
         out.print(f"    sha256 {entry.sha256}", highlight=False)
     out.print(f"[bold]source:[/] {pack.manifest.source}", soft_wrap=True)
     out.print(f"[bold yellow]licence:[/] {pack.manifest.licence}")
+    if pack.manifest.operational_use:
+        out.print("[bold]operational use:[/] permitted by its licence")
+    else:
+        out.print(
+            "[bold red]operational use:[/] not permitted by its licence. Deployments go live on it only "
+            "with governance.research_use_acknowledged (a trial), and the public page says so."
+        )
 
 
 @cli_errors

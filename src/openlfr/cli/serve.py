@@ -33,7 +33,8 @@ def serve_command(
     if demo:
         folder = Path("openlfr-demo").resolve()
         shutil.rmtree(folder / "state", ignore_errors=True)
-        settings = load_settings(data_dir=folder / "state")
+        # the demo is a trial of openlfr itself, on the research-only default pack
+        settings = load_settings(data_dir=folder / "state", governance={"research_use_acknowledged": True})
     else:
         settings = load_settings()
     bind_host, bind_port = host or settings.api.host, port or settings.api.port

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from openlfr.errors import PolicyViolation
 from openlfr.governance.audit import lock_chain
 from openlfr.governance.context import Governance, aware
+from openlfr.models import ModelPack, load_pack
 from openlfr.store.models import Deployment, Subject, User
 
 STATES = ("draft", "authorised", "live", "ended", "purged")
@@ -91,8 +92,8 @@ def _transition(
     with gov.store.session() as session:
         lock_chain(session)  # before the row, as every audited change: no deadlock with the purge
         deployment = gov.get(session, Deployment, deployment_id)
-        change(session, deployment)
-        gov.audit(session, actor, action, deployment, reason, state=deployment.state)
+        details = change(session, deployment) or {}
+        gov.audit(session, actor, action, deployment, reason, state=deployment.state, **details)
         return deployment
 
 
@@ -135,8 +136,29 @@ def approve_watchlist(gov: Governance, deployment_id: str, actor: str, reason: s
     return _transition(gov, deployment_id, actor, "watchlist.approve", reason, change)
 
 
+def pack_in_use(gov: Governance) -> ModelPack:
+    return load_pack(gov.settings.model_pack)
+
+
+def model_of(gov: Governance, d: Deployment) -> dict[str, object]:
+    """The model pack a deployment matches with and its licence: as fixed when it went live, or,
+    before that, the pack the service would use."""
+    if d.model_pack is not None:
+        return {"model_pack": d.model_pack, "model_licence": d.model_licence, "research_use": d.research_use}
+    pack = pack_in_use(gov)
+    return {
+        "model_pack": pack.name,
+        "model_licence": pack.licence_name,
+        "research_use": not pack.manifest.operational_use,
+    }
+
+
 def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
-    def change(session, deployment: Deployment) -> None:
+    """Go live. The model pack in use, its licence and whether that licence allows research only
+    are fixed on the deployment here: a research-only pack goes live only where
+    ``governance.research_use_acknowledged`` says this is a trial, and the public page says so."""
+
+    def change(session, deployment: Deployment) -> dict[str, object]:
         if deployment.state != "authorised":
             raise PolicyViolation(
                 f"deployment is {deployment.state}; it must be authorised before it goes live"
@@ -146,6 +168,16 @@ def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
         if not deployment.signage_confirmed:
             raise PolicyViolation("signage has not been confirmed at the location")
         check_window(gov, deployment)
+        pack = pack_in_use(gov)
+        research = not pack.manifest.operational_use
+        if research and not gov.settings.governance.research_use_acknowledged:
+            raise PolicyViolation(
+                f"the model pack {pack.name} is licensed for research use only ({pack.licence_name}); "
+                "go live on a pack whose licence permits operational use, or, for a research trial, "
+                "set governance.research_use_acknowledged (audited and shown on the public page)"
+            )
+        deployment.model_pack, deployment.model_licence = pack.name, pack.licence_name
+        deployment.research_use = research
         subjects = session.scalars(select(Subject).where(Subject.deployment_id == deployment.id)).all()
         deployment.watchlist_summary = {
             "size": len(subjects),
@@ -153,6 +185,7 @@ def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
             "under_18": sum(s.under_18 for s in subjects),
         }
         deployment.state, deployment.started_at = "live", gov.now()
+        return {"model_pack": pack.name, "model_licence": pack.licence_name, "research_use": research}
 
     return _transition(gov, deployment_id, actor, "deployment.start", "", change)
 
@@ -179,7 +212,8 @@ def check_window(gov: Governance, deployment: Deployment) -> None:
 
 
 def assert_can_match(gov: Governance, deployment: Deployment) -> None:
-    """The gate in front of every match: live, authorised, approved, signed, inside the window."""
+    """The gate in front of every match: live, authorised, approved, signed, inside the window, and
+    on the model pack it went live on."""
     if deployment.state != "live":
         raise PolicyViolation(
             f"deployment {deployment.name} is {deployment.state}, not live: matching is refused"
@@ -187,6 +221,12 @@ def assert_can_match(gov: Governance, deployment: Deployment) -> None:
     if deployment.authorised_at is None or deployment.watchlist_approved_at is None:
         raise PolicyViolation(f"deployment {deployment.name} lacks authorisation or an approved watchlist")
     check_window(gov, deployment)
+    swapped = deployment.model_pack is not None and deployment.model_pack != gov.settings.model_pack
+    if swapped and pack_in_use(gov).name != deployment.model_pack:  # a folder names the pack inside it
+        raise PolicyViolation(
+            f"deployment {deployment.name} went live on the model pack {deployment.model_pack}; "
+            "it matches with that pack only"
+        )
 
 
 def assign_field_officers(

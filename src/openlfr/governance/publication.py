@@ -13,7 +13,7 @@ import io
 
 from openlfr.governance import audit, reports
 from openlfr.governance.context import Governance, aware
-from openlfr.governance.deployments import list_all
+from openlfr.governance.deployments import list_all, model_of
 from openlfr.redaction import spreadsheet_safe
 
 PUBLIC_FIELDS = (
@@ -28,6 +28,9 @@ PUBLIC_FIELDS = (
     "legal_basis",
     "dpia_reference",
     "signage",
+    "model_pack",
+    "model_licence",
+    "research_use",
     "watchlist_size",
     "people_seen",
     "alerts",
@@ -62,7 +65,7 @@ def public_deployments(gov: Governance) -> list[dict]:
             "legal_basis": d.legal_basis,
             "dpia_reference": d.dpia_reference,
             "signage": d.signage_confirmed,
-        }
+        } | model_of(gov, d)
         if status == "past":
             report = reports.build(gov, d.id)
             entry |= {

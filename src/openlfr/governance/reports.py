@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from openlfr.governance import audit
 from openlfr.governance.context import Governance, aware
+from openlfr.governance.deployments import model_of
 from openlfr.store.models import AlertRecord, Deployment, Subject
 
 TEMPLATES = Environment(
@@ -58,6 +59,7 @@ def build(gov: Governance, deployment_id: str) -> dict:
         "started_at": _iso(d.started_at),
         "ended_at": _iso(d.ended_at),
         "alert_threshold": d.alert_threshold,
+        **model_of(gov, d),
         "watchlist_size": watchlist.get("size", 0),
         "watchlist_by_category": watchlist.get("by_category", {}),
         "people_seen": d.tracks_seen,  # each person tracked past the camera counts once

