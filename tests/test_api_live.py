@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import httpx
@@ -137,9 +138,8 @@ def test_prometheus_scrapes_the_running_camera_and_nothing_personal(demo_service
     with httpx.Client(base_url=url) as client:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers=operator).status_code == 403
-        assert wait_for(
-            lambda: "openlfr_camera_alerts_total" in client.get("/metrics", headers=admin).text, 60
-        )
+        alerted = re.compile(r'openlfr_camera_alerts_total\{[^}]*camera="cam1"[^}]*\} [1-9]')
+        assert wait_for(lambda: alerted.search(client.get("/metrics", headers=admin).text), 90)
         scraped = client.get("/metrics", headers=admin)
     assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(scraped.text)}

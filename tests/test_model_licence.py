@@ -14,7 +14,7 @@ from openlfr.errors import PolicyViolation
 from openlfr.governance import Governance, publication, reports
 from openlfr.governance import deployments as dep
 from openlfr.governance import watchlists as wl
-from openlfr.store.models import AuditEvent
+from openlfr.store.models import AuditEvent, Deployment
 from tests.governance_helpers import OFFICER, plan, subject
 from tests.support.packs import make_pack
 
@@ -86,3 +86,15 @@ def test_the_public_page_names_the_pack_of_every_deployment(gov, samples) -> Non
 def test_openlfr_models_says_whether_operational_use_is_permitted() -> None:
     result = CliRunner().invoke(app, ["models"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "operational use: not permitted by its licence" in result.stdout
+
+
+def test_a_deployment_live_from_before_packs_were_recorded_meets_todays_rule(gov, samples) -> None:
+    live = dep.start(gov, ready_to_go_live(gov, samples), "operator")
+    with gov.store.session() as session:
+        row = gov.get(session, Deployment, live.id)
+        row.model_pack = row.model_licence = row.research_use = None  # as migration 0008 leaves it
+    with gov.store.session() as session:
+        before = gov.get(session, Deployment, live.id)
+        dep.assert_can_match(gov, before)  # acknowledged: a trial goes on
+        with pytest.raises(PolicyViolation, match="research use only"):
+            dep.assert_can_match(with_settings(gov, research_use_acknowledged=False), before)

@@ -221,7 +221,15 @@ def assert_can_match(gov: Governance, deployment: Deployment) -> None:
     if deployment.authorised_at is None or deployment.watchlist_approved_at is None:
         raise PolicyViolation(f"deployment {deployment.name} lacks authorisation or an approved watchlist")
     check_window(gov, deployment)
-    swapped = deployment.model_pack is not None and deployment.model_pack != gov.settings.model_pack
+    if deployment.model_pack is None:  # live since before packs were recorded: today's rule applies
+        pack = pack_in_use(gov)
+        if not pack.manifest.operational_use and not gov.settings.governance.research_use_acknowledged:
+            raise PolicyViolation(
+                f"the model pack {pack.name} is licensed for research use only; deployment "
+                f"{deployment.name} matches on it only with governance.research_use_acknowledged"
+            )
+        return
+    swapped = deployment.model_pack != gov.settings.model_pack
     if swapped and pack_in_use(gov).name != deployment.model_pack:  # a folder names the pack inside it
         raise PolicyViolation(
             f"deployment {deployment.name} went live on the model pack {deployment.model_pack}; "

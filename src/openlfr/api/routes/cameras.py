@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import asdict
-from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
@@ -13,25 +11,16 @@ from pydantic import BaseModel, Field
 
 from openlfr.api.deps import require, service_of
 from openlfr.governance.accounts import Principal
+from openlfr.live.runner import CameraStatus
 
 router = APIRouter(prefix="/api", tags=["cameras"])
 BOUNDARY = "openlfrframe"
 
 
-class CameraOut(BaseModel):
-    name: str
-    source: str = Field(description="The camera's address, any password in it masked.")
-    state: str
-    last_error: str | None
-    connects: int
-    decode_fps: float
-    decoded: int
-    dropped: int
-    metrics: dict[str, Any] = Field(description="Counters, rates, latency percentiles and stage times.")
-
-
 class CamerasOut(BaseModel):
-    running: dict[str, list[CameraOut]] = Field(description="By deployment id.")
+    running: dict[str, list[CameraStatus]] = Field(
+        description="By deployment id: each camera's state, rates, counters (its address's password masked)."
+    )
     refused: dict[str, str] = Field(description="Live deployments not running, and why.")
 
 
@@ -39,8 +28,7 @@ class CamerasOut(BaseModel):
 def cameras(request: Request, _: Principal = Depends(require("cameras.status"))) -> CamerasOut:
     """Per running deployment: each camera's state, fps, latency and counters."""
     supervisor = service_of(request).supervisor
-    running = {d: [CameraOut(**asdict(s)) for s in statuses] for d, statuses in supervisor.status().items()}
-    return CamerasOut(running=running, refused=dict(supervisor.refusals))
+    return CamerasOut(running=supervisor.status(), refused=dict(supervisor.refusals))
 
 
 @router.get("/cameras/{deployment_id}/{camera}/preview.mjpg", response_class=StreamingResponse)
