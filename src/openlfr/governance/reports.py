@@ -15,7 +15,6 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-import matplotlib
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
@@ -27,8 +26,14 @@ from openlfr.store.models import AlertRecord, Deployment, Subject
 TEMPLATES = Environment(
     loader=PackageLoader("openlfr.governance"), autoescape=select_autoescape(default=True)
 )
-FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-FONT_BOLD = FONT.with_name("DejaVuSans-Bold.ttf")
+
+
+def font_file(bold: bool = False) -> Path:
+    """DejaVu Sans as matplotlib ships it (no system font needed); matplotlib loads only here."""
+    import matplotlib
+
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    return folder / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
 
 
 def build(gov: Governance, deployment_id: str) -> dict:
@@ -177,8 +182,8 @@ def render_pdf(report: dict, path: Path) -> None:
 
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_font("dejavu", "", str(FONT))
-    pdf.add_font("dejavu", "B", str(FONT_BOLD))
+    pdf.add_font("dejavu", "", str(font_file()))
+    pdf.add_font("dejavu", "B", str(font_file(bold=True)))
     pdf.add_page()
     pdf.set_font("dejavu", "B", 15)
     pdf.multi_cell(
@@ -216,7 +221,7 @@ MISSING_GLYPH = "\u25a1"  # □, which DejaVu Sans has
 def _font_characters() -> frozenset[int]:
     from fontTools.ttLib import TTFont
 
-    return frozenset(TTFont(str(FONT)).getBestCmap())
+    return frozenset(TTFont(str(font_file())).getBestCmap())
 
 
 def _settable(text: str) -> str:
