@@ -92,9 +92,93 @@ def test_a_deployment_live_from_before_packs_were_recorded_meets_todays_rule(gov
     live = dep.start(gov, ready_to_go_live(gov, samples), "operator")
     with gov.store.session() as session:
         row = gov.get(session, Deployment, live.id)
-        row.model_pack = row.model_licence = row.research_use = None  # as migration 0008 leaves it
+        row.model_pack = row.model_licence = row.research_use = row.model_fingerprint = (
+            None  # as 0008 leaves it
+        )
     with gov.store.session() as session:
         before = gov.get(session, Deployment, live.id)
         dep.assert_can_match(gov, before)  # acknowledged: a trial goes on
         with pytest.raises(PolicyViolation, match="research use only"):
             dep.assert_can_match(with_settings(gov, research_use_acknowledged=False), before)
+
+
+def test_weights_decide_not_names(gov, samples, tmp_path) -> None:
+    import shutil
+
+    from openlfr.errors import ModelPackError
+    from openlfr.models import load_pack
+
+    ours = make_pack(tmp_path / "ours", operational=True)
+    operational = with_settings(
+        Governance(
+            gov.store, gov.settings.model_copy(update={"model_pack": str(ours)}), gov.clock, gov.analyzer
+        ),
+        research_use_acknowledged=False,
+    )
+    live = dep.start(operational, ready_to_go_live(operational, samples), "operator")
+    same_name = tmp_path / "same-name"  # other weights (buffalo_s's) under the same name
+    shutil.copytree(ours, same_name)
+    shutil.copy(load_pack("buffalo_s").recognizer_path, same_name / "rec.onnx")
+    text = (ours / "manifest.toml").read_text()
+    (same_name / "manifest.toml").write_text(
+        text.replace(
+            load_pack(str(ours)).manifest.recognizer.sha256, load_pack("buffalo_s").manifest.recognizer.sha256
+        )
+    )
+    swapped = Governance(
+        gov.store,
+        operational.settings.model_copy(update={"model_pack": str(same_name)}),
+        gov.clock,
+        gov.analyzer,
+    )
+    with pytest.raises(PolicyViolation, match="matches with those weights only"):
+        dep.assert_can_match(swapped, live)
+    # buffalo_s's weights under another name and a claim of operational use are still research-only
+    assert load_pack(str(same_name)).manifest.operational_use and not load_pack(str(same_name)).operational
+    with pytest.raises(PolicyViolation, match="licensed for research use only"):
+        dep.start(swapped, ready_to_go_live(swapped, samples), "operator")
+    (ours / "manifest.toml").write_text(text.replace("operational_use = true", 'operational_use = "yes"'))
+    load_pack.cache_clear()
+    with pytest.raises(ModelPackError):  # said explicitly, as a boolean, or not at all
+        load_pack(str(ours))
+
+
+def test_a_trial_stops_when_the_service_no_longer_runs_trials(gov, samples) -> None:
+    live = dep.start(gov, ready_to_go_live(gov, samples), "operator")
+    dep.assert_can_match(gov, live)
+    with pytest.raises(PolicyViolation, match="no longer runs trials"):
+        dep.assert_can_match(with_settings(gov, research_use_acknowledged=False), live)
+
+
+def test_history_is_not_rewritten_and_the_public_page_survives_a_broken_pack(gov, samples, tmp_path) -> None:
+    ended = dep.start(gov, ready_to_go_live(gov, samples), "operator")
+    dep.end(gov, ended.id, "operator", "done")
+    with gov.store.session() as session:
+        row = gov.get(session, Deployment, ended.id)
+        row.model_pack = row.model_licence = row.research_use = row.model_fingerprint = None  # pre-0008
+    assert reports.build(gov, ended.id)["model_pack"] == "not recorded"  # never today's pack
+    planned = ready_to_go_live(gov, samples)
+    broken = Governance(
+        gov.store, gov.settings.model_copy(update={"model_pack": str(tmp_path / "gone")}), gov.clock
+    )
+    (entry,) = [e for e in publication.public_deployments(broken) if e["id"] == planned]
+    assert entry["model_pack"] == "unavailable" and str(tmp_path) not in str(entry)
+
+
+def test_staff_see_the_pack_before_going_live(gov, samples) -> None:
+    from fastapi.testclient import TestClient
+
+    from openlfr.api.service import Service
+    from openlfr.governance import accounts
+    from openlfr.web import create_app
+    from tests.api_support import PASSWORD, bearer, token
+
+    accounts.create_user(gov, "op", PASSWORD, "operator", "setup")
+    deployment_id = ready_to_go_live(gov, samples)
+    with TestClient(create_app(Service(gov, run_engines=False)), base_url="https://testserver") as client:
+        shown = client.get(f"/api/deployments/{deployment_id}", headers=bearer(token(gov, "op"))).json()
+        assert shown["model_pack"] is None  # fixed only when it goes live
+        client.post("/api/auth/login", json={"username": "op", "password": PASSWORD})
+        page = client.get(f"/console/deployments/{deployment_id}").text
+    assert "research use only: this deployment is a trial" in page
+    assert 'data-warning="The model pack buffalo_s is licensed for research use only' in page

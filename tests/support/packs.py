@@ -21,12 +21,15 @@ input_std = 127.5
 
 
 def make_pack(folder: Path, corrupt: bool = False, operational: bool = False) -> Path:
-    """The built-in files under a manifest of one's own; ``operational``: its licence says it may
-    be used operationally."""
+    """The built-in files under a manifest of one's own; ``operational``: other weights, whose
+    licence says they may be used operationally."""
     builtin = load_pack("buffalo_s")
     folder.mkdir()
     shutil.copy(builtin.detector_path, folder / "det.onnx")
     shutil.copy(builtin.recognizer_path, folder / "rec.onnx")
+    if operational:  # weights of its own (one trailing byte: for governance tests, never run)
+        with (folder / "rec.onnx").open("ab") as handle:
+            handle.write(b"\0")
     manifest = MANIFEST.format(det=sha256_file(folder / "det.onnx"), rec=sha256_file(folder / "rec.onnx"))
     if operational:
         manifest = 'operational_use = true\nlicence_name = "our own, for operations"\n' + manifest

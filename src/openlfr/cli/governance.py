@@ -157,6 +157,13 @@ def _transition(action: str) -> Callable[..., None]:
         target = deployment_of(gov, deployment_id)
         deployment = function(gov, target, by) if action == "start" else function(gov, target, by, reason)
         out.print(f"{deployment.name}: {deployment.state}", markup=False, highlight=False)
+        if action == "start" and deployment.research_use:
+            err.print(
+                f"on the research-only model pack {deployment.model_pack} ({deployment.model_licence}): "
+                "a trial, as every report and the public page say",
+                markup=False,
+                highlight=False,
+            )
 
     command.__doc__ = {
         "authorise": "Authorise a draft (only the named authorising officer).",

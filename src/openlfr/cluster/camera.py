@@ -19,6 +19,7 @@ from dataclasses import asdict
 from typing import Any
 
 from openlfr.cluster.nodes import require_ray
+from openlfr.errors import PolicyViolation
 from openlfr.live.alerts import Alert
 from openlfr.live.runner import LiveRunner
 from openlfr.settings import LiveSettings, Settings
@@ -84,7 +85,10 @@ class CameraActor:
         live: LiveSettings,
         gallery: Gallery,
         control: Any,
+        weights: str | None = None,
     ) -> None:
+        """``weights``: the fingerprint of the pack the deployment went live on; a node whose own
+        copy of the pack differs refuses to run the camera."""
         from openlfr.vision import FaceAnalyzer
 
         ray = require_ray()
@@ -94,6 +98,11 @@ class CameraActor:
         threads = max(1, round(settings.cluster.camera_cpus))
         runtime = settings.runtime.model_copy(update={"intra_op_threads": threads})
         analyzer = FaceAnalyzer(settings.model_copy(update={"runtime": runtime}))
+        if weights is not None and analyzer.pack.fingerprint != weights:
+            raise PolicyViolation(
+                f"camera {camera}: this node's model pack {analyzer.pack.name} has other weights than "
+                "the deployment went live on"
+            )
         if settings.cluster.inference == "node":
             self._share_node_models(analyzer, settings)
         self.sink = RelayAlertSink(control, settings.cluster.call_timeout)

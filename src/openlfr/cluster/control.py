@@ -45,6 +45,8 @@ class DeploymentControl:
         if held:
             raise PolicyViolation(f"deployment {deployment_id} is already running under {held}")
         self.session = open_live_session(self.gov, deployment_id, started_by)
+        with self.gov.store.session() as session:
+            weights = self.gov.get(session, Deployment, deployment_id).model_fingerprint
         self.deployment_id = deployment_id
         self.state = "running"
         self.reason: str | None = None
@@ -66,7 +68,9 @@ class DeploymentControl:
         gallery = self.session.watchlist.gallery.templates_only()
         me = ray.get_runtime_context().current_actor
         for name, spec in self.session.camera_sources().items():
-            self.cameras[name] = remote_camera.remote(name, spec, settings, self.session.live, gallery, me)
+            self.cameras[name] = remote_camera.remote(
+                name, spec, settings, self.session.live, gallery, me, weights
+            )
             self.restarts[name] = 0
         self.watchlist_version = self._version()
         self._thread = threading.Thread(target=self._supervise, name="cluster-control", daemon=True)

@@ -178,6 +178,7 @@ def deployment_page(deployment_id: str, request: Request, me: Principal = Depend
         "deployment.html",
         me,
         d=deployment,
+        model=dep.model_of(gov, deployment),
         subjects=subjects,
         categories=gov.settings.governance.allowed_categories,
     )

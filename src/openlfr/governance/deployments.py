@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from openlfr.errors import PolicyViolation
+from openlfr.errors import OpenLFRError, PolicyViolation
 from openlfr.governance.audit import lock_chain
 from openlfr.governance.context import Governance, aware
 from openlfr.models import ModelPack, load_pack
@@ -141,16 +141,17 @@ def pack_in_use(gov: Governance) -> ModelPack:
 
 
 def model_of(gov: Governance, d: Deployment) -> dict[str, object]:
-    """The model pack a deployment matches with and its licence: as fixed when it went live, or,
-    before that, the pack the service would use."""
+    """The model pack a deployment matches with and its licence: as fixed when it went live; before
+    that, the pack the service would use; for one that ran before packs were recorded, unknown."""
     if d.model_pack is not None:
         return {"model_pack": d.model_pack, "model_licence": d.model_licence, "research_use": d.research_use}
-    pack = pack_in_use(gov)
-    return {
-        "model_pack": pack.name,
-        "model_licence": pack.licence_name,
-        "research_use": not pack.manifest.operational_use,
-    }
+    if d.state in ("ended", "purged"):
+        return {"model_pack": "not recorded", "model_licence": "not recorded", "research_use": None}
+    try:
+        pack = pack_in_use(gov)
+    except OpenLFRError:  # the transparency page stays up whatever the pack's state
+        return {"model_pack": "unavailable", "model_licence": "unavailable", "research_use": None}
+    return {"model_pack": pack.name, "model_licence": pack.licence_name, "research_use": not pack.operational}
 
 
 def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
@@ -169,7 +170,7 @@ def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
             raise PolicyViolation("signage has not been confirmed at the location")
         check_window(gov, deployment)
         pack = pack_in_use(gov)
-        research = not pack.manifest.operational_use
+        research = not pack.operational
         if research and not gov.settings.governance.research_use_acknowledged:
             raise PolicyViolation(
                 f"the model pack {pack.name} is licensed for research use only ({pack.licence_name}); "
@@ -177,6 +178,7 @@ def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
                 "set governance.research_use_acknowledged (audited and shown on the public page)"
             )
         deployment.model_pack, deployment.model_licence = pack.name, pack.licence_name
+        deployment.model_fingerprint = pack.fingerprint
         deployment.research_use = research
         subjects = session.scalars(select(Subject).where(Subject.deployment_id == deployment.id)).all()
         deployment.watchlist_summary = {
@@ -185,7 +187,12 @@ def start(gov: Governance, deployment_id: str, actor: str) -> Deployment:
             "under_18": sum(s.under_18 for s in subjects),
         }
         deployment.state, deployment.started_at = "live", gov.now()
-        return {"model_pack": pack.name, "model_licence": pack.licence_name, "research_use": research}
+        return {
+            "model_pack": pack.name,
+            "model_weights": pack.fingerprint,
+            "model_licence": pack.licence_name,
+            "research_use": research,
+        }
 
     return _transition(gov, deployment_id, actor, "deployment.start", "", change)
 
@@ -221,19 +228,24 @@ def assert_can_match(gov: Governance, deployment: Deployment) -> None:
     if deployment.authorised_at is None or deployment.watchlist_approved_at is None:
         raise PolicyViolation(f"deployment {deployment.name} lacks authorisation or an approved watchlist")
     check_window(gov, deployment)
-    if deployment.model_pack is None:  # live since before packs were recorded: today's rule applies
+    trials = gov.settings.governance.research_use_acknowledged
+    if deployment.model_fingerprint is None:  # live since before packs were recorded: today's rule
         pack = pack_in_use(gov)
-        if not pack.manifest.operational_use and not gov.settings.governance.research_use_acknowledged:
+        if not pack.operational and not trials:
             raise PolicyViolation(
                 f"the model pack {pack.name} is licensed for research use only; deployment "
                 f"{deployment.name} matches on it only with governance.research_use_acknowledged"
             )
         return
-    swapped = deployment.model_pack != gov.settings.model_pack
-    if swapped and pack_in_use(gov).name != deployment.model_pack:  # a folder names the pack inside it
+    if pack_in_use(gov).fingerprint != deployment.model_fingerprint:  # the weights, whatever their name
         raise PolicyViolation(
-            f"deployment {deployment.name} went live on the model pack {deployment.model_pack}; "
-            "it matches with that pack only"
+            f"deployment {deployment.name} went live on the model pack {deployment.model_pack}; it "
+            "matches with those weights only"
+        )
+    if deployment.research_use and not trials:
+        raise PolicyViolation(
+            f"deployment {deployment.name} is a research trial, and this service no longer runs trials "
+            "(governance.research_use_acknowledged is off)"
         )
 
 

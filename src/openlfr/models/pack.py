@@ -13,7 +13,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StrictBool, ValidationError
 
 from openlfr.errors import ModelPackError
 
@@ -45,15 +45,14 @@ class RecognizerFile(ModelFile):
 class PackManifest(BaseModel):
     """What a ``manifest.toml`` holds."""
 
-    name: str
+    name: str = Field(min_length=1, max_length=200)
     version: str = "1"
     licence: str
     licence_name: str = Field(
-        "", description="The licence in a few words, as reports and the public page name it."
+        "", max_length=200, description="The licence in a few words, as reports and the public page show it."
     )
-    operational_use: bool = Field(
-        False,
-        description="Whether the licence permits operational (not only research) use; say so explicitly.",
+    operational_use: StrictBool = Field(
+        False, description="Whether the licence permits operational use: true or false, said explicitly."
     )
     source: str = ""
     detector: ModelFile
@@ -72,7 +71,13 @@ class ModelPack(BaseModel):
 
     @property
     def licence_name(self) -> str:
-        return self.manifest.licence_name or self.manifest.licence.split(".")[0][:120]
+        return self.manifest.licence_name.strip() or self.manifest.licence.split(".")[0][:120]
+
+    @property
+    def operational(self) -> bool:
+        """Whether deployments may run on it operationally: its manifest says so, and its weights
+        are none that openlfr knows to be licensed for research only (under whatever name)."""
+        return self.manifest.operational_use and self.fingerprint not in RESEARCH_ONLY_WEIGHTS
 
     @property
     def detector_path(self) -> Path:
@@ -111,6 +116,11 @@ BUFFALO_S = PackManifest(
         input_size=112,
         embedding_size=512,
     ),
+)
+
+# Fingerprints of weights licensed for research only, whatever a manifest calls them
+RESEARCH_ONLY_WEIGHTS = frozenset(
+    {hashlib.sha256((BUFFALO_S.detector.sha256 + BUFFALO_S.recognizer.sha256).encode()).hexdigest()[:16]}
 )
 
 

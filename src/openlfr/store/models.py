@@ -82,6 +82,7 @@ class Deployment(Base):
     tracks_seen: Mapped[int] = mapped_column(Integer, default=0)
     published: Mapped[bool] = mapped_column(Boolean, default=True)
     model_pack: Mapped[str | None] = mapped_column(String(200), nullable=True)  # fixed at go-live
+    model_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)  # of its weights
     model_licence: Mapped[str | None] = mapped_column(Text, nullable=True)
     research_use: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     watchlist_summary: Mapped[dict | None] = mapped_column(JSON, nullable=True)

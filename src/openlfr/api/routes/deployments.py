@@ -94,6 +94,9 @@ class DeploymentOut(BaseModel):
     published: bool
     faces_seen: int
     field_officers: list[str]
+    model_pack: str | None = Field(description="The pack it went live on (none before).")
+    model_licence: str | None
+    research_use: bool | None = Field(description="Whether its pack's licence allows research only: a trial.")
 
 
 class SubjectOut(BaseModel):

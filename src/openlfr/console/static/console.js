@@ -269,6 +269,7 @@ function deploymentPage() {
       return;
     }
     let question = `${button.textContent.trim()}: are you sure?`;
+    if (button.dataset.warning) question = `${button.dataset.warning} Go live?`;
     if (action === "end") {
       try {
         const open = await api("GET", `/api/alerts?deployment_id=${id}&undecided=true&limit=1000`);
