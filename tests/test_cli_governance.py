@@ -111,6 +111,7 @@ def test_operator_flow_from_plan_to_report(cli, samples, demo_material, tmp_path
     assert code == 0 and "intact" in stdout
     code, stdout, _ = cli("audit", "log", "--limit", "200")
     assert code == 0 and "Market day" in stdout  # objects by name, not by a cut id
+    assert "model_pack: buffalo_s" in stdout and "research_use: True" in stdout  # what went live on what
     code, _, stderr = cli("purge", "--dry-run")
     assert code == NotAllowedError.exit_code and "purge.run" in stderr
     sign_in("admin", "admin")

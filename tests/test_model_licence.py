@@ -157,6 +157,8 @@ def test_history_is_not_rewritten_and_the_public_page_survives_a_broken_pack(gov
         row = gov.get(session, Deployment, ended.id)
         row.model_pack = row.model_licence = row.research_use = row.model_fingerprint = None  # pre-0008
     assert reports.build(gov, ended.id)["model_pack"] == "not recorded"  # never today's pack
+    never = dep.end(gov, ready_to_go_live(gov, samples), "operator", "called off")
+    assert reports.build(gov, never.id)["model_pack"] == "none: it never went live"
     planned = ready_to_go_live(gov, samples)
     broken = Governance(
         gov.store, gov.settings.model_copy(update={"model_pack": str(tmp_path / "gone")}), gov.clock

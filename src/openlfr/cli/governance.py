@@ -412,7 +412,7 @@ def audit_log(limit: Annotated[int, typer.Option()] = 50) -> None:
     from openlfr.governance import audit
     from openlfr.store.models import AuditEvent
 
-    table = Table("seq", "at", "actor", "action", "object", "reason")
+    table = Table("seq", "at", "actor", "action", "object", "reason", "details")
     gov = open_governance()
     reader = acting(gov, "audit.read")
     with gov.store.session() as session:
@@ -430,6 +430,9 @@ def audit_log(limit: Annotated[int, typer.Option()] = 50) -> None:
                 e.action,
                 names.get((e.object_type, e.object_id), f"{e.object_type} {e.object_id}"),
                 reason,
+                ", ".join(
+                    f"{k}: {v}" for k, v in (e.details or {}).items() if k not in ("sealed", "settings")
+                ),
             )
         )
     out.print(table)

@@ -146,7 +146,9 @@ def model_of(gov: Governance, d: Deployment) -> dict[str, object]:
     if d.model_pack is not None:
         return {"model_pack": d.model_pack, "model_licence": d.model_licence, "research_use": d.research_use}
     if d.state in ("ended", "purged"):
-        return {"model_pack": "not recorded", "model_licence": "not recorded", "research_use": None}
+        never = d.started_at is None
+        shown = "none: it never went live" if never else "not recorded"
+        return {"model_pack": shown, "model_licence": shown, "research_use": None}
     try:
         pack = pack_in_use(gov)
     except OpenLFRError:  # the transparency page stays up whatever the pack's state
