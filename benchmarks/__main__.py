@@ -12,6 +12,7 @@ from benchmarks import (
     gallery,
     hostile,
     live,
+    packs,
     robustness,
     search,
     vision,
@@ -26,6 +27,7 @@ SUITES = {
     "cluster": cluster.run,
     "gallery": gallery.run,
     "enrolment": enrolment.run,
+    "packs": packs.run,
     "robustness": robustness.run,
     "hostile": hostile.run,
 }

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,18 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def analyzer(settings: Settings) -> FaceAnalyzer:
     return FaceAnalyzer(settings)
+
+
+@cache
+def analyzer_of(pack: str) -> FaceAnalyzer:
+    """One analyzer per model pack for the whole run (their models take seconds to load)."""
+    return FaceAnalyzer(load_settings(model_pack=pack))
+
+
+@pytest.fixture(scope="session", params=["buffalo_s", "yunet_sface"])
+def pack_analyzer(request: pytest.FixtureRequest, analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    """Each built-in model pack in turn (tests that every pack must pass)."""
+    return analyzer if request.param == analyzer.pack.name else analyzer_of(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -43,8 +43,9 @@ def run(analyzer, gallery, video: Path, tracking: bool = True):
 
 
 def test_hamilton_clip_alerts_for_lin_manuel_miranda_only(
-    shared_data: Path, analyzer, tmp_path: Path
+    shared_data: Path, pack_analyzer, tmp_path: Path
 ) -> None:
+    analyzer = pack_analyzer
     folder = lfw_watchlist(shared_data, tmp_path / "watchlist", 8)
     (folder / "lin_manuel_miranda").mkdir()
     (folder / "lin_manuel_miranda" / "reference.png").symlink_to(
@@ -62,8 +63,9 @@ def test_hamilton_clip_alerts_for_lin_manuel_miranda_only(
 
 
 def test_crowd_video_raises_no_alert_against_a_thousand_strangers(
-    shared_data: Path, analyzer, tmp_path: Path
+    shared_data: Path, pack_analyzer, tmp_path: Path
 ) -> None:
+    analyzer = pack_analyzer
     # A few LFW photos show a second face of similar size, or a poor one, and are refused with the reason.
     gallery, report = load_watchlist_folder(
         lfw_watchlist(shared_data, tmp_path / "watchlist", 1080), analyzer

@@ -20,7 +20,8 @@ def largest_face(analyzer: FaceAnalyzer, path: Path) -> Face:
     return analyzer.subject_face(analyzer.load(path), label=path.name, largest=True).face
 
 
-def test_deepface_pairs_separate_same_from_different(shared_data: Path, analyzer: FaceAnalyzer) -> None:
+def test_deepface_pairs_separate_same_from_different(shared_data: Path, pack_analyzer: FaceAnalyzer) -> None:
+    analyzer = pack_analyzer
     folder = shared_data / "deepface_tests"
     rows = list(csv.DictReader((folder / "face-recognition-pivot.csv").open()))
     faces = cache(lambda name: largest_face(analyzer, folder / "images" / name))
@@ -36,7 +37,8 @@ def test_deepface_pairs_separate_same_from_different(shared_data: Path, analyzer
     assert accuracy >= 0.97
 
 
-def test_group_photos_have_their_people(shared_data: Path, analyzer: FaceAnalyzer) -> None:
+def test_group_photos_have_their_people(shared_data: Path, pack_analyzer: FaceAnalyzer) -> None:
+    analyzer = pack_analyzer
     folder = shared_data / "face_recognition_examples" / "examples"
 
     def usable(name: str) -> list[Face]:
@@ -47,7 +49,10 @@ def test_group_photos_have_their_people(shared_data: Path, analyzer: FaceAnalyze
     assert len(usable("knn_examples/test/obama_and_biden.jpg")) >= 2
 
 
-def test_same_person_across_resolutions_and_not_the_others(shared_data: Path, analyzer: FaceAnalyzer) -> None:
+def test_same_person_across_resolutions_and_not_the_others(
+    shared_data: Path, pack_analyzer: FaceAnalyzer
+) -> None:
+    analyzer = pack_analyzer
     folder = shared_data / "face_recognition_examples" / "examples"
     obama = largest_face(analyzer, folder / "obama.jpg")
     threshold = analyzer.settings.recognition.verify_threshold
@@ -57,14 +62,17 @@ def test_same_person_across_resolutions_and_not_the_others(shared_data: Path, an
         assert analyzer.compare(obama, largest_face(analyzer, folder / stranger)) < threshold, stranger
 
 
-def test_lfw_sample_accuracy_at_the_configured_threshold(shared_data: Path, analyzer: FaceAnalyzer) -> None:
+def test_lfw_sample_accuracy_at_the_configured_threshold(
+    shared_data: Path, pack_analyzer: FaceAnalyzer
+) -> None:
+    analyzer = pack_analyzer
     pairs = read_pairs(shared_data / "lfw" / "pairs.txt", shared_data / "lfw")
     fold = np.flatnonzero(pairs.folds == 0)
     chosen = np.concatenate([fold[:75], fold[300:375]])  # 75 genuine, 75 impostor pairs
     used = sorted(set(pairs.first[chosen]) | set(pairs.second[chosen]))
     embedded = embed_images(analyzer, [pairs.paths[i] for i in used])
     assert not embedded.missing
-    templates = np.zeros((len(pairs.paths), 512), np.float32)
+    templates = np.zeros((len(pairs.paths), analyzer.embedder.dimension), np.float32)
     templates[used] = embedded.templates(flip_fusion=False)
     scores = pair_scores(templates, pairs)[chosen]
     same = pairs.same[chosen]

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from openlfr.cli.common import cli_errors, out, progress_bar
+from openlfr.models.operating import for_pack
 from openlfr.settings import get_settings
 
 eval_app = typer.Typer(help="Measure accuracy on public benchmarks.", no_args_is_help=True)
@@ -103,7 +104,7 @@ def eval_trial(
     from openlfr.evaluation.embeddings import OnnxFaceModel
     from openlfr.evaluation.report import write_trial_report
 
-    settings = get_settings()
+    settings = for_pack(get_settings())
     sizes = sorted(watchlist_size or [100, 1000, 10_000])
     lfw = read_labels(data / "lfw" / "labels.csv", "lfw")
     utk_labels = data / "utkface" / "labels.csv"
@@ -225,8 +226,8 @@ def eval_study(
     unknown = parts - set(study.PARTS)
     if unknown:
         raise typer.BadParameter(f"unknown part(s): {', '.join(sorted(unknown))}")
-    settings = get_settings()
-    packs = pack or [settings.model_pack]
+    packs = pack or [get_settings().model_pack]
+    settings = for_pack(get_settings().model_copy(update={"model_pack": packs[0]}))
     use_flip = settings.recognition.flip_fusion if flip is None else flip
     operating = settings.live.alert_threshold if threshold is None else threshold
     all_results: list[study.StudyResults] = []
@@ -253,7 +254,7 @@ def eval_study(
                     use_flip,
                     pack_threshold,
                     progress,
-                    fit_clusters=index == 0,
+                    fit_clusters=name != "dlib",  # each pack its own clusters; dlib never runs live
                     duplicates=all_results[0].utk_duplicates if index > 0 else None,
                     write_calibration=write_calibration if index == 0 else None,
                 )

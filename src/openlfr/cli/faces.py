@@ -27,6 +27,7 @@ def version_command() -> None:
 def models_command() -> None:
     """Show the model pack in use, its files, checksums and licence."""
     from openlfr.models import load_pack
+    from openlfr.models.pack import BUILTIN_PACKS
 
     pack = load_pack(get_settings().model_pack)
     out.print(f"[bold]model pack:[/] {pack.name} ({pack.manifest.version}), checksums verified")
@@ -35,13 +36,25 @@ def models_command() -> None:
         out.print(f"    sha256 {entry.sha256}", highlight=False)
     out.print(f"[bold]source:[/] {pack.manifest.source}", soft_wrap=True)
     out.print(f"[bold yellow]licence:[/] {pack.manifest.licence}")
-    if pack.manifest.operational_use:
+    if pack.operational:
         out.print("[bold]operational use:[/] permitted by its licence")
     else:
         out.print(
             "[bold red]operational use:[/] not permitted by its licence. Deployments go live on it only "
             "with governance.research_use_acknowledged (a trial), and the public page says so."
         )
+    point = pack.manifest.operating
+    out.print(
+        f"[bold]thresholds[/] (where settings set none): alert {point.alert_threshold:.2f}, "
+        f"verify {point.verify_threshold:.2f}, detector {point.detector_score_threshold:.2f}, "
+        f"quality {point.min_quality:.2f}",
+        highlight=False,
+    )
+    for name, (manifest, _) in BUILTIN_PACKS.items():
+        if name != pack.name:
+            use = "operational use permitted" if manifest.operational_use else "research only"
+            line = f"[bold]also built in:[/] {name} ({manifest.licence_name}; {use})"
+            out.print(f"{line}: model_pack = {name!r}", highlight=False)
 
 
 @cli_errors

@@ -15,6 +15,7 @@ from rich.table import Table
 from openlfr.cli.common import cli_errors, err, open_governance, out, plain, progress_bar
 from openlfr.cli.identity import acting
 from openlfr.errors import DatasetError
+from openlfr.models.operating import for_pack
 from openlfr.redaction import spreadsheet_safe
 from openlfr.settings import get_settings
 
@@ -163,7 +164,7 @@ def crossmatch_command(
     from openlfr.search.crossmatch import read_register
     from openlfr.vision import FaceAnalyzer
 
-    settings = get_settings()
+    settings = for_pack(get_settings())
     cut = settings.live.alert_threshold if threshold is None else threshold
     if not 0 < cut <= 1:  # at 0 or below every pair, faceless rows included, would be a candidate
         raise typer.BadParameter(f"{cut} is not a cosine threshold in (0, 1]", param_hint="--threshold")
@@ -196,7 +197,7 @@ def crossmatch_command(
             row = [rank, str(paths["A"][i]), str(paths["B"][j]), f"{score:.4f}"]
             writer.writerow([spreadsheet_safe(cell) for cell in row])
     usable = [len(r.paths) - len(r.missing) for r in embedded.values()]
-    calibration = load_calibration(analyzer.pack.name)
+    calibration = load_calibration(analyzer.pack.name, analyzer.pack.calibration_folder)
     expected = (
         f"; about {usable[0] * usable[1] * calibration.fmr(cut):.1f} of them expected by chance"
         if calibration

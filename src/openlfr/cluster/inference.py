@@ -43,8 +43,8 @@ class InferenceActor:
 
         pack = load_pack(settings.model_pack)
         self.sessions = {
-            "detector": create_session(pack.detector_path, settings.runtime),
-            "recognizer": create_session(pack.recognizer_path, settings.runtime),
+            "detector": create_session(pack.detector_model, settings.runtime),
+            "recognizer": create_session(pack.recognizer_model, settings.runtime),
         }
         waits = {
             "detector": settings.detector.batch_wait_ms,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from openlfr.errors import NotFoundError, OpenLFRError, PolicyViolation
 from openlfr.governance import audit
+from openlfr.models.operating import for_pack
 from openlfr.settings import Settings
 from openlfr.store import Store
 from openlfr.store.models import AuditEvent, Base
@@ -52,7 +53,7 @@ class Governance:
         clock: Callable[[], datetime] = system_clock,
         analyzer: FaceAnalyzer | None = None,
     ) -> None:
-        self.store, self.settings, self.clock = store, settings, clock
+        self.store, self.settings, self.clock = store, for_pack(settings), clock
         self._analyzer = analyzer
 
     @property

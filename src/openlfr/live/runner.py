@@ -133,18 +133,14 @@ class LiveRunner:
         from openlfr.models.cluster_thresholds import load_cluster_thresholds
 
         base = settings or analyzer.settings.live
-        calibration = load_calibration(
-            analyzer.pack.name, analyzer.pack.folder if analyzer.pack.name != "buffalo_s" else None
-        )
+        calibration = load_calibration(analyzer.pack.name, analyzer.pack.calibration_folder)
         threshold, self.expected_false_alert_rate = operating_point(
             base.alert_threshold, base.false_alert_rate, calibration, max(len(gallery), 1)
         )
         self.settings = base.model_copy(update={"alert_threshold": threshold})
         self.sink = sink
         clusters = (
-            load_cluster_thresholds(
-                analyzer.pack.name, analyzer.pack.folder if analyzer.pack.name != "buffalo_s" else None
-            )
+            load_cluster_thresholds(analyzer.pack.name, analyzer.pack.calibration_folder)
             if base.mitigation == "cluster_thresholds"
             else None
         )

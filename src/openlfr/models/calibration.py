@@ -50,14 +50,15 @@ class Calibration:
 
 @lru_cache(maxsize=8)
 def load_calibration(pack_name: str, folder: Path | None = None) -> Calibration | None:
-    """The calibration shipped for a pack (or found in its folder), if any."""
-    for path in ((folder / "calibration.json") if folder else None, BUILTIN / f"{pack_name}.json"):
-        if path is not None and path.is_file():
-            data = json.loads(path.read_text())
-            return Calibration(
-                data["thresholds"], data["false_matches"], data["impostor_pairs"], data.get("source", "")
-            )
-    return None
+    """The calibration shipped with openlfr for a built-in pack, or in a user's pack ``folder``
+    (only there: a user's pack named like a built-in one has other weights), if any."""
+    path = folder / "calibration.json" if folder else BUILTIN / f"{pack_name}.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return Calibration(
+        data["thresholds"], data["false_matches"], data["impostor_pairs"], data.get("source", "")
+    )
 
 
 def operating_point(

@@ -96,10 +96,11 @@ class ClusterThresholds:
 
 @lru_cache(maxsize=8)
 def load_cluster_thresholds(pack_name: str, folder: Path | None = None) -> ClusterThresholds:
-    """The cluster thresholds shipped for a pack (or found in its folder)."""
-    for path in ((folder / "clusters.json") if folder else None, BUILTIN / f"{pack_name}.clusters.json"):
-        if path is not None and path.is_file():
-            return ClusterThresholds.from_json(json.loads(path.read_text()))
+    """The cluster thresholds shipped with openlfr for a built-in pack, or in a user's pack ``folder``
+    (only there, as for its calibration)."""
+    path = folder / "clusters.json" if folder else BUILTIN / f"{pack_name}.clusters.json"
+    if path.is_file():
+        return ClusterThresholds.from_json(json.loads(path.read_text()))
     raise ModelPackError(
         f"model pack {pack_name!r} has no cluster thresholds (clusters.json); set live.mitigation = 'none' "
         "or fit them with `openlfr eval study --write-calibration`"

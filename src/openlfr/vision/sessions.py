@@ -9,6 +9,7 @@ runs, which saves the CPU the float arithmetic and three quarters of the bytes t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 if TYPE_CHECKING:
@@ -37,3 +38,8 @@ ModelSession = FeedSession | ImageSession
 def feeds_images(session: ModelSession) -> TypeGuard[ImageSession]:
     """Whether ``session`` takes uint8 NHWC images and scales them itself."""
     return isinstance(session, ImageSession)
+
+
+def model_name(model: Path | bytes) -> str:
+    """How logs and errors name a model: its file, or a model rewritten in memory by its size."""
+    return model.name if isinstance(model, Path) else f"in-memory model ({len(model):,} bytes)"

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from openlfr.errors import ModelPackError, ProviderUnavailableError
+from openlfr.vision.sessions import model_name
 from openlfr.vision.tensors import InputScaling
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class TorchSession:
     """One ONNX model converted to a PyTorch module on ``device``."""
 
     def __init__(
-        self, model_path: Path, device: str = "cuda", fp16: bool = True, cuda_graphs: bool = False
+        self, model: Path | bytes, device: str = "cuda", fp16: bool = True, cuda_graphs: bool = False
     ) -> None:
         try:
             import onnx
@@ -67,27 +68,28 @@ class TorchSession:
             raise ProviderUnavailableError(
                 f"runtime.torch_cuda_graphs needs a CUDA device, not runtime.torch_device {device!r}"
             )
+        name = model_name(model)
         # onnx2torch's Slice indexes with a list, which PyTorch warns about on every call
         warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)
         try:
-            graph = onnx.load(str(model_path))
+            graph = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
             module = convert(graph)
         except Exception as exc:  # a damaged file, or an operator onnx2torch cannot convert
             raise ModelPackError(
-                f"cannot convert model {model_path.name} for PyTorch ({type(exc).__name__}: {exc}); "
+                f"cannot convert model {name} for PyTorch ({type(exc).__name__}: {exc}); "
                 "runtime.backend 'onnxruntime' runs the ONNX file as it is"
             ) from None
         weights = {init.name for init in graph.graph.initializer}
         self._inputs = _ports(graph.graph.input, weights)
         self._outputs = _ports(graph.graph.output, set())
         self.torch = torch
-        self.name = model_path.name
+        self.name = name
         self.device = torch.device(device)
         self.dtype = torch.float16 if fp16 else torch.float32
         self.module = module.eval().to(self.device, self.dtype)
         on_gpu = self.device.type == "cuda"
         self._worker = (
-            ThreadPoolExecutor(1, thread_name_prefix=f"torch-{model_path.stem}") if on_gpu else None
+            ThreadPoolExecutor(1, thread_name_prefix=f"torch-{name.split('.')[0]}") if on_gpu else None
         )
         # one captured graph per padded input shape, all captured on one stream into one memory
         # pool: only the worker thread replays them, one at a time, copying the outputs out at once

@@ -1,0 +1,59 @@
+"""The built-in model packs side by side: what each costs per frame and per face, in the same run.
+
+Every pack analyses the same 1280×720 frame (the team photo) and the same aligned faces, with
+the calls of one pack alternated with the reference pack's (buffalo_s) so that both see the same
+machine noise; the ratio column is pack / buffalo_s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.common import hardware, paired_median_ms, save
+from benchmarks.vision import frame_720p
+from openlfr.models.pack import BUILTIN_PACKS
+from openlfr.settings import load_settings
+from openlfr.vision import FaceAnalyzer
+
+REFERENCE = "buffalo_s"
+
+
+def stages(analyzer: FaceAnalyzer, frame: np.ndarray, crops: np.ndarray) -> dict[str, Any]:
+    """One call per stage, each over the same inputs whatever the pack."""
+    return {
+        "detector, 1280×720 frame (ms/frame)": lambda: analyzer.detect(frame),
+        "recognizer, one face (ms/face)": lambda: analyzer.embedder.embed(crops[:1]),
+        "recognizer, batch of 8 (ms/face)": lambda: analyzer.embedder.embed(crops[:8]),
+        "detect, align, assess and embed every face (ms/frame)": lambda: analyzer.analyze(frame),
+    }
+
+
+def run(repeats: int = 20) -> dict[str, Any]:
+    console = Console()
+    info = hardware()
+    console.print(f"[bold]hardware:[/] {info}")
+    frame = frame_720p()
+    reference = FaceAnalyzer(load_settings(model_pack=REFERENCE))
+    found = reference.detect(frame)
+    crops = reference.align(frame, found[np.argsort(-found.scores)[:8]])  # the same faces for every pack
+    base = stages(reference, frame, crops)
+    results: dict[str, Any] = {"hardware": info, "reference": REFERENCE, "packs": {}}
+    table = Table(title="model packs, same run (ratio: pack / buffalo_s)", title_justify="left")
+    for column in ("pack", "stage", "ms", "buffalo_s ms", "ratio"):
+        table.add_column(column, justify="left" if column in ("pack", "stage") else "right")
+    for name in BUILTIN_PACKS:
+        analyzer = reference if name == REFERENCE else FaceAnalyzer(load_settings(model_pack=name))
+        rows = {}
+        for stage, call in stages(analyzer, frame, crops).items():
+            ours, theirs = paired_median_ms(call, base[stage], repeats)
+            rows[stage] = {"ms": ours, "reference_ms": theirs, "ratio": ours / theirs}
+            table.add_row(name, stage, f"{ours:.2f}", f"{theirs:.2f}", f"{ours / theirs:.2f}×")
+        rows["faces_found_in_frame"] = len(analyzer.detect(frame))
+        results["packs"][name] = rows
+    console.print(table)
+    save("packs", results)
+    return results
