@@ -184,3 +184,29 @@ def test_staff_see_the_pack_before_going_live(gov, samples) -> None:
         page = client.get(f"/console/deployments/{deployment_id}").text
     assert "research use only: this deployment is a trial" in page
     assert 'data-warning="The model pack buffalo_s is licensed for research use only' in page
+
+
+def test_the_built_in_licence_clean_pack_goes_live_without_a_research_acknowledgement(gov, samples) -> None:
+    from openlfr.models.pack import YUNET_SFACE
+    from tests.conftest import analyzer_of
+
+    yunet = analyzer_of("yunet_sface")
+    operational = with_settings(
+        Governance(
+            gov.store, gov.settings.model_copy(update={"model_pack": "yunet_sface"}), gov.clock, yunet
+        ),
+        research_use_acknowledged=False,
+    )
+    deployment_id = ready_to_go_live(operational, samples)
+    live = dep.start(operational, deployment_id, "operator")
+    assert (live.model_pack, live.model_licence, live.research_use) == (
+        "yunet_sface",
+        YUNET_SFACE.licence_name,
+        False,
+    )
+    assert live.alert_threshold == YUNET_SFACE.operating.alert_threshold  # the pack's, as none was set
+    dep.assert_can_match(operational, live)
+    with pytest.raises(PolicyViolation, match="went live on the model pack yunet_sface"):
+        dep.assert_can_match(gov, live)  # a service switched back to buffalo_s matches nothing for it
+    html = reports.render_html(reports.build(operational, deployment_id))
+    assert "yunet_sface" in html and "Apache-2.0" in html and "research use only" not in html

@@ -120,3 +120,28 @@ def test_the_packs_thresholds_apply_where_settings_set_none(monkeypatch: pytest.
     assert (
         other.detector.score_threshold == load_pack("buffalo_s").manifest.operating.detector_score_threshold
     )
+
+
+def test_fused_templates_score_the_weighted_mean_of_both_packs(
+    yunet: FaceAnalyzer, analyzer: FaceAnalyzer, samples: dict[str, Path]
+) -> None:
+    """Two recognizers on the first pack's crops: the joined templates' cosine is w·s₁ + (1 − w)·s₂."""
+    from openlfr.evaluation.embeddings import raw_features
+    from openlfr.evaluation.fusion import FusedFaceModel
+    from openlfr.vision.embedder import l2_normalize
+
+    fused = FusedFaceModel(analyzer, yunet, weight=0.7)
+    assert (fused.name, fused.dimension) == ("buffalo_s+yunet_sface", 512 + 128)
+    pictures = [yunet.load(samples["yaoming"]), yunet.load(samples["gdp"])]
+    joined = [fused.central_features(p) for p in pictures]
+    assert all(j is not None for j in joined)
+    crops = [fused.finder.central_crop(p) for p in pictures]
+    cosine = {
+        name: float(np.dot(*(l2_normalize(raw_features(model.embedder, c)[0]) for c in crops)))
+        for name, model in (("first", analyzer), ("second", yunet))
+    }
+    first, second = (j[0] for j in joined)  # type: ignore[index]
+    assert float(np.dot(first, second)) == pytest.approx(
+        0.7 * cosine["first"] + 0.3 * cosine["second"], abs=1e-5
+    )
+    assert float(np.dot(first, first)) == pytest.approx(1.0, abs=1e-5)

@@ -19,7 +19,7 @@ from openlfr.errors import FaceError, ImageError, LowQualityFaceError
 from openlfr.evaluation.cache import EmbeddingCache, image_digest
 from openlfr.settings import ImageSettings
 from openlfr.vision import FaceAnalyzer
-from openlfr.vision.embedder import l2_normalize
+from openlfr.vision.embedder import ArcFaceEmbedder, l2_normalize
 from openlfr.vision.images import load_image
 from openlfr.vision.stills import StillDetections
 from openlfr.vision.types import Detections
@@ -50,6 +50,12 @@ def central_index(detections: Detections, image_shape: tuple[int, ...]) -> int:
     centre = np.array([image_shape[1] / 2, image_shape[0] / 2])
     box_centres = (detections.boxes[:, :2] + detections.boxes[:, 2:]) / 2
     return int(np.argmin(np.linalg.norm(box_centres - centre, axis=1)))
+
+
+def raw_features(embedder: ArcFaceEmbedder, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A recognizer's raw features of one aligned crop and of its mirror image."""
+    both = embedder.forward(embedder.network_input(np.concatenate([crop, crop[:, :, ::-1]])))
+    return both[0], both[1]
 
 
 class FaceModel(Protocol):
@@ -83,6 +89,11 @@ class OnnxFaceModel:
         self.retried = 0
 
     def central_features(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        crop = self.central_crop(image_bgr)
+        return None if crop is None else raw_features(self.analyzer.embedder, crop)
+
+    def central_crop(self, image_bgr: np.ndarray) -> np.ndarray | None:
+        """The aligned (1, S, S, 3) crop of the face nearest the picture's centre, if any."""
         found = self.analyzer.find_faces(image_bgr, orient=self.register)
         if len(found) == 0:
             return None
@@ -91,10 +102,7 @@ class OnnxFaceModel:
             self._check(image_bgr, found[index])
         if found.found_by[index] != "direct":
             self.retried += 1
-        crop = self.analyzer.align(image_bgr, found.detections[index], still=True)
-        embedder = self.analyzer.embedder
-        both = embedder.forward(embedder.network_input(np.concatenate([crop, crop[:, :, ::-1]])))
-        return both[0], both[1]
+        return self.analyzer.align(image_bgr, found.detections[index], still=True)
 
     def _check(self, image: np.ndarray, found: StillDetections) -> None:
         """A register's face must be one a person could use: whole, believed, of usable quality."""
