@@ -18,7 +18,10 @@ from openlfr.settings import Settings
 PLACES = {
     "alert_threshold": ("live", "alert_threshold"),
     "verify_threshold": ("recognition", "verify_threshold"),
+    "track_identity_threshold": ("live", "track_identity_threshold"),
+    "track_identity_confirm": ("live", "track_identity_confirm"),
     "detector_score_threshold": ("detector", "score_threshold"),
+    "track_high_score": ("live", "track_high_score"),
     "min_quality": ("quality", "min_quality"),
 }
 

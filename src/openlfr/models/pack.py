@@ -66,7 +66,10 @@ class OperatingPoint(BaseModel):
 
     alert_threshold: float = Field(0.45, ge=-1.0, le=1.0)
     verify_threshold: float = Field(0.30, ge=-1.0, le=1.0)
+    track_identity_threshold: float = Field(0.20, ge=-1.0, le=1.0)
+    track_identity_confirm: float = Field(0.35, ge=-1.0, le=1.0)
     detector_score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    track_high_score: float = Field(0.6, ge=0.0, le=1.0)
     min_quality: float = Field(0.35, ge=0.0, le=1.0)
 
 
@@ -199,8 +202,16 @@ YUNET_SFACE = PackManifest(
         embedding_size=128,
         dynamic_shapes=True,
     ),
+    # SFace's cosines run higher than MBF's for different people: each threshold is the one with
+    # buffalo_s's false match rate at its own on 8 million LFW impostor pairs (`openlfr eval study`)
     operating=OperatingPoint(
-        alert_threshold=0.45, verify_threshold=0.30, detector_score_threshold=0.6, min_quality=0.35
+        alert_threshold=0.53,
+        verify_threshold=0.44,
+        track_identity_threshold=0.34,
+        track_identity_confirm=0.49,
+        detector_score_threshold=0.6,
+        track_high_score=0.7,
+        min_quality=0.35,
     ),
 )
 
