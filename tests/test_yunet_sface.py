@@ -145,3 +145,14 @@ def test_fused_templates_score_the_weighted_mean_of_both_packs(
         0.7 * cosine["first"] + 0.3 * cosine["second"], abs=1e-5
     )
     assert float(np.dot(first, first)) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.shared_data
+def test_upside_down_hair_and_arms_are_not_faces(yunet: FaceAnalyzer, shared_data: Path) -> None:
+    """YuNet half-believes in faces in hair or folded arms seen upside down: a face that only a
+    turned picture shows must be surer (the pack's turned_score_threshold)."""
+    portrait = shared_data / "lfw" / "images" / "Alan_Dershowitz" / "Alan_Dershowitz_0001.jpg"
+    chosen = yunet.subject_face(yunet.load(portrait))
+    assert not [f for f in chosen.others if f.found_by.startswith("turned")]
+    pair = yunet.load(shared_data / "face_recognition_examples" / "examples" / "two_people.jpg")
+    assert len(yunet.analyze(pair, embed=False, orient=True)) == 2

@@ -64,6 +64,13 @@ class DetectorSettings(BaseModel):
 
     input_size: tuple[int, int] = Field((640, 640), description="Network input (width, height).")
     score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Detector confidence a face needs.")
+    turned_score_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Detector confidence a face of a still needs when only the picture turned by a quarter "
+        "or a half turn shows it (a detector that sees faces in hair or folded arms upside down needs more).",
+    )
     nms_threshold: float = Field(
         0.4, ge=0.0, le=1.0, description="Overlap (IoU) above which two detections are one face."
     )

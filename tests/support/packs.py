@@ -27,9 +27,10 @@ def make_pack(folder: Path, corrupt: bool = False, operational: bool = False) ->
     folder.mkdir()
     shutil.copy(builtin.detector_path, folder / "det.onnx")
     shutil.copy(builtin.recognizer_path, folder / "rec.onnx")
-    if operational:  # weights of its own (one trailing byte: for governance tests, never run)
-        with (folder / "rec.onnx").open("ab") as handle:
-            handle.write(b"\0")
+    if operational:  # weights of its own (one trailing byte each: for governance tests, never run)
+        for name in ("det.onnx", "rec.onnx"):
+            with (folder / name).open("ab") as handle:
+                handle.write(b"\0")
     manifest = MANIFEST.format(det=sha256_file(folder / "det.onnx"), rec=sha256_file(folder / "rec.onnx"))
     if operational:
         manifest = 'operational_use = true\nlicence_name = "our own, for operations"\n' + manifest

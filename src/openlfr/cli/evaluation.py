@@ -212,7 +212,8 @@ def eval_study(
     pack: Annotated[
         list[str] | None,
         typer.Option(
-            help="Model packs side by side (repeatable): 'buffalo_s', 'dlib' or a pack folder. "
+            help="Model packs side by side (repeatable): 'buffalo_s', 'yunet_sface', 'dlib', a pack folder, "
+            "or two ONNX packs' recognizers fused on the same faces, 'buffalo_s+yunet_sface'. "
             "The first uses the operating threshold; the others are run at the same LFW false match rate."
         ),
     ] = None,
@@ -220,6 +221,7 @@ def eval_study(
     """The accuracy and equity study in one command, with an HTML and PDF report."""
     from openlfr.evaluation import study
     from openlfr.evaluation.datasets import Embedder
+    from openlfr.evaluation.fusion import check_pack_name
     from openlfr.evaluation.report import write_report
 
     parts = set(part or study.PARTS)
@@ -227,6 +229,8 @@ def eval_study(
     if unknown:
         raise typer.BadParameter(f"unknown part(s): {', '.join(sorted(unknown))}")
     packs = pack or [get_settings().model_pack]
+    for name in packs:
+        check_pack_name(name)
     settings = for_pack(get_settings().model_copy(update={"model_pack": packs[0]}))
     use_flip = settings.recognition.flip_fusion if flip is None else flip
     operating = settings.live.alert_threshold if threshold is None else threshold

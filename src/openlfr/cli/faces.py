@@ -43,13 +43,8 @@ def models_command() -> None:
             "[bold red]operational use:[/] not permitted by its licence. Deployments go live on it only "
             "with governance.research_use_acknowledged (a trial), and the public page says so."
         )
-    point = pack.manifest.operating
-    out.print(
-        f"[bold]thresholds[/] (where settings set none): alert {point.alert_threshold:.2f}, "
-        f"verify {point.verify_threshold:.2f}, detector {point.detector_score_threshold:.2f}, "
-        f"quality {point.min_quality:.2f}",
-        highlight=False,
-    )
+    values = ", ".join(f"{key} {value:g}" for key, value in pack.manifest.operating.model_dump().items())
+    out.print(f"[bold]thresholds[/] (where settings set none): {values}", highlight=False)
     for name, (manifest, _) in BUILTIN_PACKS.items():
         if name != pack.name:
             use = "operational use permitted" if manifest.operational_use else "research only"

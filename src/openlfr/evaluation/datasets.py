@@ -12,7 +12,7 @@ import numpy as np
 from openlfr.errors import DatasetError
 from openlfr.evaluation.cache import EmbeddingCache, cache_key
 from openlfr.evaluation.embeddings import EmbeddedSet, FaceModel, OnnxFaceModel, embed_images
-from openlfr.evaluation.fusion import SEPARATOR, FusedFaceModel
+from openlfr.evaluation.fusion import FusedFaceModel, fused_parts
 from openlfr.settings import Settings
 from openlfr.vision import FaceAnalyzer
 
@@ -72,11 +72,9 @@ class Embedder:
             from openlfr.vision.dlib_pack import DlibFaceModel
 
             return cls(DlibFaceModel(), settings.data_dir / "eval-cache", key)
-        if SEPARATOR in pack:  # "buffalo_s+yunet_sface": two recognizers fused on the same faces
-            first, second = (
-                FaceAnalyzer(settings.model_copy(update={"model_pack": part}))
-                for part in pack.split(SEPARATOR, 1)
-            )
+        parts = fused_parts(pack)
+        if parts:  # "buffalo_s+yunet_sface": two recognizers fused on the same faces
+            first, second = (FaceAnalyzer(settings.model_copy(update={"model_pack": part})) for part in parts)
             return cls(FusedFaceModel(first, second), settings.data_dir / "eval-cache", key)
         analyzer = FaceAnalyzer(settings.model_copy(update={"model_pack": pack}))
         return cls(analyzer, settings.data_dir / "eval-cache", key)

@@ -21,6 +21,7 @@ PLACES = {
     "track_identity_threshold": ("live", "track_identity_threshold"),
     "track_identity_confirm": ("live", "track_identity_confirm"),
     "detector_score_threshold": ("detector", "score_threshold"),
+    "turned_score_threshold": ("detector", "turned_score_threshold"),
     "track_high_score": ("live", "track_high_score"),
     "min_quality": ("quality", "min_quality"),
 }

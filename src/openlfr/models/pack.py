@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from openlfr.errors import ModelPackError
 from openlfr.models.shapes import with_dynamic_shapes
@@ -28,7 +28,13 @@ BUFFALO_S_LICENCE = (
 )
 
 
-class ModelFile(BaseModel):
+class Manifest(BaseModel):
+    """A part of a manifest: a misspelt key is an error, not a default quietly used."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelFile(Manifest):
     """One ONNX file of a pack and how to feed it."""
 
     file: str
@@ -60,20 +66,24 @@ class RecognizerFile(ModelFile):
     embedding_size: int = 512
 
 
-class OperatingPoint(BaseModel):
+class OperatingPoint(Manifest):
     """The thresholds a pack's scores call for, used wherever settings name none: cosine scores
-    and detector confidences mean different things from one pack to another."""
+    and detector confidences mean different things from one pack to another. Numbers only
+    (``true`` or ``"0.6"`` is refused)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     alert_threshold: float = Field(0.45, ge=-1.0, le=1.0)
     verify_threshold: float = Field(0.30, ge=-1.0, le=1.0)
     track_identity_threshold: float = Field(0.20, ge=-1.0, le=1.0)
     track_identity_confirm: float = Field(0.35, ge=-1.0, le=1.0)
     detector_score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    turned_score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     track_high_score: float = Field(0.6, ge=0.0, le=1.0)
     min_quality: float = Field(0.35, ge=0.0, le=1.0)
 
 
-class PackManifest(BaseModel):
+class PackManifest(Manifest):
     """What a ``manifest.toml`` holds."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -107,9 +117,11 @@ class ModelPack(BaseModel):
 
     @property
     def operational(self) -> bool:
-        """Whether deployments may run on it operationally: its manifest says so, and its weights
-        are none that openlfr knows to be licensed for research only (under whatever name)."""
-        return self.manifest.operational_use and self.fingerprint not in RESEARCH_ONLY_WEIGHTS
+        """Whether deployments may run on it operationally: its manifest says so, and neither of
+        its files is one openlfr knows to be licensed for research only (under whatever name,
+        alone or beside another model)."""
+        files = {self.manifest.detector.sha256, self.manifest.recognizer.sha256}
+        return self.manifest.operational_use and not files & RESEARCH_ONLY_FILES
 
     @property
     def calibration_folder(self) -> Path | None:
@@ -210,15 +222,14 @@ YUNET_SFACE = PackManifest(
         track_identity_threshold=0.34,
         track_identity_confirm=0.49,
         detector_score_threshold=0.6,
+        turned_score_threshold=0.8,  # YuNet sees faces in hair and folded arms upside down
         track_high_score=0.7,
         min_quality=0.35,
     ),
 )
 
-# Fingerprints of weights licensed for research only, whatever a manifest calls them
-RESEARCH_ONLY_WEIGHTS = frozenset(
-    {hashlib.sha256((BUFFALO_S.detector.sha256 + BUFFALO_S.recognizer.sha256).encode()).hexdigest()[:16]}
-)
+# sha256 of every model file licensed for research only, whatever a manifest calls it
+RESEARCH_ONLY_FILES = frozenset({BUFFALO_S.detector.sha256, BUFFALO_S.recognizer.sha256})
 
 
 def installed_folder(package: str, pack: str, install: str) -> Path:

@@ -19,6 +19,7 @@ from openlfr.errors import ModelPackError
 
 TOLERANCE = 1e-4  # largest difference allowed between the shipped and the rewritten outputs
 PROBES = 3  # inputs compared, as one batch of the rewritten model and one at a time on the shipped
+OTHER_SIZE = 0.6  # a detector is also run at this share of its shipped height (16:9 frames are wide)
 
 
 def _named_dimensions(model, spatial: bool) -> None:
@@ -60,16 +61,28 @@ def _run(model: str | bytes, batch: np.ndarray) -> list[np.ndarray]:
     return session.run(None, {session.get_inputs()[0].name: batch})
 
 
-def _checked(path: Path, rewritten: bytes, input_shape: list[int]) -> None:
+def _checked(path: Path, rewritten: bytes, input_shape: list[int], spatial: bool) -> None:
+    """The rewritten model on a batch gives, output by output and item by item, what the shipped
+    one gives on each input alone (finite, within ``TOLERANCE``); a detector also runs at another
+    picture size, batched, with outputs that still keep the batch apart."""
+    differs = (
+        f"{path.name}: with its shapes made dynamic the model no longer gives the shipped model's outputs"
+    )
     probes = np.random.default_rng(0).uniform(0, 255, (PROBES, *input_shape[1:])).astype(np.float32)
     together = _run(rewritten, probes)
     alone = [_run(str(path), probes[i : i + 1]) for i in range(PROBES)]
     for k, output in enumerate(together):
         shipped = np.concatenate([outputs[k] for outputs in alone])
-        if output.shape != shipped.shape or float(np.abs(output - shipped).max()) > TOLERANCE:
+        if output.shape != shipped.shape or not output.ndim or output.shape[0] != PROBES:
+            raise ModelPackError(f"{differs} (output {k} has shape {output.shape}); refusing to use it")
+        if not np.isfinite(output).all() or not np.allclose(output, shipped, rtol=0, atol=TOLERANCE):
+            raise ModelPackError(f"{differs} (output {k}); refusing to use it")
+    if spatial:
+        height = max(32, round(input_shape[2] * OTHER_SIZE / 32) * 32)
+        other = _run(rewritten, probes[:2, :, :height])
+        if any(not o.ndim or o.shape[0] != 2 or not np.isfinite(o).all() for o in other):
             raise ModelPackError(
-                f"{path.name}: with a dynamic batch the model no longer gives the shipped model's "
-                "outputs; refusing to use it"
+                f"{path.name}: at another picture size the outputs mix the batch; refusing it"
             )
 
 
@@ -78,9 +91,19 @@ def with_dynamic_shapes(path: Path, sha256: str, spatial: bool) -> bytes:
     """The model at ``path`` (already verified as ``sha256``, which keys the cache) with a named
     batch dimension, and with ``spatial`` a named picture size: serialized, checked, in memory."""
     try:
-        import onnx
-    except ImportError:  # pragma: no cover - a core dependency
-        raise ModelPackError("making a model's batch dynamic needs the package onnx") from None
+        return _rewritten(path, spatial)
+    except ModelPackError:
+        raise
+    except Exception as exc:  # onnx and ONNX Runtime raise their own untyped errors for odd models
+        raise ModelPackError(
+            f"{path.name}: cannot make its shapes dynamic ({type(exc).__name__}: {exc}); "
+            "export the model with a dynamic batch instead"
+        ) from None
+
+
+def _rewritten(path: Path, spatial: bool) -> bytes:
+    import onnx
+
     model = onnx.load(str(path))
     weights = {w.name for w in model.graph.initializer}
     inputs = [value for value in model.graph.input if value.name not in weights]
@@ -88,11 +111,21 @@ def with_dynamic_shapes(path: Path, sha256: str, spatial: bool) -> bytes:
     model.graph.input.extend(inputs)
     if len(inputs) != 1:
         raise ModelPackError(f"{path.name}: expected one input besides the weights, found {len(inputs)}")
-    shipped_shape = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    tensor = inputs[0].type.tensor_type
+    shipped_shape = [d.dim_value for d in tensor.shape.dim]
+    if tensor.elem_type != onnx.TensorProto.FLOAT or len(shipped_shape) != 4:
+        raise ModelPackError(f"{path.name}: expected one float input of four dimensions (N, C, H, W)")
     if not all(shipped_shape):
-        raise ModelPackError(f"{path.name}: its input already has named dimensions; drop dynamic_shapes")
+        raise ModelPackError(
+            f"{path.name}: its input already has named dimensions, so dynamic_shapes cannot rewrite it "
+            "(only a fully fixed input is); export it with a dynamic batch and drop dynamic_shapes"
+        )
+    if shipped_shape[0] != 1:
+        raise ModelPackError(f"{path.name}: its batch is fixed at {shipped_shape[0]}, not 1")
+    if any(len(value.type.tensor_type.shape.dim) == 0 for value in model.graph.output):
+        raise ModelPackError(f"{path.name}: an output declares no shape; its batch cannot be named")
     _named_dimensions(model, spatial)
     _reshapes_copy_the_batch(model)
     rewritten = model.SerializeToString()
-    _checked(path, rewritten, shipped_shape)
+    _checked(path, rewritten, shipped_shape, spatial)
     return rewritten

@@ -6,13 +6,20 @@ embedding is first asked for, so detection-only users never pay for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from openlfr.errors import LowQualityFaceError, MultipleFacesError, NoFaceError, ProviderUnavailableError
+from openlfr.errors import (
+    LowQualityFaceError,
+    ModelPackError,
+    MultipleFacesError,
+    NoFaceError,
+    ProviderUnavailableError,
+)
 from openlfr.models import ModelPack, load_pack
 from openlfr.models.operating import for_pack
 from openlfr.settings import Settings, get_settings
@@ -79,13 +86,19 @@ class FaceAnalyzer:
         if batch_wait is None:
             batch_wait = batch_wait_seconds(s.batch_wait_ms, session)
         family = YuNetDetector if m.family == "yunet" else SCRFDDetector
-        return family(
+        if len(session.get_outputs()) != family.OUTPUTS:
+            raise ModelPackError(
+                f"pack {self.pack.name}: its detector gives {len(session.get_outputs())} outputs, where a "
+                f"{m.family!r} detector gives {family.OUTPUTS}; is its family right in the manifest?"
+            )
+        detector = family(
             session,
             input_size=s.input_size,
             input_mean=m.input_mean,
             input_std=m.input_std,
             bgr_to_rgb=m.bgr_to_rgb,
             score_threshold=s.score_threshold,
+            turned_score_threshold=s.turned_score_threshold,
             nms_threshold=s.nms_threshold,
             min_face_size=s.min_face_size,
             max_faces=s.max_faces,
@@ -93,6 +106,10 @@ class FaceAnalyzer:
             batch_wait=batch_wait,
             max_batch=s.max_batch,
         )
+        self._try(
+            lambda: detector.detect_batch([np.zeros((64, 96, 3), np.uint8), np.zeros((96, 64, 3), np.uint8)])
+        )
+        return detector
 
     @cached_property
     def embedder(self) -> ArcFaceEmbedder:
@@ -102,7 +119,7 @@ class FaceAnalyzer:
     def embedder_on(self, session, batch_wait: float = 0.0) -> ArcFaceEmbedder:
         """The pack's recognizer contract over any session (local, PyTorch, or a node's shared one)."""
         m = self.pack.manifest.recognizer
-        return ArcFaceEmbedder(
+        embedder = ArcFaceEmbedder(
             session,
             input_mean=m.input_mean,
             input_std=m.input_std,
@@ -111,6 +128,24 @@ class FaceAnalyzer:
             flip_fusion=self.settings.recognition.flip_fusion,
             batch_wait=batch_wait,
         )
+        if embedder.dimension != m.embedding_size:
+            raise ModelPackError(
+                f"pack {self.pack.name}: its recognizer gives {embedder.dimension}-D templates, "
+                f"where its manifest says embedding_size = {m.embedding_size}"
+            )
+        self._try(lambda: embedder.embed(np.zeros((2, m.input_size, m.input_size, 3), np.uint8)))
+        return embedder
+
+    def _try(self, forward: Callable[[], object]) -> None:
+        """One small batch through a model as the pack describes it: a model that does not keep
+        the contract is refused when it loads, with the reason, not on the first camera frame."""
+        try:
+            forward()
+        except Exception as exc:  # ONNX Runtime's and PyTorch's own untyped errors
+            raise ModelPackError(
+                f"pack {self.pack.name}: its models do not work as its manifest describes them "
+                f"({type(exc).__name__}: {str(exc)[:300]})"
+            ) from None
 
     def use_sessions(self, detector, recognizer) -> None:
         """Run on sessions made elsewhere (a node's shared models) instead of loading the pack's own."""

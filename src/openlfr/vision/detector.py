@@ -42,6 +42,8 @@ class SCRFDDetector:
     same scale, since the padding would hold no faces anyway.
     """
 
+    OUTPUTS = 9  # scores, box distances and keypoints at three strides
+
     def __init__(
         self,
         session: ModelSession,
@@ -51,6 +53,7 @@ class SCRFDDetector:
         input_std: float = 128.0,
         bgr_to_rgb: bool = True,
         score_threshold: float = 0.5,
+        turned_score_threshold: float | None = None,
         nms_threshold: float = 0.4,
         min_face_size: float = 0.0,
         max_faces: int = 512,
@@ -64,6 +67,10 @@ class SCRFDDetector:
         self.scaling = InputScaling(input_mean, input_std, bgr_to_rgb)
         self.feeds_images = feeds_images(session)
         self.score_threshold = score_threshold
+        # a face only a quarter-turned still shows (``vision.stills``) must be this sure
+        self.turned_score_threshold = (
+            score_threshold if turned_score_threshold is None else turned_score_threshold
+        )
         self.nms_threshold = nms_threshold
         self.min_face_size = min_face_size
         self.max_faces = max_faces

@@ -197,7 +197,7 @@ def _upright(detector: SCRFDDetector, image: np.ndarray, found: StillDetections)
                 boxes[i], scores[i], points[i] = seen.boxes[j], seen.scores[j], seen.landmarks[j]
                 labels[i] = f"{labels[i].split(', turned')[0]}, turned {90 * turns}°"
         kept = StillDetections(Detections(boxes, scores, points), labels)
-        best = _added(kept, seen, f"turned {90 * turns}°")
+        best = _added(kept, seen[seen.scores >= detector.turned_score_threshold], f"turned {90 * turns}°")
     return best
 
 

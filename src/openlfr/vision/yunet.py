@@ -17,6 +17,8 @@ from openlfr.vision.detector import STRIDES, SCRFDDetector
 class YuNetDetector(SCRFDDetector):
     """Faces from YuNet's twelve outputs; letterbox, batching, NMS and limits as for SCRFD."""
 
+    OUTPUTS = 12  # class, objectness, box and keypoints at three strides
+
     def candidates(
         self, outputs: list[np.ndarray], index: int, height: int, width: int, threshold: float
     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
