@@ -216,6 +216,14 @@ class LiveSettings(BaseModel):
         le=1.0,
         description="Overlap a detection needs with a track's predicted box to continue it.",
     )
+    detect_interval: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Seconds between the frames the detector looks at (0: every frame). Frames between "
+        "are decoded but neither converted nor looked at; a person entering is found within this plus a "
+        "frame. While someone watches a camera's preview, every frame is detected.",
+    )
     track_high_score: float = Field(
         0.6, ge=0.0, le=1.0, description="Detector confidence that may start a new track."
     )

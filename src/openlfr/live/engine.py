@@ -28,7 +28,7 @@ from openlfr.live.scene import SceneCutDetector
 from openlfr.live.thresholds import AlertThresholds
 from openlfr.live.tracker import IoUTracker
 from openlfr.settings import LiveSettings
-from openlfr.video.frames import Frame
+from openlfr.video.frames import DecodedPixels, Frame
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.boxes import iou_matrix, whole_faces
 from openlfr.vision.embedder import l2_normalize
@@ -87,6 +87,17 @@ class TrackMemory:
         return max(self.shots, key=lambda shot: shot.quality)
 
 
+def scene_view(pixels: np.ndarray | DecodedPixels) -> np.ndarray:
+    """What the scene-cut check looks at: the picture, or a decoded frame's detector-sized one."""
+    return pixels.small() if isinstance(pixels, DecodedPixels) else pixels
+
+
+def full_pixels(pixels: np.ndarray | DecodedPixels) -> np.ndarray:
+    """The whole picture as an array: a decoded frame is converted the first time, and only a
+    frame with faces to cut out ever is."""
+    return pixels.host() if isinstance(pixels, DecodedPixels) else pixels
+
+
 OVERLAPPING = 0.05  # IoU above which two faces' boxes count as one partly hiding the other
 
 
@@ -131,22 +142,27 @@ class CameraEngine:
         self.last_view: tuple[Frame, list[tuple[np.ndarray, int, bool]]] | None = None
         self.expected_false_alert_rate: float | None = None
         self._watched_until = 0.0
+        self._detected_at = -1e9
 
     def process(self, frame: Frame, t: float | None = None) -> list[Alert]:
         """One frame; ``t`` is the tracking clock (media time for files, wall time for live)."""
         t = frame.position if t is None else t
+        if not self._detection_due(t):  # between detections the frame is neither converted nor looked at
+            self.metrics.frame_done(frame.captured_at)
+            return []
+        self._detected_at = t
         clock = time.perf_counter()
-        image = self.analyzer.pixels_of(frame)  # a tensor on the models' device with frames_on_device
-        change = self.scene.change(image) if self.scene is not None else "none"
+        pixels = self.analyzer.pixels_of(frame)  # a tensor on the models' device with frames_on_device
+        detections = self.analyzer.detect(pixels)
+        clock = self._stage("detect", clock)
+        self.metrics.faces += len(detections)
+        change = self.scene.change(scene_view(pixels), pixels.shape) if self.scene is not None else "none"
         if change == "resized":
             self._end_tracks()  # boxes of the old picture mean nothing in the new one
         elif change == "cut":
             self.metrics.scene_cuts += 1
             for known in self.memories.values():  # whoever stands where a track was must prove who they are
                 known.in_doubt = True
-        detections = self.analyzer.detect(image)
-        clock = self._stage("detect", clock)
-        self.metrics.faces += len(detections)
 
         contested: set[int] = set()
         if self.tracking:
@@ -160,9 +176,9 @@ class CameraEngine:
         clock = self._stage("track", clock)
 
         wanted: list[int] = []
-        crops = self.analyzer.align(image, detections) if len(detections) else None
+        crops = self.analyzer.align(full_pixels(pixels), detections) if len(detections) else None
         qualities = assess(detections, on_host(crops)) if crops is not None else []
-        whole = whole_faces(detections.landmarks, image.shape)  # faces cut by the frame's edge wait
+        whole = whole_faces(detections.landmarks, pixels.shape)  # faces cut by the frame's edge wait
         overlapped = self._overlapped(detections.boxes)  # so do faces partly behind another
         gate = self.analyzer.settings.quality
         for index, (track_id, quality) in enumerate(zip(track_ids, qualities, strict=True)):
@@ -191,7 +207,7 @@ class CameraEngine:
                 shot = Shot(
                     template,
                     qualities[index].score,
-                    face_crop(image, detections.boxes[index]),
+                    face_crop(full_pixels(pixels), detections.boxes[index]),
                     detections.boxes[index].copy(),
                     frame.position,
                 )
@@ -229,6 +245,14 @@ class CameraEngine:
             self._forget(track_id)
         for track_id in list(self.memories):
             self._forget(track_id)
+
+    def _detection_due(self, t: float) -> bool:
+        """Whether this frame is detected: every ``live.detect_interval`` seconds of the tracking
+        clock (a clock that went back, a looped file, starts again), and every frame while someone
+        watches the preview."""
+        interval = self.settings.detect_interval
+        elapsed = t - self._detected_at
+        return interval <= 0 or self._watched() or elapsed < 0 or elapsed >= interval - 1e-3
 
     def watch(self, seconds: float = 5.0) -> None:
         """Someone looks at this camera's privacy preview: for the next ``seconds`` every face it

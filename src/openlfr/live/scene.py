@@ -55,8 +55,11 @@ class SceneCutDetector:
         self._previous: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
 
-    def change(self, image: np.ndarray) -> Literal["none", "cut", "resized"]:
-        shape = tuple(image.shape)
+    def change(
+        self, image: np.ndarray, shape: tuple[int, ...] | None = None
+    ) -> Literal["none", "cut", "resized"]:
+        """``image`` may be a smaller copy of the frame, whose own ``shape`` is then given."""
+        shape = tuple(image.shape if shape is None else shape)
         if self._shape is not None and shape != self._shape:
             self._previous, self._shape = None, shape
             return "resized"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 BT601_TAGS = {2, 5, 6}  # AVColorSpace: unspecified, BT470BG, SMPTE170M
@@ -33,6 +35,52 @@ class DevicePixels:
             return self._host
 
 
+class DecodedPixels:
+    """A frame still in the decoder's own picture format (YUV, in system memory), converted only
+    when something looks at it: to full-resolution BGR once (``host``), and to a smaller size by
+    the decoder's scaler in one step (``scaled``), which costs less than converting the whole
+    picture and shrinking it. A frame nobody looks at (dropped, or between detections) is never
+    converted at all."""
+
+    def __init__(self, frame: Any, convert: Callable[[Any], np.ndarray]) -> None:
+        self.frame = frame
+        self._convert = convert
+        self._host: np.ndarray | None = None
+        self._small: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.frame.height, self.frame.width, 3)
+
+    def host(self) -> np.ndarray:
+        """The whole frame as a BGR array, converted the first time it is asked for."""
+        with self._lock:
+            if self._host is None:
+                self._host = self._convert(self.frame)
+            return self._host
+
+    def scaled(self, width: int, height: int) -> np.ndarray:
+        """The frame as a BGR array of ``width`` × ``height`` (area-averaged when shrinking)."""
+        with self._lock:
+            if self._host is not None:
+                shrinking = width < self._host.shape[1] or height < self._host.shape[0]
+                method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+                small = cv2.resize(self._host, (width, height), interpolation=method)
+            else:
+                small = self.frame.reformat(width, height, "bgr24", interpolation="AREA").to_ndarray()
+            self._small = small
+            return small
+
+    def small(self) -> np.ndarray:
+        """The last ``scaled`` picture (the detector's), else a 256-pixel-wide one: enough for
+        what looks at the scene as a whole (``live.scene``)."""
+        if self._small is not None:
+            return self._small
+        width = min(256, self.frame.width)
+        return self.scaled(width, max(1, round(self.frame.height * width / self.frame.width)))
+
+
 @dataclass(frozen=True, eq=False)
 class Frame:
     """One decoded picture. Biometric: it may show faces, so it lives in memory only.
@@ -42,7 +90,7 @@ class Frame:
     latency to an alert is measured from it. ``position`` is the media time in seconds.
     """
 
-    pixels: np.ndarray | DevicePixels
+    pixels: np.ndarray | DevicePixels | DecodedPixels
     index: int
     position: float
     captured_at: float

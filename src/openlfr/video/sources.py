@@ -28,7 +28,7 @@ import numpy as np
 
 from openlfr.errors import ProviderUnavailableError
 from openlfr.redaction import redact_text, redact_url
-from openlfr.video.frames import BT601_TAGS, FULL_RANGE, DevicePixels, Frame
+from openlfr.video.frames import BT601_TAGS, FULL_RANGE, DecodedPixels, DevicePixels, Frame
 from openlfr.video.hwdecode import (
     DecodeChoice,
     DecodeDevice,
@@ -164,14 +164,14 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         container.close()
 
 
-def decoded_pixels(frame: av.VideoFrame) -> np.ndarray | DevicePixels:
-    """A decoded frame's BGR pixels: converted on the GPU and kept there for a frame NVDEC left
-    in GPU memory (``keep_on_device``), else as an array in system memory."""
+def decoded_pixels(frame: av.VideoFrame) -> DecodedPixels | DevicePixels:
+    """A decoded frame's pixels: converted to BGR on the GPU and kept there for a frame NVDEC left
+    in GPU memory (``keep_on_device``), else kept as decoded and converted when looked at."""
     if frame.format.name == "cuda" and frame.sw_format is not None and frame.sw_format.name == "nv12":
         from openlfr.video.device_pixels import decoded_to_bgr
 
         return DevicePixels(decoded_to_bgr(frame))
-    return bgr_pixels(frame)
+    return DecodedPixels(frame, bgr_pixels)
 
 
 def bgr_pixels(frame: av.VideoFrame) -> np.ndarray:

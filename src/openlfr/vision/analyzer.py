@@ -23,7 +23,7 @@ from openlfr.errors import (
 from openlfr.models import ModelPack, load_pack
 from openlfr.models.operating import for_pack
 from openlfr.settings import Settings, get_settings
-from openlfr.video.frames import DevicePixels, Frame
+from openlfr.video.frames import DecodedPixels, DevicePixels, Frame
 from openlfr.vision.align import align_faces
 from openlfr.vision.boxes import whole_faces
 from openlfr.vision.detector import SCRFDDetector
@@ -168,13 +168,14 @@ class FaceAnalyzer:
             )
         return devices.pop()
 
-    def pixels_of(self, frame: Frame) -> np.ndarray:
-        """What detection and alignment work on: the frame's BGR array, or with
+    def pixels_of(self, frame: Frame) -> np.ndarray | DecodedPixels:
+        """What detection and alignment work on: the frame's BGR array, a decoded frame not yet
+        converted (the detector has the decoder scale it; see ``full_pixels``), or with
         ``live.frames_on_device`` an (H, W, 3) uint8 tensor on the models' device (NVDEC's
         frames are already there; others are copied once, whole)."""
         device = self.frames_device
         if device is None:
-            return frame.image
+            return frame.pixels if isinstance(frame.pixels, DecodedPixels) else frame.image
         pixels = frame.pixels
         if isinstance(pixels, DevicePixels):
             return pixels.tensor.to(device)
@@ -206,7 +207,7 @@ class FaceAnalyzer:
             max_decoded_bytes=limits.max_decoded_bytes,
         )
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray | DecodedPixels) -> Detections:
         """One detector pass over a video frame (the live engine's view: no retries)."""
         return self.detector.detect(image)
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from openlfr.video.frames import DecodedPixels
 from openlfr.vision.batching import MicroBatcher
 from openlfr.vision.sessions import ImageSession, ModelSession, feeds_images
 from openlfr.vision.tensors import InputScaling
@@ -28,8 +29,11 @@ STRIDES = (8, 16, 32)
 ANCHORS_PER_CELL = 2
 
 
-def _resized(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """OpenCV's resize: averaging areas when shrinking, bilinear when enlarging."""
+def _resized(image: np.ndarray | DecodedPixels, width: int, height: int) -> np.ndarray:
+    """OpenCV's resize: averaging areas when shrinking, bilinear when enlarging; a frame still as
+    decoded is scaled and converted by the decoder's scaler in one step."""
+    if isinstance(image, DecodedPixels):
+        return image.scaled(width, height)
     shrinking = width < image.shape[1] or height < image.shape[0]
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
@@ -80,12 +84,12 @@ class SCRFDDetector:
         self.batchers: dict[tuple[int, ...], MicroBatcher] = {}
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
 
-    def detect(self, image: np.ndarray, score_threshold: float | None = None) -> Detections:
+    def detect(self, image: np.ndarray | DecodedPixels, score_threshold: float | None = None) -> Detections:
         """Faces in one BGR image (at ``score_threshold`` instead of the configured one, if given)."""
         return self.detect_batch([image], score_threshold)[0]
 
     def detect_batch(
-        self, images: Sequence[np.ndarray], score_threshold: float | None = None
+        self, images: Sequence[np.ndarray | DecodedPixels], score_threshold: float | None = None
     ) -> list[Detections]:
         """Faces in several images with one forward pass (images may differ in size)."""
         if not images:
@@ -94,11 +98,13 @@ class SCRFDDetector:
         outputs = self.forward(self.network_input(canvas))
         input_hw = (canvas.shape[1], canvas.shape[2])
         return [
-            self.postprocess(outputs, i, scales[i], image.shape[:2], input_hw, score_threshold)
+            self.postprocess(
+                outputs, i, scales[i], (image.shape[0], image.shape[1]), input_hw, score_threshold
+            )
             for i, image in enumerate(images)
         ]
 
-    def network_size(self, images: Sequence[np.ndarray]) -> tuple[int, int]:
+    def network_size(self, images: Sequence[np.ndarray | DecodedPixels]) -> tuple[int, int]:
         """(width, height) of the network input for this batch."""
         width, height = self.input_size
         if not self.fit_aspect:
@@ -121,11 +127,11 @@ class SCRFDDetector:
         own device, else the normalised NCHW float32 blob."""
         return canvas if self.feeds_images else self.scaling.blob(canvas)
 
-    def letterbox(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
+    def letterbox(self, images: Sequence[np.ndarray | DecodedPixels]) -> tuple[np.ndarray, list[float]]:
         """Each image resized into one (B, H, W, 3) uint8 network canvas (top-left, zero padding);
         on their device for frames that are PyTorch tensors there (``live.frames_on_device``)."""
         width, height = self.network_size(images)
-        if isinstance(images[0], np.ndarray):
+        if isinstance(images[0], np.ndarray | DecodedPixels):
             canvas, resize = np.zeros((len(images), height, width, 3), np.uint8), _resized
         else:
             from openlfr.vision import device
