@@ -6,6 +6,7 @@ import sys
 
 from benchmarks import (
     api_load,
+    cameras,
     cluster,
     enrolment,
     evaluation,
@@ -21,6 +22,7 @@ from benchmarks import (
 SUITES = {
     "vision": vision.run,
     "live": live.run,
+    "cameras": cameras.run,
     "evaluation": evaluation.run,
     "search": search.run,
     "api": api_load.run,

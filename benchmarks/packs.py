@@ -28,7 +28,7 @@ def stages(analyzer: FaceAnalyzer, frame: np.ndarray, crops: np.ndarray) -> dict
         "detector, 1280×720 frame (ms/frame)": lambda: analyzer.detect(frame),
         "recognizer, one face (ms/face)": lambda: analyzer.embedder.embed(crops[:1]),
         "recognizer, batch of 8 (ms/face)": lambda: analyzer.embedder.embed(crops[:8]),
-        "detect, align, assess and embed every face (ms/frame)": lambda: analyzer.analyze(frame),
+        "detect, align, assess and embed every face it finds (ms/frame)": lambda: analyzer.analyze(frame),
     }
 
 
@@ -50,9 +50,12 @@ def run(repeats: int = 20) -> dict[str, Any]:
         rows = {}
         for stage, call in stages(analyzer, frame, crops).items():
             ours, theirs = paired_median_ms(call, base[stage], repeats)
+            if "batch of 8" in stage:
+                ours, theirs = ours / 8, theirs / 8
             rows[stage] = {"ms": ours, "reference_ms": theirs, "ratio": ours / theirs}
             table.add_row(name, stage, f"{ours:.2f}", f"{theirs:.2f}", f"{ours / theirs:.2f}×")
-        rows["faces_found_in_frame"] = len(analyzer.detect(frame))
+        rows["faces_found_in_frame"] = found_here = len(analyzer.detect(frame))
+        table.add_row(name, "faces found in the frame", str(found_here), str(len(found)), "")
         results["packs"][name] = rows
     console.print(table)
     save("packs", results)
