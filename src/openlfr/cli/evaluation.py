@@ -91,6 +91,10 @@ def eval_trial(
     ] = None,
     keep_video: Annotated[bool, typer.Option(help="Keep the generated clip in the output folder.")] = False,
     seed: Annotated[int, typer.Option(help="Who walks, in which order, and how.")] = 0,
+    fps: Annotated[
+        int,
+        typer.Option(min=1, max=60, help="Frames per second of the clip (walks last as long at any rate)."),
+    ] = 10,
 ) -> None:
     """An NPL-style walk-past trial of the live engine, tracked against frame by frame."""
     import tempfile
@@ -110,7 +114,7 @@ def eval_trial(
     utk_labels = data / "utkface" / "labels.csv"
     utk = read_labels(utk_labels, "utkface").paths if utk_labels.is_file() else []
     plan = trial.plan_trial(lfw, utk, passers_by, mated_share, seed)
-    scene = walkpast.SceneSettings()
+    scene = walkpast.SceneSettings(fps=fps)
     walks = walkpast.schedule([p.image for p in plan.passers_by], scene, seed)
     embedder = Embedder.for_pack(settings, settings.model_pack)
     assert isinstance(embedder.model, OnnxFaceModel)  # the trial runs an ONNX pack's live engine
