@@ -78,17 +78,17 @@ class CountingPixels(DecodedPixels):
 def test_between_detections_a_frame_costs_no_conversion(analyzer, demo_gallery, demo_material) -> None:
     frames = decoded(demo_material["video"], 40)
     rate = 10  # the demo camera's frames per second
-    live = analyzer.settings.live.model_copy(update={"detect_interval": 0.25})
+    live = analyzer.settings.live.model_copy(update={"detect_interval": 0.2})
     engine = CameraEngine("cam", analyzer, demo_gallery, CollectingSink(), live)
     CountingPixels.conversions = 0
     for index, frame in enumerate(frames):
         engine.process(Frame(CountingPixels(frame, bgr_pixels), index, index / rate, 0.0))
-    assert engine.metrics.frames == 40
-    detected = len(range(0, 40, 3))  # every 0.3 s: the first frame at least 0.25 s after the last
+    detected = len(range(0, 40, 2))  # every 0.2 s
+    assert (engine.metrics.frames, engine.metrics.detected_frames) == (40, detected)
     assert CountingPixels.conversions <= 2 * detected  # a scaled picture, and the whole one with faces
 
 
-@pytest.mark.parametrize("interval", [0.0, 0.25])
+@pytest.mark.parametrize("interval", [0.0, 0.2])
 def test_the_enrolled_person_is_found_whatever_the_detection_interval(
     analyzer, demo_gallery, demo_material, interval: float
 ) -> None:
@@ -107,3 +107,45 @@ def test_while_the_preview_is_watched_every_frame_is_detected(analyzer, demo_gal
         engine.process(Frame(DecodedPixels(frame, bgr_pixels), index, index / 10, 0.0))
         views.append(engine.last_view[0].index if engine.last_view else None)
     assert views == list(range(12))  # the preview never shows a frame older than the one just read
+
+
+def test_an_interval_that_would_break_tracks_up_is_refused() -> None:
+    """At 0.5 s a walking face's box no longer overlaps where its track was heading: every
+    detection starts a new track and none gathers the shots an alert needs."""
+    from openlfr.errors import ConfigError
+    from openlfr.settings import load_settings
+
+    with pytest.raises(ConfigError, match="detect_interval"):
+        load_settings(live={"detect_interval": 0.5})
+
+
+def test_retrospective_search_looks_at_every_frame_whatever_the_live_interval(
+    analyzer, demo_material
+) -> None:
+    from openlfr.search.probes import video_probes
+    from openlfr.settings import load_settings
+    from openlfr.vision import FaceAnalyzer
+
+    spaced = FaceAnalyzer(load_settings(live={"detect_interval": 0.2}), analyzer.pack)
+    spaced.__dict__.update(detector=analyzer.detector, embedder=analyzer.embedder)  # the same models
+    every, sparse = (
+        video_probes(analyzer, demo_material["video"]),
+        video_probes(spaced, demo_material["video"]),
+    )
+    assert [p.seen for p in every] == [p.seen for p in sparse] and every
+    for a, b in zip(every, sparse, strict=True):
+        np.testing.assert_allclose(a.template, b.template, atol=1e-6)
+
+
+@pytest.mark.shared_data
+def test_scene_cuts_are_counted_frame_to_frame_whatever_the_interval(analyzer, shared_data: Path) -> None:
+    from openlfr.evaluation.trial import run_live
+    from openlfr.watchlist import Gallery
+
+    clip = shared_data / "videos" / "face_recognition_short_hamilton_clip.mp4"
+    cuts = {}
+    for interval in (0.0, 0.12):
+        live = analyzer.settings.live.model_copy(update={"detect_interval": interval})
+        _, metrics, _ = run_live(analyzer, clip, Gallery(analyzer.embedder.dimension), live, True)
+        cuts[interval] = metrics["scene_cuts"]
+    assert cuts[0.12] == cuts[0.0] == 3  # the clip's three cuts, no more

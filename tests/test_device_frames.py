@@ -21,7 +21,7 @@ from openlfr.live.engine import CameraEngine
 from openlfr.live.runner import LiveRunner
 from openlfr.settings import load_settings
 from openlfr.video import parse_source
-from openlfr.video.frames import DevicePixels, Frame
+from openlfr.video.frames import DecodedPixels, DevicePixels, Frame
 from openlfr.video.sources import bgr_pixels, decoded_pixels
 from openlfr.vision import FaceAnalyzer
 from openlfr.vision.align import align_faces
@@ -115,11 +115,10 @@ def test_a_degenerate_face_warps_as_opencv_does(players: np.ndarray, where: str)
     assert np.array_equal(align_faces(there(players, where), collapsed).cpu().numpy(), expected)
 
 
-def test_a_software_frame_stays_an_array(players: np.ndarray) -> None:
+def test_a_software_frame_stays_in_system_memory(players: np.ndarray) -> None:
     nv12 = av.VideoFrame.from_ndarray(players, format="bgr24").reformat(format="nv12")
-    assert np.array_equal(
-        decoded_pixels(nv12), bgr_pixels(nv12)
-    )  # only NVDEC's CUDA frames stay on the device
+    pixels = decoded_pixels(nv12)  # only NVDEC's CUDA frames stay on the device
+    assert isinstance(pixels, DecodedPixels) and np.array_equal(pixels.host(), bgr_pixels(nv12))
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (1280, 720), (1000, 700), (320, 200), (641, 479)])

@@ -23,6 +23,10 @@ from openlfr.store.models import AlertRecord
 CAMERA = ["deployment", "camera"]
 CAMERA_COUNTERS = {  # metrics key → (name, help)
     "frames": ("openlfr_camera_frames_processed", "Frames the engine processed."),
+    "detected_frames": (
+        "openlfr_camera_frames_detected",
+        "Frames the detector looked at (live.detect_interval).",
+    ),
     "faces": ("openlfr_camera_faces", "Faces detected."),
     "tracks": ("openlfr_camera_tracks", "People tracked (tracks started)."),
     "embeddings": ("openlfr_camera_embeddings", "Faces embedded for matching."),

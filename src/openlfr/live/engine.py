@@ -88,8 +88,12 @@ class TrackMemory:
 
 
 def scene_view(pixels: np.ndarray | DecodedPixels) -> np.ndarray:
-    """What the scene-cut check looks at: the picture, or a decoded frame's detector-sized one."""
-    return pixels.small() if isinstance(pixels, DecodedPixels) else pixels
+    """What the scene-cut check looks at in every frame: the picture, or a decoded frame's
+    brightness plane as decoded (no conversion), else its detector-sized picture."""
+    if not isinstance(pixels, DecodedPixels):
+        return pixels
+    luma = pixels.luma()
+    return luma if luma is not None else pixels.small()
 
 
 def full_pixels(pixels: np.ndarray | DecodedPixels) -> np.ndarray:
@@ -147,15 +151,7 @@ class CameraEngine:
     def process(self, frame: Frame, t: float | None = None) -> list[Alert]:
         """One frame; ``t`` is the tracking clock (media time for files, wall time for live)."""
         t = frame.position if t is None else t
-        if not self._detection_due(t):  # between detections the frame is neither converted nor looked at
-            self.metrics.frame_done(frame.captured_at)
-            return []
-        self._detected_at = t
-        clock = time.perf_counter()
         pixels = self.analyzer.pixels_of(frame)  # a tensor on the models' device with frames_on_device
-        detections = self.analyzer.detect(pixels)
-        clock = self._stage("detect", clock)
-        self.metrics.faces += len(detections)
         change = self.scene.change(scene_view(pixels), pixels.shape) if self.scene is not None else "none"
         if change == "resized":
             self._end_tracks()  # boxes of the old picture mean nothing in the new one
@@ -163,6 +159,16 @@ class CameraEngine:
             self.metrics.scene_cuts += 1
             for known in self.memories.values():  # whoever stands where a track was must prove who they are
                 known.in_doubt = True
+        if change == "none" and not self._detection_due(
+            t
+        ):  # between detections: not converted, not looked at
+            self.metrics.frame_done(frame.captured_at, detected=False)
+            return []
+        self._detected_at = t
+        clock = time.perf_counter()
+        detections = self.analyzer.detect(pixels)
+        clock = self._stage("detect", clock)
+        self.metrics.faces += len(detections)
 
         contested: set[int] = set()
         if self.tracking:

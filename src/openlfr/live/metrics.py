@@ -44,6 +44,7 @@ class CameraMetrics:
     """What a camera's engine has done, safe to publish."""
 
     frames: int = 0
+    detected_frames: int = 0
     faces: int = 0
     tracks: int = 0
     tracks_ended_unmatched: int = 0
@@ -64,12 +65,15 @@ class CameraMetrics:
     )
     alert_seconds: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_S))
 
-    def frame_done(self, captured_at: float) -> None:
-        """Count a processed frame and how long after capture its processing finished."""
+    def frame_done(self, captured_at: float, detected: bool = True) -> None:
+        """Count a processed frame, and for one the detector looked at (``live.detect_interval``),
+        how long after capture its processing finished."""
         with self._lock:
             self.frames += 1
             self._frame_times.append(time.monotonic())
-            self._frame_latencies.append((time.time() - captured_at) * 1000)
+            if detected:
+                self.detected_frames += 1
+                self._frame_latencies.append((time.time() - captured_at) * 1000)
 
     def stage(self, name: str, seconds: float) -> None:
         """Exponential moving average of each stage's time per frame, in ms."""
@@ -96,7 +100,8 @@ class CameraMetrics:
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
     def latency_percentiles(self, frames: bool = False) -> tuple[float, float] | None:
-        """p50 and p95 of capture-to-alert latency (or capture-to-processed for every frame), ms."""
+        """p50 and p95 of capture-to-alert latency (or capture-to-processed for the frames the
+        detector looked at), ms."""
         with self._lock:
             values = list(self._frame_latencies if frames else self._latencies)
         if not values:
@@ -109,6 +114,7 @@ class CameraMetrics:
         frame_latency = self.latency_percentiles(frames=True)
         return {
             "frames": self.frames,
+            "detected_frames": self.detected_frames,
             "processed_fps": round(self.processed_fps(), 2),
             "faces": self.faces,
             "tracks": self.tracks,

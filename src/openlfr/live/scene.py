@@ -24,12 +24,15 @@ FLAT = 1.0  # grey levels of detail below which a frame is featureless (a black 
 
 
 def detail(image: np.ndarray) -> np.ndarray:
-    """A (36, 64) float32 map of a BGR frame's detail (an array, or a tensor on a device)."""
+    """A (36, 64) float32 map of a frame's detail: a BGR array, a tensor on a device, or a
+    brightness plane."""
     height, width = image.shape[:2]
     step = max(1, min(height // (THUMB_HEIGHT * 4), width // (THUMB_WIDTH * 4)))
     sampled = image[::step, ::step]
     if not isinstance(sampled, np.ndarray):  # a PyTorch tensor (live.frames_on_device)
         sampled = sampled.float().mean(dim=2).cpu().numpy()
+    elif sampled.ndim == 2:  # a brightness plane (a decoded frame's, unconverted)
+        sampled = sampled.astype(np.float32)
     else:
         sampled = sampled.astype(np.float32).mean(axis=2)
     thumb = cv2.resize(sampled, (THUMB_WIDTH, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)

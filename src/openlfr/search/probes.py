@@ -43,7 +43,10 @@ class _TrackCollector(CameraEngine):
 
     def __init__(self, analyzer: FaceAnalyzer) -> None:
         empty = Gallery(analyzer.embedder.dimension)
-        super().__init__("retrospective", analyzer, empty, CollectingSink())
+        every_frame = analyzer.settings.live.model_copy(
+            update={"detect_interval": 0.0}
+        )  # no time budget here
+        super().__init__("retrospective", analyzer, empty, CollectingSink(), every_frame)
         self.probes: list[Probe] = []
         self._first_seen: dict[int, float] = {}
 

@@ -12,6 +12,22 @@ import numpy as np
 
 BT601_TAGS = {2, 5, 6}  # AVColorSpace: unspecified, BT470BG, SMPTE170M
 FULL_RANGE = 2  # AVColorRange JPEG
+# 8-bit pixel formats whose first plane is the picture's brightness, one byte a pixel
+LUMA_FIRST = frozenset(
+    {
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuvj422p",
+        "yuv444p",
+        "yuvj444p",
+        "nv12",
+        "nv21",
+        "nv16",
+        "nv24",
+        "gray",
+    }
+)
 
 
 class DevicePixels:
@@ -71,6 +87,15 @@ class DecodedPixels:
                 small = self.frame.reformat(width, height, "bgr24", interpolation="AREA").to_ndarray()
             self._small = small
             return small
+
+    def luma(self) -> np.ndarray | None:
+        """The frame's brightness plane as it was decoded, without a copy, for 8-bit YUV and grey
+        pictures (None for others): what a cheap look at every frame needs (``live.scene``)."""
+        if self.frame.format.name not in LUMA_FIRST:
+            return None
+        plane = self.frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8, count=plane.line_size * plane.height)
+        return rows.reshape(plane.height, plane.line_size)[:, : plane.width]
 
     def small(self) -> np.ndarray:
         """The last ``scaled`` picture (the detector's), else a 256-pixel-wide one: enough for

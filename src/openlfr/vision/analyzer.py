@@ -181,7 +181,7 @@ class FaceAnalyzer:
             return pixels.tensor.to(device)
         import torch
 
-        return torch.from_numpy(pixels).to(device)  # type: ignore[return-value]
+        return torch.from_numpy(frame.image).to(device)  # type: ignore[return-value]
 
     def backend_summary(self) -> str:
         """Where each model runs (loading both): the line printed at start, so no fallback goes unseen."""
