@@ -156,3 +156,53 @@ def test_upside_down_hair_and_arms_are_not_faces(yunet: FaceAnalyzer, shared_dat
     assert not [f for f in chosen.others if f.found_by.startswith("turned")]
     pair = yunet.load(shared_data / "face_recognition_examples" / "examples" / "two_people.jpg")
     assert len(yunet.analyze(pair, embed=False, orient=True)) == 2
+
+
+@pytest.mark.shared_data
+def test_cross_matching_pairs_people_with_the_licence_clean_pack(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+
+    from typer.testing import CliRunner
+
+    from openlfr.cli import app
+    from openlfr.settings import get_settings
+
+    rows = list(csv.DictReader((shared_data / "lfw" / "labels.csv").open()))
+    people: dict[str, list[str]] = {}
+    for row in rows:
+        people.setdefault(row["identity"], []).append(row["path"])
+    twice = [p for p, images in people.items() if len(images) >= 2][10:16]
+    once = [p for p, images in people.items() if len(images) == 1][10:16]
+    missing, found = tmp_path / "missing", tmp_path / "found"
+    missing.mkdir(), found.mkdir()
+    for person in twice:
+        (missing / f"{person}.jpg").symlink_to(shared_data / "lfw" / people[person][0])
+        (found / f"{person}.jpg").symlink_to(shared_data / "lfw" / people[person][1])
+    for person in once:
+        (found / f"{person}.jpg").symlink_to(shared_data / "lfw" / people[person][0])
+    monkeypatch.setenv("OPENLFR_MODEL_PACK", "yunet_sface")
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "pairs.csv"
+        result = CliRunner().invoke(app, ["crossmatch", str(missing), str(found), "--output", str(out)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    pairs = {(Path(p["a"]).stem, Path(p["b"]).stem) for p in csv.DictReader(out.open())}
+    # no stranger paired; Adam Scott's two photos score 0.32 (0.35 with buffalo_s), under either threshold
+    assert pairs <= {(p, p) for p in twice} and len(pairs) >= len(twice) - 1
+
+
+@pytest.mark.shared_data
+def test_video_search_finds_the_performer_with_the_licence_clean_pack(
+    yunet: FaceAnalyzer, shared_data: Path
+) -> None:
+    from openlfr.search.probes import video_probes
+
+    examples = shared_data / "face_recognition_examples" / "examples"
+    reference = yunet.subject_face(yunet.load(examples / "lin-manuel-miranda.png")).face
+    probes = video_probes(yunet, shared_data / "videos" / "face_recognition_short_hamilton_clip.mp4")
+    scores = [float(np.dot(reference.embedding, probe.template)) for probe in probes]
+    assert probes and max(scores) >= yunet.settings.live.alert_threshold
