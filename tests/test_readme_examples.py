@@ -41,8 +41,10 @@ ELSEWHERE = {
     "OPENLFR_CLUSTER__ADDRESS=10.0.0.1:6379 openlfr cluster run DEPLOYMENT_ID": "as above",
     "openlfr eval study --data ../shared/data --output evaluation/": "14 minutes on the whole data; "
     "tests/test_evaluation_study.py runs the same command on real LFW and UTKFace subsets",
-    "openlfr eval study --pack buffalo_s --pack dlib --pack path/to/my-pack": "as above, with a "
-    "user's pack folder beside buffalo_s; tests/test_dlib_pack.py runs the dlib pack",
+    "openlfr eval study --pack buffalo_s --pack yunet_sface --pack dlib": "as above, three packs; "
+    "tests/test_evaluation_study.py compares packs, tests/test_dlib_pack.py runs the dlib pack",
+    "openlfr eval study --pack buffalo_s --pack buffalo_s+yunet_sface": "as above; "
+    "tests/test_yunet_sface.py checks what the fused templates score",
     "openlfr eval trial --data ../shared/data --output trial/": "25 minutes for 10,000 fillers; "
     "tests/test_trial.py runs the same command with fewer passers-by and a smaller watchlist",
 }
