@@ -255,8 +255,8 @@ class CameraEngine:
     def _detection_due(self, t: float) -> bool:
         """Whether this frame is detected: every ``live.detect_interval`` seconds of the tracking
         clock (a clock that went back, a looped file, starts again), and every frame while someone
-        watches the preview."""
-        interval = self.settings.detect_interval
+        watches the preview, or without tracking (the frame-by-frame baseline judges every frame)."""
+        interval = self.settings.detect_interval if self.tracking else 0.0
         elapsed = t - self._detected_at
         return interval <= 0 or self._watched() or elapsed < 0 or elapsed >= interval - 1e-3
 
