@@ -64,6 +64,25 @@ def test_slow_consumer_gets_newest_frame_and_drops_are_counted() -> None:
     assert slot.get(timeout=0.05) is None
 
 
+def test_frames_wait_in_order_up_to_max_lag_and_older_ones_are_dropped() -> None:
+    slot = FrameSlot(max_lag=0.2)
+    start = time.time()
+    for i in range(10):  # 25 fps: frames 0.04 s apart; 0.2 s holds six of them
+        slot.put(Frame(np.zeros((2, 2, 3), np.uint8), i, i / 25, start + i / 25))
+    waiting = [slot.get(timeout=0.05) for _ in range(6)]
+    assert [f.index for f in waiting if f is not None] == [4, 5, 6, 7, 8, 9]
+    assert slot.dropped == 4 and slot.get(timeout=0.05) is None
+
+
+def test_however_long_max_lag_the_frames_waiting_are_bounded() -> None:
+    slot = FrameSlot(max_lag=1.0)
+    for i in range(3 * FrameSlot.MOST_WAITING):  # all captured at once: only the count bounds them
+        slot.put(Frame(np.zeros((2, 2, 3), np.uint8), i, 0.0, 100.0))
+    assert slot.dropped == 2 * FrameSlot.MOST_WAITING
+    first = slot.get(timeout=0.05)
+    assert first is not None and first.index == 2 * FrameSlot.MOST_WAITING
+
+
 def test_realtime_pacing_plays_at_media_speed(demo_material) -> None:
     reader = CameraReader("paced", parse_source(str(demo_material["video"]), realtime=True)).start()
     started = time.monotonic()

@@ -55,7 +55,11 @@ class CameraWorker:
         self.spec = spec
         self.engine = engine
         self.reader = CameraReader(
-            name, spec, backoff_initial=settings.backoff_initial, backoff_max=settings.backoff_max
+            name,
+            spec,
+            backoff_initial=settings.backoff_initial,
+            backoff_max=settings.backoff_max,
+            max_lag=settings.max_frame_lag,
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"engine-{name}", daemon=True)

@@ -51,7 +51,8 @@ def _reshapes_copy_the_batch(model) -> None:
             weights[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
 
 
-def _run(model: str | bytes, batch: np.ndarray) -> list[np.ndarray]:
+def run_on_cpu(model: str | bytes, batch: np.ndarray) -> list[np.ndarray]:
+    """One forward pass on ONNX Runtime's CPU, one thread: how a rewrite is compared with its source."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -69,8 +70,8 @@ def _checked(path: Path, rewritten: bytes, input_shape: list[int], spatial: bool
         f"{path.name}: with its shapes made dynamic the model no longer gives the shipped model's outputs"
     )
     probes = np.random.default_rng(0).uniform(0, 255, (PROBES, *input_shape[1:])).astype(np.float32)
-    together = _run(rewritten, probes)
-    alone = [_run(str(path), probes[i : i + 1]) for i in range(PROBES)]
+    together = run_on_cpu(rewritten, probes)
+    alone = [run_on_cpu(str(path), probes[i : i + 1]) for i in range(PROBES)]
     for k, output in enumerate(together):
         shipped = np.concatenate([outputs[k] for outputs in alone])
         if output.shape != shipped.shape or not output.ndim or output.shape[0] != PROBES:
@@ -79,7 +80,7 @@ def _checked(path: Path, rewritten: bytes, input_shape: list[int], spatial: bool
             raise ModelPackError(f"{differs} (output {k}); refusing to use it")
     if spatial:
         height = max(32, round(input_shape[2] * OTHER_SIZE / 32) * 32)
-        other = _run(rewritten, probes[:2, :, :height])
+        other = run_on_cpu(rewritten, probes[:2, :, :height])
         if any(not o.ndim or o.shape[0] != 2 or not np.isfinite(o).all() for o in other):
             raise ModelPackError(
                 f"{path.name}: at another picture size the outputs mix the batch; refusing it"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,13 +128,22 @@ class Frame:
 
 
 class FrameSlot:
-    """Holds at most one frame. A live producer overwrites an unread frame and counts it as
-    dropped, so a slow consumer never builds up latency or memory; a ``lossless`` slot makes
-    the producer wait instead (for files processed frame by frame)."""
+    """The frames waiting for a camera's engine, oldest first, at most ``max_lag`` seconds of
+    capture time behind the newest (and ``MOST_WAITING`` frames). A live producer pushes out the
+    oldest waiting frame past that and counts it as dropped, so a slow consumer never builds up
+    latency or memory; ``max_lag`` 0 keeps only the newest frame. A ``lossless`` slot makes the
+    producer wait for an empty slot instead (for files processed frame by frame).
 
-    def __init__(self, lossless: bool = False) -> None:
+    Why frames may wait at all: most frames cost the engine a glance (``live.detect_interval``),
+    a detected one with new faces several frame times. Without a little room the frames that
+    arrive meanwhile are lost although the engine keeps up on average."""
+
+    MOST_WAITING = 16  # a 1080p frame as decoded is 3 MB: the bound on memory whatever max_lag says
+
+    def __init__(self, lossless: bool = False, max_lag: float = 0.0) -> None:
         self.lossless = lossless
-        self._frame: Frame | None = None
+        self.max_lag = max_lag
+        self._frames: deque[Frame] = deque()
         self._closed = False
         self._condition = threading.Condition()
         self.dropped = 0
@@ -141,19 +151,23 @@ class FrameSlot:
     def put(self, frame: Frame, stop: threading.Event | None = None) -> None:
         with self._condition:
             if self.lossless:
-                while self._frame is not None and not self._closed and not (stop and stop.is_set()):
+                while self._frames and not self._closed and not (stop and stop.is_set()):
                     self._condition.wait(0.1)
-            elif self._frame is not None:
+            self._frames.append(frame)
+            while len(self._frames) > 1 and (
+                len(self._frames) > self.MOST_WAITING
+                or frame.captured_at - self._frames[0].captured_at > self.max_lag
+            ):
+                self._frames.popleft()
                 self.dropped += 1
-            self._frame = frame
             self._condition.notify_all()
 
     def get(self, timeout: float | None = None) -> Frame | None:
-        """The newest frame, or None after ``timeout`` seconds or once closed and empty."""
+        """The oldest waiting frame, or None after ``timeout`` seconds or once closed and empty."""
         with self._condition:
-            if self._frame is None and not self._closed:
+            if not self._frames and not self._closed:
                 self._condition.wait(timeout)
-            frame, self._frame = self._frame, None
+            frame = self._frames.popleft() if self._frames else None
             self._condition.notify_all()
             return frame
 

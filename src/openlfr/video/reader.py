@@ -42,7 +42,7 @@ class ReaderStatus:
 
 
 class CameraReader:
-    """Reads one source on its own thread into a FrameSlot."""
+    """Reads one source on its own thread into a FrameSlot (``max_lag``: see ``FrameSlot``)."""
 
     def __init__(
         self,
@@ -53,10 +53,11 @@ class CameraReader:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         max_attempts: int | None = None,
+        max_lag: float = 0.0,
     ) -> None:
         self.name = name
         self.spec = spec
-        self.slot = slot or FrameSlot(lossless=spec.lossless)
+        self.slot = slot or FrameSlot(lossless=spec.lossless, max_lag=max_lag)
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.max_attempts = max_attempts
