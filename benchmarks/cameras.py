@@ -1,46 +1,59 @@
-"""Cameras per CPU: how many 1080p/25 cameras the live engine keeps up with, before and after.
+"""Cameras per CPU: how many cameras the live engine keeps up with, before and after, in one run.
 
-In one run, on the 1080p crowd clip looped as paced live cameras (1, 2 and 3 at once):
-- **before**: every decoded frame converted to BGR in full as the reader gets it (the reader as
-  it was), the detector letterboxing that, on every frame;
-- **lazy**: frames stay as decoded until looked at, the decoder's scaler makes the detector's
-  picture, and the whole frame is converted only when there are faces to cut out;
-- **lazy + detect_interval** 0.08, 0.1 and 0.16 s: the detector looks at every second, third or fourth frame;
-  and 0.1 s with one ONNX Runtime thread per call instead of two.
+The 1080p crowd clip is looped as paced live cameras (1 to 4 at once) under each step of the
+change, cumulatively:
+- **before**: every decoded frame converted to BGR in full as the reader gets it, the detector
+  letterboxing that on every frame, the recognizers' PReLU as shipped, and only the newest frame
+  kept for the engine (``live.max_frame_lag`` 0);
+- **+ lazy conversion**: frames stay as decoded until looked at; the decoder's scaler makes the
+  detector's picture; the whole frame is converted only when there are faces to cut out;
+- **+ detect_interval 0.1 s**: the detector looks at every third frame of a 25 fps camera;
+- **+ PReLU unrolled**: the recognizer's PReLU as three vectorised kernels (``models.activations``);
+- **+ max_frame_lag 0.2 s**: frames wait for the engine instead of being overwritten (the defaults);
+- and the defaults with one ONNX Runtime thread per call instead of two.
 
-Each row is processed frames/s ÷ the source's 25 (1.00 = real time), with capture-to-processed
-and capture-to-alert latency. The limits are measured in the same run: decoding alone, decoding
-with the conversion, and decoding with the conversion and the bare detector forward pass. Then
-the same clip, processed frame by frame without pacing, shows what each setting costs in hits:
-faces, tracks, embeddings and alerts.
+Each row is processed frames/s ÷ the source's rate (1.00 = real time), with the process's CPU
+use and capture-to-processed and capture-to-alert latency. Then the most 720p/10 cameras held in
+real time (every camera at 0.95× or more), before and after. The limits are measured in the
+same run: decoding alone, with the full conversion, and with the scaled conversion and the bare
+detector. The per-stage profile runs one camera frame by frame with the defaults. Last, the
+clip processed frame by frame without pacing shows what each detect_interval costs in hits.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import hardware, save
-from benchmarks.live import crowd_clip, run_cameras, stand_in_gallery
+from benchmarks.live import crowd_clip, run_cameras, stand_in_gallery, transcode
+from openlfr.live.alerts import CollectingSink
+from openlfr.live.metrics import STAGES
+from openlfr.live.runner import LiveRunner
 from openlfr.settings import load_settings
 from openlfr.video import parse_source, sources
 from openlfr.video.frames import DecodedPixels
-from openlfr.vision import FaceAnalyzer
+from openlfr.vision import FaceAnalyzer, runtime
 
 console = Console()
-CONFIGS = {  # label: (convert every frame as read, detect_interval, intra-op threads)
-    "before (convert every frame, detect every frame)": (True, 0.0, 2),
-    "lazy conversion, detect every frame": (False, 0.0, 2),
-    "lazy conversion, detect_interval 0.08 s": (False, 0.08, 2),
-    "lazy conversion, detect_interval 0.1 s": (False, 0.1, 2),
-    "lazy conversion, detect_interval 0.1 s, 1 intra-op thread": (False, 0.1, 1),
-    "lazy conversion, detect_interval 0.16 s": (False, 0.16, 2),
+HELD = 0.95  # a camera is held when it processes at least this share of its frames
+STEPS = {  # label: (convert every frame as read, detect_interval, PReLU unrolled, max_frame_lag, threads)
+    "before": (True, 0.0, False, 0.0, 2),
+    "+ lazy conversion": (False, 0.0, False, 0.0, 2),
+    "+ detect_interval 0.1 s": (False, 0.1, False, 0.0, 2),
+    "+ PReLU unrolled": (False, 0.1, True, 0.0, 2),
+    "+ max_frame_lag 0.2 s (defaults)": (False, 0.1, True, 0.2, 2),
+    "defaults, 1 intra-op thread": (False, 0.1, True, 0.2, 1),
 }
+BEFORE, AFTER = "before", "+ max_frame_lag 0.2 s (defaults)"
 
 
 @contextmanager
@@ -53,6 +66,41 @@ def eager_conversion(enabled: bool):
         yield
     finally:
         sources.decoded_pixels = lazy
+
+
+@contextmanager
+def shipped_prelu(enabled: bool):
+    """Sessions load the models as shipped, PReLU and all."""
+    unrolled = runtime.unrolled_prelu
+    if enabled:
+        runtime.unrolled_prelu = lambda model: model  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        runtime.unrolled_prelu = unrolled
+
+
+def analyzer_for(base: FaceAnalyzer, step: str) -> FaceAnalyzer:
+    _, interval, unrolled, lag, threads = STEPS[step]
+    s = base.settings
+    live = s.live.model_copy(update={"detect_interval": interval, "max_frame_lag": lag})
+    runtime_settings = s.runtime.model_copy(update={"intra_op_threads": threads})
+    with shipped_prelu(not unrolled):
+        return FaceAnalyzer(s.model_copy(update={"live": live, "runtime": runtime_settings}), base.pack)
+
+
+def paced(analyzer: FaceAnalyzer, step: str, gallery, clip: Path, count: int, seconds: float) -> dict:
+    """``count`` paced cameras of ``clip`` under ``step``: per-camera rows and the process's cores."""
+    with eager_conversion(STEPS[step][0]):
+        before = os.times()
+        rows = run_cameras(analyzer, gallery, [str(clip)] * count, seconds, loop=True, realtime=True)
+        after = os.times()
+    used = (after.user + after.system - before.user - before.system) / (seconds + 2.0)
+    return {"cameras": rows, "cores": round(used, 2)}
+
+
+def ratios(run: dict, fps: float) -> list[float]:
+    return [row["processed_fps"] / fps for row in run["cameras"]]
 
 
 def limits(analyzer: FaceAnalyzer, clip: str, seconds: float = 6.0) -> dict[str, float]:
@@ -75,52 +123,90 @@ def limits(analyzer: FaceAnalyzer, clip: str, seconds: float = 6.0) -> dict[str,
     return rates
 
 
-def hits(analyzer: FaceAnalyzer, gallery, clip, interval: float) -> dict[str, int]:
-    from openlfr.evaluation.trial import run_live
+def stage_profile(analyzer: FaceAnalyzer, gallery, clip: Path) -> dict[str, float]:
+    """Milliseconds per frame of each engine stage, one camera, every frame, the defaults."""
+    live = analyzer.settings.live.model_copy(update={"cooldown": 0.0})
+    runner = LiveRunner(
+        {"cam": parse_source(str(clip), lossless=True)}, analyzer, gallery, CollectingSink(), live
+    )
+    started = time.perf_counter()
+    runner.start()
+    runner.wait()
+    wall = time.perf_counter() - started
+    runner.stop()
+    metrics = runner.workers[0].engine.metrics
+    frames = max(metrics.frames, 1)
+    profile = {stage: metrics.stage_seconds[stage].total * 1000 / frames for stage in STAGES}
+    profile["engine thread, all"] = wall * 1000 / frames
+    return profile
 
-    live = analyzer.settings.live.model_copy(update={"detect_interval": interval})
-    alerts, metrics, _ = run_live(analyzer, clip, gallery, live, True)
-    return {key: metrics[key] for key in ("frames", "faces", "tracks", "embeddings")} | {
-        "alerts": len(alerts)
-    }
+
+def most_held(analyzer: FaceAnalyzer, step: str, gallery, clip: Path, seconds: float) -> dict[str, Any]:
+    """The most cameras of ``clip`` (10 fps) that all process ≥ ``HELD`` of their frames."""
+    held, tried = 0, {}
+    for count in range(2, 40, 2):
+        run = paced(analyzer, step, gallery, clip, count, seconds)
+        tried[count] = run
+        worst = min(ratios(run, 10.0))
+        console.print(f"  {step}: {count} × 720p/10, worst camera {worst:.2f}× real time")
+        if worst < HELD:
+            break
+        held = count
+    if held:  # one more camera between the last even count held and the first not held
+        run = paced(analyzer, step, gallery, clip, held + 1, seconds)
+        tried[held + 1] = run
+        if min(ratios(run, 10.0)) >= HELD:
+            held += 1
+    return {"held": held, "tried": tried}
 
 
-def run(seconds: float = 10.0, most: int = 3) -> dict[str, Any]:
+def run(seconds: float = 10.0, most: int = 4) -> dict[str, Any]:
     info = hardware()
     console.print(f"[bold]hardware:[/] {info}")
-    analyzer = FaceAnalyzer(load_settings())
+    base = FaceAnalyzer(load_settings())
     clip = crowd_clip()
-    gallery = stand_in_gallery(analyzer, clip)
-    results: dict[str, Any] = {"hardware": info, "limits_fps": limits(analyzer, str(clip)), "rows": {}}
+    gallery = stand_in_gallery(base, clip)
+    results: dict[str, Any] = {"hardware": info, "limits_fps": limits(base, str(clip)), "rows": {}}
     for label, rate in results["limits_fps"].items():
-        console.print(
-            f"limit, one 1080p connection, {label}: {rate:.1f} frames/s ({rate / 25:.2f}× real time)"
-        )
-    table = Table(
-        title="1080p/25 cameras on this machine: processed ÷ 25 fps per camera", title_justify="left"
-    )
-    for column in ("configuration", "cameras", "each ÷ real time", "frame p95 ms", "alert p95 ms"):
-        table.add_column(column, justify="left" if column == "configuration" else "right")
-    for label, (eager, interval, threads) in CONFIGS.items():
-        s = analyzer.settings
-        live = s.live.model_copy(update={"detect_interval": interval})
-        runtime = s.runtime.model_copy(update={"intra_op_threads": threads})
-        tuned = FaceAnalyzer(s.model_copy(update={"live": live, "runtime": runtime}), analyzer.pack)
+        console.print(f"limit, one 1080p connection, {label}: {rate:.1f} frames/s ({rate / 25:.2f}×)")
+
+    table = Table(title="1080p/25 cameras: processed ÷ 25 fps per camera", title_justify="left")
+    for column in ("step", "cameras", "each ÷ real time", "cores used", "frame p95 ms", "alert p95 ms"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    analyzers = {step: analyzer_for(base, step) for step in STEPS}
+    for step, analyzer in analyzers.items():
         for count in range(1, most + 1):
-            with eager_conversion(eager):
-                rows = run_cameras(tuned, gallery, [str(clip)] * count, seconds, loop=True, realtime=True)
-            results["rows"].setdefault(label, {})[count] = rows
-            ratios = "/".join(f"{r['processed_fps'] / 25:.2f}" for r in rows)
+            run_ = paced(analyzer, step, gallery, clip, count, seconds)
+            results["rows"].setdefault(step, {})[count] = run_
+            rows = run_["cameras"]
             table.add_row(
-                label,
+                step,
                 str(count),
-                ratios,
+                "/".join(f"{r:.2f}" for r in ratios(run_, 25.0)),
+                f"{run_['cores']:.2f}",
                 str(max(r["frame_latency_p95_ms"] or 0 for r in rows)),
                 str(max(r["alert_latency_p95_ms"] or 0 for r in rows)),
             )
+            console.print(f"  {step}, {count} camera(s): {ratios(run_, 25.0)}")
     console.print(table)
+
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        small = transcode(clip, folder / "crowd_720p10.mp4", (1280, 720), 10)
+        small_gallery = stand_in_gallery(base, small)
+        results["held_720p10"] = {
+            step: most_held(analyzers[step], step, small_gallery, small, seconds) for step in (BEFORE, AFTER)
+        }
+    for step, found in results["held_720p10"].items():
+        console.print(f"720p/10 cameras held in real time, {step}: {found['held']}")
+
+    results["profile_ms_per_frame"] = stage_profile(analyzers[AFTER], gallery, clip)
+    console.print("per-stage profile, one 1080p camera, every frame, defaults (ms per frame):")
+    for stage, ms in results["profile_ms_per_frame"].items():
+        console.print(f"  {stage}: {ms:.2f}")
+
     results["hits"] = {
-        f"{interval:g}": hits(analyzer, gallery, clip, interval) for interval in (0.0, 0.08, 0.1, 0.16)
+        f"{interval:g}": hits(base, gallery, clip, interval) for interval in (0.0, 0.08, 0.1, 0.16)
     }
     hit_table = Table(
         title=f"what each interval finds on {clip.name}, every frame read", title_justify="left"
@@ -134,3 +220,13 @@ def run(seconds: float = 10.0, most: int = 3) -> dict[str, Any]:
     console.print(hit_table)
     save("cameras", results)
     return results
+
+
+def hits(analyzer: FaceAnalyzer, gallery, clip, interval: float) -> dict[str, int]:
+    from openlfr.evaluation.trial import run_live
+
+    live = analyzer.settings.live.model_copy(update={"detect_interval": interval})
+    alerts, metrics, _ = run_live(analyzer, clip, gallery, live, True)
+    return {key: metrics[key] for key in ("frames", "faces", "tracks", "embeddings")} | {
+        "alerts": len(alerts)
+    }

@@ -35,21 +35,24 @@ def _unrolled(model: Path | bytes) -> bytes | None:
     graph_model = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
     graph = graph_model.graph
     weights = {w.name: w for w in graph.initializer}
+    kept: dict[str, str] = {}  # slope → its (1 − slope), made once however many PRelu share it
     nodes = []
     for node in graph.node:
         slope = weights.get(node.input[1]) if node.op_type == "PRelu" else None
         if slope is None:  # not a PRelu, or one whose slope is computed: kept as it is
             nodes.append(node)
             continue
+        if slope.name not in kept:
+            values = numpy_helper.to_array(slope)
+            kept[slope.name] = f"{slope.name}__one_minus"
+            graph.initializer.append(
+                numpy_helper.from_array((1 - values).astype(values.dtype), kept[slope.name])
+            )
         x, y = node.input[0], node.output[0]
-        keep = numpy_helper.from_array(
-            (1.0 - numpy_helper.to_array(slope)).astype(np.float32), f"{slope.name}__one_minus"
-        )
-        graph.initializer.append(keep)
         nodes += [
             helper.make_node("Mul", [x, slope.name], [f"{y}__leak"]),
             helper.make_node("Relu", [x], [f"{y}__relu"]),
-            helper.make_node("Mul", [f"{y}__relu", keep.name], [f"{y}__kept"]),
+            helper.make_node("Mul", [f"{y}__relu", kept[slope.name]], [f"{y}__kept"]),
             helper.make_node("Add", [f"{y}__leak", f"{y}__kept"], [y]),
         ]
     if len(nodes) == len(graph.node):

@@ -138,8 +138,10 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
         if not container.streams.video:
             raise SourceError(f"{spec.display_uri}: has no video stream", permanent=True)
         stream = container.streams.video[0]
-        if device == "cpu":
-            stream.thread_type = "AUTO"  # NVDEC does the work on the GPU: no frame threads
+        if device == "cpu":  # NVDEC does the work on the GPU: no threads of ours
+            # Frame threads decode several frames at once and hand each one out a frame per thread
+            # late: throughput for a file read as fast as it goes, only latency for a camera.
+            stream.thread_type = "SLICE" if spec.is_live or spec.realtime else "AUTO"
         pacer = _Pacer(spec.realtime)
         index, last = 0, time.monotonic()
         try:
