@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from openlfr.redaction import redact_url as redact
-from openlfr.video import CameraReader, CameraState, Frame, FrameSlot, parse_source
+from openlfr.video import CameraReader, CameraState, Frame, FrameSlot, parse_source, sources
 from tests.waiting import wait_for
 
 
@@ -81,6 +81,14 @@ def test_however_long_max_lag_the_frames_waiting_are_bounded() -> None:
     assert slot.dropped == 2 * FrameSlot.MOST_WAITING
     first = slot.get(timeout=0.05)
     assert first is not None and first.index == 2 * FrameSlot.MOST_WAITING
+
+
+def test_cameras_decode_without_frame_threads_and_files_read_flat_out_with_them(demo_material) -> None:
+    """Frame threads hand each frame out a frame per thread late: only files may pay that."""
+    video = str(demo_material["video"])
+    assert sources.decoder_threads(parse_source(video, realtime=True)) == "SLICE"
+    assert sources.decoder_threads(parse_source("rtsp://127.0.0.1:1/cam")) == "SLICE"
+    assert sources.decoder_threads(parse_source(video, lossless=True)) == "AUTO"
 
 
 def test_realtime_pacing_plays_at_media_speed(demo_material) -> None:

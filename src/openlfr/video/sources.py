@@ -139,9 +139,7 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
             raise SourceError(f"{spec.display_uri}: has no video stream", permanent=True)
         stream = container.streams.video[0]
         if device == "cpu":  # NVDEC does the work on the GPU: no threads of ours
-            # Frame threads decode several frames at once and hand each one out a frame per thread
-            # late: throughput for a file read as fast as it goes, only latency for a camera.
-            stream.thread_type = "SLICE" if spec.is_live or spec.realtime else "AUTO"
+            stream.thread_type = decoder_threads(spec)
         pacer = _Pacer(spec.realtime)
         index, last = 0, time.monotonic()
         try:
@@ -164,6 +162,13 @@ def _pyav_frames(spec: SourceSpec, stop: threading.Event) -> Iterator[Frame]:
             raise SourceError(f"{spec.display_uri}: no frame could be decoded", permanent=True)
     finally:
         container.close()
+
+
+def decoder_threads(spec: SourceSpec) -> str:
+    """FFmpeg's threading on the CPU. Frame threads decode several frames at once and hand each
+    one out a frame per thread late: throughput for a file read as fast as it goes, only latency
+    (and jitter for the engines beside it) for a camera, which one core decodes in real time."""
+    return "SLICE" if spec.is_live or spec.realtime else "AUTO"
 
 
 def decoded_pixels(frame: av.VideoFrame) -> DecodedPixels | DevicePixels:
