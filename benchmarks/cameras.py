@@ -37,7 +37,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import hardware, save
+from benchmarks.common import hardware, save, shipped_prelu
 from benchmarks.live import crowd_clip, run_cameras, stand_in_gallery, transcode
 from openlfr.live.alerts import CollectingSink
 from openlfr.live.metrics import STAGES
@@ -45,7 +45,7 @@ from openlfr.live.runner import LiveRunner
 from openlfr.settings import load_settings
 from openlfr.video import parse_source, sources
 from openlfr.video.frames import DecodedPixels
-from openlfr.vision import FaceAnalyzer, runtime
+from openlfr.vision import FaceAnalyzer
 
 console = Console()
 HELD = 0.95  # a camera is held when it processes at least this share of its frames
@@ -97,18 +97,6 @@ def frame_threads(enabled: bool):
         yield
     finally:
         sources.decoder_threads = chosen
-
-
-@contextmanager
-def shipped_prelu(enabled: bool):
-    """Sessions load the models as shipped, PReLU and all."""
-    unrolled = runtime.unrolled_prelu
-    if enabled:
-        runtime.unrolled_prelu = lambda model: model  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        runtime.unrolled_prelu = unrolled
 
 
 def analyzer_for(base: FaceAnalyzer, step: str) -> FaceAnalyzer:

@@ -7,7 +7,8 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,18 @@ def benchmark_deployment(gov, name: str) -> str:  # type: ignore[no-untyped-def]
         dpia_reference="none",
     )
     return dep.create(gov, plan, "benchmark").id
+
+
+@contextmanager
+def shipped_prelu(enabled: bool = True) -> Iterator[None]:
+    """Sessions made inside load the models as shipped, PReLU and all (the baseline of
+    ``openlfr.models.activations``)."""
+    from openlfr.vision import runtime
+
+    unrolled = runtime.unrolled_prelu
+    if enabled:
+        runtime.unrolled_prelu = lambda model: model  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        runtime.unrolled_prelu = unrolled

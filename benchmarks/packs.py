@@ -2,18 +2,20 @@
 
 Every pack analyses the same 1280×720 frame (the team photo) and the same aligned faces, with
 the calls of one pack alternated with the reference pack's (buffalo_s) so that both see the same
-machine noise; the ratio column is pack / buffalo_s.
+machine noise; the ratio column is pack / buffalo_s. Then each pack's recognizer as openlfr
+loads it, PReLU unrolled (``openlfr.models.activations``), against the model as shipped.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import hardware, paired_median_ms, save
+from benchmarks.common import hardware, paired_median_ms, save, shipped_prelu
 from benchmarks.vision import frame_720p
 from openlfr.models.pack import BUILTIN_PACKS
 from openlfr.settings import load_settings
@@ -58,5 +60,30 @@ def run(repeats: int = 20) -> dict[str, Any]:
         table.add_row(name, "faces found in the frame", str(found_here), str(len(found)), "")
         results["packs"][name] = rows
     console.print(table)
+    results["prelu"] = prelu_unrolled(crops, repeats)
     save("packs", results)
     return results
+
+
+def prelu_unrolled(crops: np.ndarray, repeats: int) -> dict[str, Any]:
+    """Each pack's recognizer with its PReLU unrolled (as openlfr loads it) against as shipped."""
+    table = Table(title="recognizers: PReLU unrolled / as shipped, same run", title_justify="left")
+    for column in ("pack", "faces per call", "unrolled ms/face", "shipped ms/face", "ratio"):
+        table.add_column(column, justify="left" if column == "pack" else "right")
+    rows: dict[str, Any] = {}
+    for name in BUILTIN_PACKS:
+        settings = load_settings(model_pack=name)
+        unrolled = FaceAnalyzer(settings).embedder
+        with shipped_prelu():
+            shipped = FaceAnalyzer(settings).embedder
+        for size in (1, 8):
+            batch = crops[:size]
+            ours, theirs = paired_median_ms(
+                functools.partial(unrolled.embed, batch), functools.partial(shipped.embed, batch), repeats
+            )
+            rows[f"{name}, {size}"] = {"unrolled_ms": ours / size, "shipped_ms": theirs / size}
+            table.add_row(
+                name, str(size), f"{ours / size:.2f}", f"{theirs / size:.2f}", f"{ours / theirs:.2f}×"
+            )
+    Console().print(table)
+    return rows

@@ -3,7 +3,7 @@
 ONNX Runtime's CPU PRelu broadcasts its per-channel slope element by element: in the buffalo_s
 and SFace recognizers it takes about 40% of a forward pass. ``PRelu(x, s)`` equals
 ``x·s + Relu(x)·(1 − s)`` for any slope, and those three element-wise kernels are vectorised,
-so the recognizers run about 1.4× faster on one core (``python -m benchmarks packs``). The
+so the recognizers run about 1.5× faster on one core (``python -m benchmarks packs``). The
 rewrite is made in memory when a session loads, and used only when it gives the original's
 outputs on a probe batch.
 """
