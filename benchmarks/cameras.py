@@ -92,7 +92,7 @@ def frame_threads(enabled: bool):
     """Cameras decoded as files are, with FFmpeg's frame threads."""
     chosen = sources.decoder_threads
     if enabled:
-        sources.decoder_threads = lambda spec: "AUTO"  # type: ignore[assignment]
+        sources.decoder_threads = lambda spec, pixels: "AUTO"  # type: ignore[assignment]
     try:
         yield
     finally:

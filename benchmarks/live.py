@@ -82,6 +82,7 @@ def transcode(source: Path, target: Path, size: tuple[int, int], fps: int) -> Pa
         stream = writer.add_stream("libx264", rate=Fraction(fps, 1))
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         stream.options = {"preset": "veryfast"}
+        stream.thread_type = "FRAME"  # one slice a frame, as cameras send and the real clips have
         src_rate = float(reader.streams.video[0].average_rate or 25)
         step, due = src_rate / fps, 0.0
         for i, frame in enumerate(reader.decode(video=0)):

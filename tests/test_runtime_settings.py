@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import onnxruntime as ort
@@ -80,3 +83,19 @@ def test_cuda_graphs_with_onnx_runtime_are_refused_rather_than_ignored() -> None
     with pytest.raises(ConfigError, match="torch_cuda_graphs needs backend 'torch'"):
         load_settings(runtime={"torch_cuda_graphs": True})
     assert load_settings(runtime={"backend": "torch", "torch_cuda_graphs": True}).runtime.torch_cuda_graphs
+
+
+def test_loading_the_models_leaves_nothing_in_the_home_folder(tmp_path: Path) -> None:
+    """ONNX Runtime's telemetry would write a device id and an event queue under ~/.cache."""
+    home = tmp_path / "home"
+    home.mkdir()
+    script = (
+        "import numpy as np\n"
+        "from openlfr.settings import load_settings\n"
+        "from openlfr.vision import FaceAnalyzer\n"
+        "FaceAnalyzer(load_settings()).analyze(np.zeros((64, 64, 3), np.uint8))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORT_")}
+    env |= {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300)
+    assert [p for p in home.rglob("*")] == []

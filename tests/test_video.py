@@ -64,31 +64,76 @@ def test_slow_consumer_gets_newest_frame_and_drops_are_counted() -> None:
     assert slot.get(timeout=0.05) is None
 
 
-def test_frames_wait_in_order_up_to_max_lag_and_older_ones_are_dropped() -> None:
+class SteppedClock:
+    """time.monotonic for FrameSlot, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_frames_wait_in_order_up_to_max_lag_and_older_ones_are_dropped(monkeypatch) -> None:
+    clock = SteppedClock()
+    monkeypatch.setattr("openlfr.video.frames.time.monotonic", clock)
     slot = FrameSlot(max_lag=0.2)
-    start = time.time()
     for i in range(10):  # 25 fps: frames 0.04 s apart; 0.2 s holds six of them
-        slot.put(Frame(np.zeros((2, 2, 3), np.uint8), i, i / 25, start + i / 25))
+        slot.put(Frame(np.zeros((2, 2, 3), np.uint8), i, i / 25, time.time()))
+        clock.now += 0.04
     waiting = [slot.get(timeout=0.05) for _ in range(6)]
     assert [f.index for f in waiting if f is not None] == [4, 5, 6, 7, 8, 9]
     assert slot.dropped == 4 and slot.get(timeout=0.05) is None
 
 
-def test_however_long_max_lag_the_frames_waiting_are_bounded() -> None:
-    slot = FrameSlot(max_lag=1.0)
-    for i in range(3 * FrameSlot.MOST_WAITING):  # all captured at once: only the count bounds them
+def test_a_wall_clock_set_back_or_forward_neither_keeps_nor_drops_frames(monkeypatch) -> None:
+    """captured_at is the wall clock, which an NTP step moves; waiting is timed on arrival."""
+    clock = SteppedClock()
+    monkeypatch.setattr("openlfr.video.frames.time.monotonic", clock)
+    slot = FrameSlot(max_lag=0.2)
+    for i, wall in enumerate([5000.0, 4998.0, 4998.04, 8600.0, 8600.04]):  # back 2 s, then on 1 h
+        slot.put(Frame(np.zeros((2, 2, 3), np.uint8), i, i / 25, wall))
+        clock.now += 0.04
+    assert slot.dropped == 0
+    clock.now += 0.3  # then the engine stalls: the frames that waited too long go, whatever their stamps
+    slot.put(Frame(np.zeros((2, 2, 3), np.uint8), 5, 5 / 25, 4000.0))
+    assert slot.dropped == 5 and slot.get(timeout=0.05).index == 5
+
+
+def test_max_lag_zero_keeps_only_the_newest_frame_even_at_the_same_instant(monkeypatch) -> None:
+    monkeypatch.setattr("openlfr.video.frames.time.monotonic", SteppedClock())
+    slot = FrameSlot(max_lag=0.0)
+    for i in range(5):
         slot.put(Frame(np.zeros((2, 2, 3), np.uint8), i, 0.0, 100.0))
-    assert slot.dropped == 2 * FrameSlot.MOST_WAITING
+    newest = slot.get(timeout=0.05)
+    assert newest is not None and newest.index == 4 and slot.dropped == 4
+
+
+def test_however_long_max_lag_the_memory_held_by_waiting_frames_is_bounded(monkeypatch) -> None:
+    monkeypatch.setattr("openlfr.video.frames.time.monotonic", SteppedClock())
+    slot = FrameSlot(max_lag=1.0)
+    uhd = np.zeros((2160, 3840, 3), np.uint8)  # 24 MB each as BGR
+    for i in range(10):  # all arrive at once: only memory bounds them
+        slot.put(Frame(uhd, i, 0.0, 100.0))
+    fits = FrameSlot.MOST_BYTES // uhd.nbytes
+    assert slot.dropped == 10 - fits
     first = slot.get(timeout=0.05)
-    assert first is not None and first.index == 2 * FrameSlot.MOST_WAITING
+    assert first is not None and first.index == 10 - fits
+    one = FrameSlot(max_lag=1.0)  # a frame bigger than the whole budget still gets through, alone
+    huge = np.zeros((FrameSlot.MOST_BYTES + 1,), np.uint8)
+    one.put(Frame(huge, 0, 0.0, 100.0))
+    one.put(Frame(huge, 1, 0.0, 100.0))
+    assert one.dropped == 1 and one.get(timeout=0.05).index == 1
 
 
 def test_cameras_decode_without_frame_threads_and_files_read_flat_out_with_them(demo_material) -> None:
-    """Frame threads hand each frame out a frame per thread late: only files may pay that."""
-    video = str(demo_material["video"])
-    assert sources.decoder_threads(parse_source(video, realtime=True)) == "SLICE"
-    assert sources.decoder_threads(parse_source("rtsp://127.0.0.1:1/cam")) == "SLICE"
-    assert sources.decoder_threads(parse_source(video, lossless=True)) == "AUTO"
+    """Frame threads hand each frame out a frame per thread late: only files, and cameras too big
+    for one core, pay that."""
+    video, hd, uhd = str(demo_material["video"]), 1920 * 1080, 3840 * 2160
+    assert sources.decoder_threads(parse_source(video, realtime=True), hd) == "SLICE"
+    assert sources.decoder_threads(parse_source("rtsp://127.0.0.1:1/cam"), hd) == "SLICE"
+    assert sources.decoder_threads(parse_source("rtsp://127.0.0.1:1/cam"), uhd) == "AUTO"
+    assert sources.decoder_threads(parse_source(video, lossless=True), hd) == "AUTO"
 
 
 def test_realtime_pacing_plays_at_media_speed(demo_material) -> None:

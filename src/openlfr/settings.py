@@ -231,10 +231,11 @@ class LiveSettings(BaseModel):
         0.2,
         ge=0.0,
         le=1.0,
-        description="Seconds of capture time a frame may wait behind the newest one for the engine; older "
-        "ones are dropped (and counted). 0 keeps only the newest frame. A little room keeps the frames that "
-        "arrive while a detected frame with new faces is embedded, which costs several frame times, so "
-        "an engine that keeps up on average loses none; it adds at most this to the time to an alert.",
+        description="Longest a frame waits for the engine: as a new frame arrives, those that arrived more "
+        "than this before it are dropped (and counted), as are the oldest past 64 MiB of waiting frames. "
+        "0 keeps only the newest frame. A little room keeps the frames that arrive while a detected frame "
+        "with new faces is embedded, which costs several frame times, so an engine that keeps up on "
+        "average loses none; it adds at most this to the time to an alert.",
     )
     track_high_score: float = Field(
         0.6, ge=0.0, le=1.0, description="Detector confidence that may start a new track."

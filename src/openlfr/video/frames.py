@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ class DevicePixels:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.tensor.shape)
 
+    @property
+    def nbytes(self) -> int:
+        return int(self.tensor.numel() * self.tensor.element_size())
+
     def host(self) -> np.ndarray:
         with self._lock:
             if self._host is None:
@@ -69,6 +74,11 @@ class DecodedPixels:
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.frame.height, self.frame.width, 3)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the frame holds as decoded."""
+        return sum(plane.buffer_size for plane in self.frame.planes)
 
     def host(self) -> np.ndarray:
         """The whole frame as a BGR array, converted the first time it is asked for."""
@@ -122,28 +132,34 @@ class Frame:
     captured_at: float
 
     @property
+    def nbytes(self) -> int:
+        return self.pixels.nbytes
+
+    @property
     def image(self) -> np.ndarray:
         """The frame as a BGR array in system memory (copied there once if it is on the GPU)."""
         return self.pixels if isinstance(self.pixels, np.ndarray) else self.pixels.host()
 
 
 class FrameSlot:
-    """The frames waiting for a camera's engine, oldest first, at most ``max_lag`` seconds of
-    capture time behind the newest (and ``MOST_WAITING`` frames). A live producer pushes out the
-    oldest waiting frame past that and counts it as dropped, so a slow consumer never builds up
-    latency or memory; ``max_lag`` 0 keeps only the newest frame. A ``lossless`` slot makes the
-    producer wait for an empty slot instead (for files processed frame by frame).
+    """The frames waiting for a camera's engine, oldest first: none that arrived more than
+    ``max_lag`` seconds before the newest, and at most ``MOST_BYTES`` of them. A live producer
+    pushes out the oldest waiting frame past that and counts it as dropped, so a slow consumer
+    never builds up latency or memory; ``max_lag`` 0 keeps only the newest frame. A ``lossless``
+    slot makes the producer wait for an empty slot instead (for files processed frame by frame).
 
     Why frames may wait at all: most frames cost the engine a glance (``live.detect_interval``),
     a detected one with new faces several frame times. Without a little room the frames that
-    arrive meanwhile are lost although the engine keeps up on average."""
+    arrive meanwhile are lost although the engine keeps up on average. Arrival is timed on the
+    monotonic clock, so a wall clock set back or forward neither keeps nor drops frames."""
 
-    MOST_WAITING = 16  # a 1080p frame as decoded is 3 MB: the bound on memory whatever max_lag says
+    MOST_BYTES = 64 * 2**20  # twenty 1080p frames as decoded, five 4K ones
 
     def __init__(self, lossless: bool = False, max_lag: float = 0.0) -> None:
         self.lossless = lossless
         self.max_lag = max_lag
-        self._frames: deque[Frame] = deque()
+        self._frames: deque[tuple[float, int, Frame]] = deque()  # (arrival, bytes, frame)
+        self._bytes = 0
         self._closed = False
         self._condition = threading.Condition()
         self.dropped = 0
@@ -153,12 +169,13 @@ class FrameSlot:
             if self.lossless:
                 while self._frames and not self._closed and not (stop and stop.is_set()):
                     self._condition.wait(0.1)
-            self._frames.append(frame)
+            now, size = time.monotonic(), frame.nbytes
+            self._frames.append((now, size, frame))
+            self._bytes += size
             while len(self._frames) > 1 and (
-                len(self._frames) > self.MOST_WAITING
-                or frame.captured_at - self._frames[0].captured_at > self.max_lag
+                self.max_lag <= 0 or now - self._frames[0][0] > self.max_lag or self._bytes > self.MOST_BYTES
             ):
-                self._frames.popleft()
+                self._bytes -= self._frames.popleft()[1]
                 self.dropped += 1
             self._condition.notify_all()
 
@@ -167,7 +184,10 @@ class FrameSlot:
         with self._condition:
             if not self._frames and not self._closed:
                 self._condition.wait(timeout)
-            frame = self._frames.popleft() if self._frames else None
+            if not self._frames:
+                return None
+            _, size, frame = self._frames.popleft()
+            self._bytes -= size
             self._condition.notify_all()
             return frame
 

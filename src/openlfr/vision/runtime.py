@@ -19,6 +19,7 @@ from openlfr.video.hwdecode import claim_the_gpu_for_decoding
 from openlfr.vision.sessions import ModelSession, model_name
 
 log = logging.getLogger(__name__)
+ort.disable_telemetry_events()  # a process that imported onnxruntime before openlfr: from now on
 
 PROVIDER_NAMES = {
     "tensorrt": "TensorrtExecutionProvider",
