@@ -11,9 +11,10 @@ change, cumulatively:
 - **+ PReLU unrolled**: the recognizer's PReLU as three vectorised kernels (``models.activations``);
 - **+ max_frame_lag 0.2 s**: frames wait for the engine instead of being overwritten;
 - **+ slice-threaded decoding**: a camera's decoder hands out each frame as soon as it is
-  decoded, not a frame per frame thread late (the defaults);
-- and the defaults with one ONNX Runtime thread per call instead of two, and with the faces of
-  all cameras batched into one recognizer pass.
+  decoded, not a frame per frame thread late;
+- **+ one thread per call once cameras fill the cores**: the engines' models run on one ONNX
+  Runtime thread per call where a run has as many cameras as cores (the defaults);
+- and the defaults with the faces of all cameras batched into one recognizer pass.
 
 Each row is processed frames/s ÷ the source's rate (1.00 = real time), with the process's CPU
 use and capture-to-processed and capture-to-alert latency. Then the most 720p/10 cameras held in
@@ -58,7 +59,7 @@ class Step:
     unrolled: bool  # the recognizer's PReLU unrolled (models.activations)
     lag: float  # live.max_frame_lag
     frame_threads: bool = False  # cameras decoded with FFmpeg's frame threads, as files are
-    threads: int = 2  # runtime.intra_op_threads
+    engine_threads: int | None = 2  # live.engine_threads (None: one once the cameras fill the cores)
     batch_wait_ms: float = 0.0  # recognition.batch_wait_ms: faces of all cameras in one forward pass
 
 
@@ -68,11 +69,15 @@ STEPS = {
     "+ detect_interval 0.1 s": Step(False, 0.1, False, 0.0, frame_threads=True),
     "+ PReLU unrolled": Step(False, 0.1, True, 0.0, frame_threads=True),
     "+ max_frame_lag 0.2 s": Step(False, 0.1, True, 0.2, frame_threads=True),
-    "+ slice-threaded decoding (defaults)": Step(False, 0.1, True, 0.2),
-    "defaults, 1 intra-op thread": Step(False, 0.1, True, 0.2, threads=1),
-    "defaults, faces of all cameras batched (3 ms)": Step(False, 0.1, True, 0.2, batch_wait_ms=3.0),
+    "+ slice-threaded decoding": Step(False, 0.1, True, 0.2),
+    "+ one thread per call once cameras fill the cores (defaults)": Step(
+        False, 0.1, True, 0.2, engine_threads=None
+    ),
+    "defaults, faces of all cameras batched (3 ms)": Step(
+        False, 0.1, True, 0.2, engine_threads=None, batch_wait_ms=3.0
+    ),
 }
-BEFORE, AFTER = "before", "+ slice-threaded decoding (defaults)"
+BEFORE, AFTER = "before", "+ one thread per call once cameras fill the cores (defaults)"
 
 
 @contextmanager
@@ -101,9 +106,13 @@ def frame_threads(enabled: bool):
 
 def analyzer_for(base: FaceAnalyzer, step: str) -> FaceAnalyzer:
     chosen, s = STEPS[step], base.settings
+    live = {
+        "detect_interval": chosen.interval,
+        "max_frame_lag": chosen.lag,
+        "engine_threads": chosen.engine_threads,
+    }
     updates = {
-        "live": s.live.model_copy(update={"detect_interval": chosen.interval, "max_frame_lag": chosen.lag}),
-        "runtime": s.runtime.model_copy(update={"intra_op_threads": chosen.threads}),
+        "live": s.live.model_copy(update=live),
         "recognition": s.recognition.model_copy(update={"batch_wait_ms": chosen.batch_wait_ms}),
     }
     with shipped_prelu(not chosen.unrolled):

@@ -141,3 +141,41 @@ def test_runner_stops_every_thread(analyzer, demo_gallery, demo_material) -> Non
     assert states == {"a": "live", "b": "failed"}
     assert runner.finished
     assert threading.active_count() <= before
+
+
+def test_cameras_that_fill_the_cores_run_the_models_on_one_thread_per_call(
+    analyzer, demo_gallery, demo_material, monkeypatch
+) -> None:
+    """Where every core has a camera, a second thread per call only adds hand-overs."""
+    video = str(demo_material["video"])
+    live = analyzer.settings.live
+    assert analyzer.settings.runtime.intra_op_threads == 2
+
+    def engines(cameras: int, cores: int, **overrides) -> list:
+        monkeypatch.setattr("openlfr.live.runner.available_cores", lambda: cores)
+        sources = {f"cam{i}": parse_source(video, lossless=True) for i in range(cameras)}
+        runner = LiveRunner(
+            sources, analyzer, demo_gallery, CollectingSink(), live.model_copy(update=overrides)
+        )
+        return [worker.engine.analyzer for worker in runner.workers]
+
+    assert engines(1, 2) == [analyzer]  # fewer cameras than cores: the given analyzer, as it is
+    shared = engines(2, 2)
+    assert shared[0] is shared[1] is not analyzer  # one sibling for all the run's cameras
+    assert shared[0].settings.runtime.intra_op_threads == 1 and shared[0].pack is analyzer.pack
+    assert engines(1, 2, engine_threads=1)[0].settings.runtime.intra_op_threads == 1
+    assert engines(3, 2, engine_threads=2) == [analyzer] * 3  # the setting wins
+
+    monkeypatch.setattr("openlfr.live.runner.available_cores", lambda: 2)
+    sink = CollectingSink()
+    runner = LiveRunner(
+        {"a": parse_source(video, lossless=True), "b": parse_source(video, lossless=True)},
+        analyzer,
+        demo_gallery,
+        sink,
+        live,
+    ).start()
+    assert runner.wait(180)
+    runner.stop()
+    assert sorted(alert.camera for alert in sink.alerts) == ["a", "b"]  # the same alert on each
+    assert {alert.subject for alert in sink.alerts} == {ENROLLED_SUBJECT}

@@ -7,6 +7,7 @@ promptly: every blocking call here has a timeout.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -120,6 +121,21 @@ class CameraWorker:
         )
 
 
+def engine_threads(live: LiveSettings, cameras: int, analyzer: FaceAnalyzer) -> int:
+    """ONNX Runtime threads per model call for a run's engines (``live.engine_threads``)."""
+    if live.engine_threads is not None:
+        return live.engine_threads
+    return 1 if cameras >= available_cores() else analyzer.settings.runtime.intra_op_threads
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a container's or ``taskset``'s share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class LiveRunner:
     """All cameras of one run, sharing one analyzer (its sessions are thread-safe) and one gallery."""
 
@@ -162,12 +178,13 @@ class LiveRunner:
                 "mitigation %s: thresholds rise for faces in clusters with more false matches",
                 base.mitigation,
             )
+        engines = analyzer.with_threads(engine_threads(base, len(sources), analyzer))
         self.workers = [
             CameraWorker(
                 name,
                 spec,
                 CameraEngine(
-                    name, analyzer, gallery, sink, self.settings, tracking=tracking, thresholds=thresholds
+                    name, engines, gallery, sink, self.settings, tracking=tracking, thresholds=thresholds
                 ),
                 self.settings,
             )

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from openlfr.errors import (
     LowQualityFaceError,
@@ -30,7 +31,7 @@ from openlfr.vision.detector import SCRFDDetector
 from openlfr.vision.embedder import ArcFaceEmbedder
 from openlfr.vision.images import load_image
 from openlfr.vision.quality import assess, passes_gate
-from openlfr.vision.runtime import batch_wait_seconds, create_session, recognizer_batch_size
+from openlfr.vision.runtime import batch_wait_seconds, create_session, recognizer_batch_size, runs_on_cpu
 from openlfr.vision.stills import PASSES, StillDetections, detect_still, mirror_fill
 from openlfr.vision.types import Detections, Face
 from openlfr.vision.yunet import YuNetDetector
@@ -70,6 +71,19 @@ class FaceAnalyzer:
         settings = settings or get_settings()
         self.pack = pack or load_pack(settings.model_pack)
         self.settings = for_pack(settings, self.pack.manifest)
+
+    def with_threads(self, threads: int) -> FaceAnalyzer:
+        """This analyzer's models on ``threads`` ONNX Runtime threads per call: a sibling with
+        sessions of its own, or itself where it already runs so, or where its sessions are not
+        ONNX Runtime's own on the CPU (PyTorch, a GPU, a node's shared models)."""
+        runtime = self.settings.runtime
+        own = (self.detector.session, self.embedder.session)
+        if threads == runtime.intra_op_threads or not all(
+            isinstance(session, ort.InferenceSession) and runs_on_cpu(session) for session in own
+        ):
+            return self
+        threaded = runtime.model_copy(update={"intra_op_threads": threads})
+        return FaceAnalyzer(self.settings.model_copy(update={"runtime": threaded}), self.pack)
 
     @property
     def decodes(self) -> bool:
