@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from openlfr.demo.synthetic import ENROLLED_SUBJECT
 from openlfr.live.alerts import CollectingSink, JsonLinesSink
@@ -179,3 +180,60 @@ def test_cameras_that_fill_the_cores_run_the_models_on_one_thread_per_call(
     runner.stop()
     assert sorted(alert.camera for alert in sink.alerts) == ["a", "b"]  # the same alert on each
     assert {alert.subject for alert in sink.alerts} == {ENROLLED_SUBJECT}
+
+
+# Cases from the adversarial pass on the engines' threads.
+
+
+def test_an_analyzer_of_ones_own_stays_itself_on_fewer_threads(
+    analyzer, demo_gallery, demo_material, monkeypatch
+):
+    """A subclass that withholds every face (an opt-out, say) must withhold them in every run."""
+    from openlfr.vision import FaceAnalyzer
+    from openlfr.vision.types import Detections
+
+    class SeesNobody(FaceAnalyzer):
+        def detect(self, image, score_threshold=None):
+            return Detections.empty()
+
+    withholding = SeesNobody(analyzer.settings, analyzer.pack)
+    monkeypatch.setattr("openlfr.live.runner.available_cores", lambda: 2)
+    video = str(demo_material["video"])
+    sink = CollectingSink()
+    runner = LiveRunner(
+        {"a": parse_source(video, lossless=True), "b": parse_source(video, lossless=True)},
+        withholding,
+        demo_gallery,
+        sink,
+        analyzer.settings.live,
+    ).start()
+    engines = runner.workers[0].engine.analyzer
+    assert runner.wait(180)
+    runner.stop()
+    assert isinstance(engines, SeesNobody) and engines is not withholding
+    assert engines.settings.runtime.intra_op_threads == 1
+    assert sink.alerts == [] and runner.status()[0].metrics["faces"] == 0
+
+
+def test_the_fewer_threads_copy_is_made_once_and_from_the_checked_weights(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Runs started and stopped all day share one copy (no models loaded per run), and a weights
+    file changed on disk after the pack loaded is refused, not loaded."""
+    from openlfr.errors import ModelPackError
+    from openlfr.settings import load_settings
+    from openlfr.vision import FaceAnalyzer
+    from tests.support.packs import make_pack
+
+    mine = FaceAnalyzer(load_settings(model_pack=str(make_pack(tmp_path / "pack"))))
+    once = mine.with_threads(1)
+    assert once is not mine and mine.with_threads(1) is once and once.with_threads(1) is once
+    assert once.detector.session is not mine.detector.session
+    assert once.detector.score_threshold == mine.detector.score_threshold
+
+    again = FaceAnalyzer(load_settings(model_pack=str(tmp_path / "pack")))
+    _ = again.detector, again.embedder  # the models as checked when the pack loaded
+    with (tmp_path / "pack" / "rec.onnx").open("ab") as handle:
+        handle.write(b"\0")  # weights swapped on disk while the service runs
+    with pytest.raises(ModelPackError, match="changed on disk"):
+        again.with_threads(1)

@@ -242,7 +242,7 @@ class LiveSettings(BaseModel):
         ge=1,
         le=256,
         description="ONNX Runtime threads per model call in the live engines. Unset: one where a run has "
-        "at least as many cameras as the machine has cores (the cameras keep every core busy, and a "
+        "at least as many cameras as the process may use cores (the cameras keep every core busy, and a "
         "second thread per call only costs hand-overs: about 6% more CPU for three 1080p cameras on two "
         "vCPUs), else runtime.intra_op_threads. Stills, searches and enrolment keep runtime's.",
     )

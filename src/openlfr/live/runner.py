@@ -7,11 +7,13 @@ promptly: every blocking call here has a timeout.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from openlfr.live.alerts import AlertSink
@@ -129,11 +131,19 @@ def engine_threads(live: LiveSettings, cameras: int, analyzer: FaceAnalyzer) -> 
 
 
 def available_cores() -> int:
-    """Cores this process may run on (a container's or ``taskset``'s share, not the machine's)."""
+    """Cores this process may use: those it may run on (``taskset``), fewer where a container's
+    CPU quota (cgroup v2 ``cpu.max``, as ``docker --cpus`` sets) allows less."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota to read
+    return cores
 
 
 class LiveRunner:
@@ -178,7 +188,23 @@ class LiveRunner:
                 "mitigation %s: thresholds rise for faces in clusters with more false matches",
                 base.mitigation,
             )
-        engines = analyzer.with_threads(engine_threads(base, len(sources), analyzer))
+        threads = engine_threads(base, len(sources), analyzer)
+        engines = analyzer.with_threads(threads)
+        if engines is not analyzer:
+            log.info(
+                "%d camera(s) on %d core(s): the engines run their models on %d ONNX Runtime thread(s) "
+                "per call (live.engine_threads)",
+                len(sources),
+                available_cores(),
+                threads,
+            )
+        if threads > available_cores():
+            log.warning(
+                "live.engine_threads %d is more than the %d core(s) this process may use: the threads "
+                "will only take turns",
+                threads,
+                available_cores(),
+            )
         self.workers = [
             CameraWorker(
                 name,

@@ -155,6 +155,23 @@ class ModelPack(BaseModel):
             return self.recognizer_path
         return with_dynamic_shapes(self.recognizer_path, entry.sha256, spatial=False)
 
+    def checked_model(self, role: Literal["detector", "recognizer"]) -> bytes:
+        """What a session made now loads for ``role``: the file read again and checked against
+        the manifest (a file changed or gone since the pack loaded is refused), or its rewrite."""
+        entry = self.manifest.detector if role == "detector" else self.manifest.recognizer
+        model = self.detector_model if role == "detector" else self.recognizer_model
+        if isinstance(model, bytes):
+            return model  # made in memory from the file as it was checked
+        try:
+            data = model.read_bytes()
+        except OSError as exc:
+            raise ModelPackError(f"pack {self.name}: cannot read {model.name} again ({exc})") from None
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise ModelPackError(
+                f"pack {self.name}: {model.name} changed on disk since the pack was loaded; refusing it"
+            )
+        return data
+
     @property
     def fingerprint(self) -> str:
         """Identifies the exact weights; used to key caches of embeddings."""

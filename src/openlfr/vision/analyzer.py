@@ -6,6 +6,8 @@ embedding is first asked for, so detection-only users never pay for it.
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -71,19 +73,38 @@ class FaceAnalyzer:
         settings = settings or get_settings()
         self.pack = pack or load_pack(settings.model_pack)
         self.settings = for_pack(settings, self.pack.manifest)
+        self._siblings: dict[int, FaceAnalyzer] = {}  # by ONNX Runtime threads per call
+        self._siblings_lock = threading.Lock()
 
     def with_threads(self, threads: int) -> FaceAnalyzer:
-        """This analyzer's models on ``threads`` ONNX Runtime threads per call: a sibling with
-        sessions of its own, or itself where it already runs so, or where its sessions are not
-        ONNX Runtime's own on the CPU (PyTorch, a GPU, a node's shared models)."""
-        runtime = self.settings.runtime
-        own = (self.detector.session, self.embedder.session)
-        if threads == runtime.intra_op_threads or not all(
-            isinstance(session, ort.InferenceSession) and runs_on_cpu(session) for session in own
-        ):
+        """This analyzer with its models on ``threads`` ONNX Runtime threads per call: itself where
+        it runs so already, or where its sessions are not ONNX Runtime's own on the CPU (PyTorch,
+        a GPU, a node's shared models); else a copy, made once per thread count, whose detector
+        and recognizer are its own, as configured, over new sessions of the same weights, read
+        again and checked against the pack's checksums."""
+        if threads == self.settings.runtime.intra_op_threads:
             return self
-        threaded = runtime.model_copy(update={"intra_op_threads": threads})
-        return FaceAnalyzer(self.settings.model_copy(update={"runtime": threaded}), self.pack)
+        with self._siblings_lock:
+            sibling = self._siblings.get(threads)
+            if sibling is None:
+                sibling = self._siblings[threads] = self._on_threads(threads)
+        return sibling
+
+    def _on_threads(self, threads: int) -> FaceAnalyzer:
+        own = (self.detector.session, self.embedder.session)
+        if not all(isinstance(session, ort.InferenceSession) and runs_on_cpu(session) for session in own):
+            return self
+        runtime = self.settings.runtime.model_copy(update={"intra_op_threads": threads})
+        sibling = copy.copy(self)  # a subclass stays itself, with whatever it overrides
+        sibling.settings = self.settings.model_copy(update={"runtime": runtime})
+        sibling._siblings, sibling._siblings_lock = {}, threading.Lock()
+        sibling.__dict__["detector"] = self.detector.on_session(
+            create_session(self.pack.checked_model("detector"), runtime, self.decodes)
+        )
+        sibling.__dict__["embedder"] = self.embedder.on_session(
+            create_session(self.pack.checked_model("recognizer"), runtime, self.decodes)
+        )
+        return sibling
 
     @property
     def decodes(self) -> bool:

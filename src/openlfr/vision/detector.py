@@ -14,7 +14,9 @@ network as one batch; frames with different network input sizes are batched sepa
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from typing import Self
 
 import cv2
 import numpy as np
@@ -83,6 +85,12 @@ class SCRFDDetector:
         self.max_batch = max_batch
         self.batchers: dict[tuple[int, ...], MicroBatcher] = {}
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def on_session(self, session: ModelSession) -> Self:
+        """This detector, as configured, over another session of the same model."""
+        twin = copy.copy(self)
+        twin.session, twin.batchers = session, {}
+        return twin
 
     def detect(self, image: np.ndarray | DecodedPixels, score_threshold: float | None = None) -> Detections:
         """Faces in one BGR image (at ``score_threshold`` instead of the configured one, if given)."""

@@ -5,6 +5,9 @@ Output vectors are biometric templates: keep them in memory or in the encrypted 
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 import numpy as np
 
 from openlfr.vision.batching import MicroBatcher
@@ -41,6 +44,14 @@ class ArcFaceEmbedder:
         self.dimension = int(session.get_outputs()[0].shape[-1])
         # with a wait, concurrent callers (all cameras, all requests) share one forward pass
         self.batcher = MicroBatcher(self.forward, 4 * batch_size, batch_wait) if batch_wait > 0 else None
+
+    def on_session(self, session: ModelSession) -> Self:
+        """This embedder, as configured, over another session of the same model."""
+        twin = copy.copy(self)
+        twin.session = session
+        if self.batcher is not None:
+            twin.batcher = MicroBatcher(twin.forward, self.batcher.max_batch, self.batcher.max_wait)
+        return twin
 
     def network_input(self, crops: np.ndarray) -> np.ndarray:
         """What the session is fed: the uint8 crops where it scales them on its own device,
