@@ -144,6 +144,16 @@ def test_runner_stops_every_thread(analyzer, demo_gallery, demo_material) -> Non
     assert threading.active_count() <= before
 
 
+def two_cameras(analyzer, gallery, video: str) -> tuple[LiveRunner, CollectingSink]:
+    """Two cameras of one file, processed frame by frame to the end."""
+    sink = CollectingSink()
+    sources = {"a": parse_source(video, lossless=True), "b": parse_source(video, lossless=True)}
+    runner = LiveRunner(sources, analyzer, gallery, sink, analyzer.settings.live).start()
+    assert runner.wait(180)
+    runner.stop()
+    return runner, sink
+
+
 def test_cameras_that_fill_the_cores_run_the_models_on_one_thread_per_call(
     analyzer, demo_gallery, demo_material, monkeypatch
 ) -> None:
@@ -168,16 +178,7 @@ def test_cameras_that_fill_the_cores_run_the_models_on_one_thread_per_call(
     assert engines(3, 2, engine_threads=2) == [analyzer] * 3  # the setting wins
 
     monkeypatch.setattr("openlfr.live.runner.available_cores", lambda: 2)
-    sink = CollectingSink()
-    runner = LiveRunner(
-        {"a": parse_source(video, lossless=True), "b": parse_source(video, lossless=True)},
-        analyzer,
-        demo_gallery,
-        sink,
-        live,
-    ).start()
-    assert runner.wait(180)
-    runner.stop()
+    _, sink = two_cameras(analyzer, demo_gallery, video)
     assert sorted(alert.camera for alert in sink.alerts) == ["a", "b"]  # the same alert on each
     assert {alert.subject for alert in sink.alerts} == {ENROLLED_SUBJECT}
 
@@ -198,18 +199,8 @@ def test_an_analyzer_of_ones_own_stays_itself_on_fewer_threads(
 
     withholding = SeesNobody(analyzer.settings, analyzer.pack)
     monkeypatch.setattr("openlfr.live.runner.available_cores", lambda: 2)
-    video = str(demo_material["video"])
-    sink = CollectingSink()
-    runner = LiveRunner(
-        {"a": parse_source(video, lossless=True), "b": parse_source(video, lossless=True)},
-        withholding,
-        demo_gallery,
-        sink,
-        analyzer.settings.live,
-    ).start()
+    runner, sink = two_cameras(withholding, demo_gallery, str(demo_material["video"]))
     engines = runner.workers[0].engine.analyzer
-    assert runner.wait(180)
-    runner.stop()
     assert isinstance(engines, SeesNobody) and engines is not withholding
     assert engines.settings.runtime.intra_op_threads == 1
     assert sink.alerts == [] and runner.status()[0].metrics["faces"] == 0
