@@ -123,11 +123,11 @@ class CameraWorker:
         )
 
 
-def engine_threads(live: LiveSettings, cameras: int, analyzer: FaceAnalyzer) -> int:
+def engine_threads(live: LiveSettings, cameras: int, cores: int, analyzer: FaceAnalyzer) -> int:
     """ONNX Runtime threads per model call for a run's engines (``live.engine_threads``)."""
     if live.engine_threads is not None:
         return live.engine_threads
-    return 1 if cameras >= available_cores() else analyzer.settings.runtime.intra_op_threads
+    return 1 if cameras >= cores else analyzer.settings.runtime.intra_op_threads
 
 
 def available_cores() -> int:
@@ -188,22 +188,23 @@ class LiveRunner:
                 "mitigation %s: thresholds rise for faces in clusters with more false matches",
                 base.mitigation,
             )
-        threads = engine_threads(base, len(sources), analyzer)
+        cores = available_cores()
+        threads = engine_threads(base, len(sources), cores, analyzer)
         engines = analyzer.with_threads(threads)
         if engines is not analyzer:
             log.info(
                 "%d camera(s) on %d core(s): the engines run their models on %d ONNX Runtime thread(s) "
                 "per call (live.engine_threads)",
                 len(sources),
-                available_cores(),
+                cores,
                 threads,
             )
-        if threads > available_cores():
+        if threads > cores:
             log.warning(
                 "live.engine_threads %d is more than the %d core(s) this process may use: the threads "
                 "will only take turns",
                 threads,
-                available_cores(),
+                cores,
             )
         self.workers = [
             CameraWorker(
