@@ -117,7 +117,7 @@ def create_session(
         claim_the_gpu_for_decoding()
     name = model_name(model)
     if providers[0] == "CPUExecutionProvider":
-        model = unrolled_prelu(model)  # about 1.5× faster recognizers on the CPU, same outputs
+        model = unrolled_prelu(model)  # recognizers in 0.65–0.78× the time on the CPU, same outputs
     try:
         session = ort.InferenceSession(
             model if isinstance(model, bytes) else str(model),
